@@ -1,0 +1,402 @@
+"""The configuration model (schema version 1) and its validation.
+
+This module is the public contract for the TOML file: field names and meanings
+may be extended, never changed. It knows nothing of files (see config_io) or
+of Textual.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, is_dataclass
+from datetime import date
+from pathlib import Path
+
+from . import fields as f
+from .clouds import CLOUDS
+
+SCHEMA_VERSION = 1
+SYSTEMS = {
+    "monitor_g5": "Monitor ERP G5 (outgoing + incoming e-mail)",
+    "efecte_esm": "Efecte ESM (IMAP + SMTP)",
+    "generic": "Another system (generic)",
+}
+FLOWS = {
+    "client_secret": "Client secret (app-only)",
+    "password": "User name & password (delegated, ROPC)",
+}
+PROTOCOLS = ("ews", "graph", "smtp", "imap")
+
+
+@dataclass
+class Microsoft:
+    cloud: str = "global"
+    tenant_id: str = ""
+    client_id: str = ""
+
+
+@dataclass
+class Auth:
+    flow: str = "client_secret"
+    client_secret: str = ""
+    secret_expires: date | None = None
+    username: str = ""
+    password: str = ""
+
+
+@dataclass
+class Outgoing:
+    protocol: str = "ews"
+    server: str = "outlook.office365.com"
+    port: int = 443
+    sender: str = ""
+    test_recipient: str = ""
+
+    @property
+    def ews_url(self) -> str:
+        return f"https://{self.server}:{self.port}/EWS/Exchange.asmx"
+
+
+@dataclass
+class IncomingAccount:
+    address: str = ""
+    username: str = ""
+    password: str = ""
+    types: list[str] = field(default_factory=list)
+    available_to: str = "all"
+
+
+@dataclass
+class Incoming:
+    protocol: str = "ews"
+    poll_minutes: int = 60
+    accounts: list[IncomingAccount] = field(default_factory=list)
+
+
+@dataclass
+class Endpoints:
+    authority: str = ""
+    graph_url: str = ""
+    ca_bundle: str = ""
+
+
+@dataclass
+class Config:
+    version: int = SCHEMA_VERSION
+    system: str = "monitor_g5"
+    microsoft: Microsoft = field(default_factory=Microsoft)
+    auth: Auth = field(default_factory=Auth)
+    outgoing: Outgoing = field(default_factory=Outgoing)
+    incoming: Incoming = field(default_factory=Incoming)
+    endpoints: Endpoints = field(default_factory=Endpoints)
+
+    # -- derived values -------------------------------------------------
+    @property
+    def cloud(self):
+        return CLOUDS.get(self.microsoft.cloud, CLOUDS["global"])
+
+    @property
+    def authority_host(self) -> str:
+        return (self.endpoints.authority or self.cloud.authority).rstrip("/")
+
+    @property
+    def authority_url(self) -> str:
+        return f"{self.authority_host}/{self.microsoft.tenant_id}"
+
+    @property
+    def ca_bundle(self) -> str | None:
+        """The CA bundle to trust: config first, then the usual environment variables."""
+        for candidate in (self.endpoints.ca_bundle, os.environ.get("REQUESTS_CA_BUNDLE"),
+                          os.environ.get("SSL_CERT_FILE")):
+            if candidate:
+                return candidate
+        return None
+
+
+class ConfigError(Exception):
+    """A problem with a config value or file, naming where it is.
+
+    ``field`` is the dotted key ('auth.client_secret'); ``line`` the 1-based
+    line in ``path`` when known.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, path: str | Path | None = None,
+                 line: int | None = None, problems: list["Problem"] | None = None):
+        self.message = message
+        self.field = field
+        self.path = str(path) if path else None
+        self.line = line
+        self.problems = problems or []
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        where = ""
+        if self.path:
+            where = self.path + (f":{self.line}" if self.line else "")
+        head = f"{where}: " if where else ""
+        if self.field:
+            head += f"[{self.field}] "
+        text = head + self.message
+        for p in self.problems[1:]:
+            text += "\n" + p.render(self.path)
+        return text
+
+
+@dataclass
+class Problem:
+    field: str
+    message: str
+    line: int | None = None
+    warning: bool = False
+
+    def render(self, path: str | None = None) -> str:
+        where = f"{path}:{self.line}: " if path and self.line else (f"{path}: " if path else "")
+        return f"{where}[{self.field}] {self.message}"
+
+
+# -- building a Config from parsed TOML ----------------------------------
+
+_SECTIONS = {"microsoft": Microsoft, "auth": Auth, "outgoing": Outgoing, "incoming": Incoming,
+             "endpoints": Endpoints}
+_TYPES = {
+    "version": int, "system": str,
+    "microsoft.cloud": str, "microsoft.tenant_id": str, "microsoft.client_id": str,
+    "auth.flow": str, "auth.client_secret": str, "auth.secret_expires": date,
+    "auth.username": str, "auth.password": str,
+    "outgoing.protocol": str, "outgoing.server": str, "outgoing.port": int,
+    "outgoing.sender": str, "outgoing.test_recipient": str,
+    "incoming.protocol": str, "incoming.poll_minutes": int, "incoming.accounts": list,
+    "incoming.accounts.address": str, "incoming.accounts.username": str,
+    "incoming.accounts.password": str, "incoming.accounts.types": list,
+    "incoming.accounts.available_to": str,
+    "endpoints.authority": str, "endpoints.graph_url": str, "endpoints.ca_bundle": str,
+}
+_TYPE_NAMES = {int: "a whole number", str: "a text in quotes", date: "a date (YYYY-MM-DD, no quotes)",
+               list: "a list", dict: "a table"}
+
+
+def _plain(value):
+    """tomlkit items -> plain Python values."""
+    if hasattr(value, "unwrap"):
+        return value.unwrap()
+    return value
+
+
+def from_dict(data: dict, locate=lambda key: None) -> tuple[Config, list[Problem]]:
+    """Build a Config from plain TOML data. Returns the config and the problems
+    found in types and key names (value checks are in ``validate``)."""
+    data = _plain(data)
+    problems: list[Problem] = []
+    cfg = Config()
+
+    def typed(key: str, value, where: str):
+        want = _TYPES[key]
+        ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
+        if want is date and isinstance(value, str):
+            try:
+                return date.fromisoformat(value.strip())
+            except ValueError:
+                ok = False
+        if want is date and value == "":
+            return None
+        if not ok:
+            problems.append(Problem(where, f"must be {_TYPE_NAMES[want]}, not {type(value).__name__} {value!r}", locate(where)))
+            return None
+        return value
+
+    for key, value in data.items():
+        if key in ("version", "system"):
+            v = typed(key, value, key)
+            if v is not None:
+                setattr(cfg, key, v)
+        elif key in _SECTIONS:
+            if not isinstance(value, dict):
+                problems.append(Problem(key, f"must be a table [{key}]", locate(key)))
+                continue
+            section = getattr(cfg, key)
+            allowed = {fl.name for fl in fields(section)}
+            for k, v in value.items():
+                where = f"{key}.{k}"
+                if k not in allowed:
+                    problems.append(Problem(where, f"unknown key '{k}' in [{key}]; known keys: {', '.join(sorted(allowed))}", locate(where)))
+                    continue
+                if where == "incoming.accounts":
+                    section.accounts = _accounts(v, problems, locate)
+                    continue
+                tv = typed(where, v, where)
+                if tv is not None or _TYPES[where] is date:
+                    setattr(section, k, tv)
+        else:
+            problems.append(Problem(key, f"unknown key '{key}'; known: version, system, {', '.join(_SECTIONS)}", locate(key)))
+    return cfg, problems
+
+
+def _accounts(value, problems, locate) -> list[IncomingAccount]:
+    if not isinstance(value, list):
+        problems.append(Problem("incoming.accounts", "must be a list of [[incoming.accounts]] tables", locate("incoming.accounts")))
+        return []
+    out = []
+    allowed = {fl.name for fl in fields(IncomingAccount)}
+    for i, item in enumerate(value):
+        where = f"incoming.accounts[{i}]"
+        if not isinstance(item, dict):
+            problems.append(Problem(where, "must be a table with address = \"...\"", locate("incoming.accounts")))
+            continue
+        acc = IncomingAccount()
+        for k, v in item.items():
+            if k not in allowed:
+                problems.append(Problem(f"{where}.{k}", f"unknown key '{k}'; known keys: {', '.join(sorted(allowed))}", locate(f"incoming.accounts.{k}")))
+                continue
+            want = _TYPES[f"incoming.accounts.{k}"]
+            if not isinstance(v, want):
+                problems.append(Problem(f"{where}.{k}", f"must be {_TYPE_NAMES[want]}", locate(f"incoming.accounts.{k}")))
+                continue
+            if k == "types" and not all(isinstance(t, str) for t in v):
+                problems.append(Problem(f"{where}.types", "must be a list of texts, e.g. [\"Monitor-to-Monitor\"]"))
+                continue
+            setattr(acc, k, v)
+        out.append(acc)
+    return out
+
+
+def to_dict(cfg: Config) -> dict:
+    """Config -> plain data in file order, leaving out empty optional values."""
+    def section(obj) -> dict:
+        out = {}
+        for fl in fields(obj):
+            v = getattr(obj, fl.name)
+            if fl.name == "accounts":
+                out["accounts"] = [
+                    {k: val for k, val in vars(a).items() if val not in ("", [], None)} for a in v
+                ]
+                continue
+            if v in ("", None):
+                continue
+            out[fl.name] = v
+        return out
+
+    data: dict = {"version": cfg.version, "system": cfg.system}
+    for name in _SECTIONS:
+        data[name] = section(getattr(cfg, name))
+    if not data["endpoints"]:
+        del data["endpoints"]
+    if not data["incoming"].get("accounts"):
+        data["incoming"].pop("accounts", None)
+    return data
+
+
+# -- value checks ------------------------------------------------------------
+
+def resolve_secret(value: str, field_name: str) -> str:
+    """Resolve 'env:NAME' and 'file:PATH' references; literal values pass through."""
+    if value.startswith("env:"):
+        name = value[4:]
+        if not name or name not in os.environ:
+            raise ConfigError(f"refers to environment variable {name or '(empty)'}, which is not set. Set it, or put the value in the file.", field=field_name)
+        return os.environ[name]
+    if value.startswith("file:"):
+        p = Path(value[5:]).expanduser()
+        try:
+            return p.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"refers to file {p}, which cannot be read ({exc.strerror or exc}).", field=field_name) from None
+    return value
+
+
+def validate(cfg: Config, *, today: date | None = None, resolve: bool = True,
+             locate=lambda key: None) -> list[Problem]:
+    """All problems with the values (errors, and warnings with warning=True)."""
+    out: list[Problem] = []
+
+    def add(fld: str, checked: f.Checked):
+        if checked.error:
+            out.append(Problem(fld, checked.error, locate(fld)))
+        elif checked.warning:
+            out.append(Problem(fld, checked.warning, locate(fld), warning=True))
+
+    if cfg.version != SCHEMA_VERSION:
+        out.append(Problem("version", f"schema version {cfg.version} is not supported; this mailwizard reads version {SCHEMA_VERSION}", locate("version")))
+    if cfg.system not in SYSTEMS:
+        out.append(Problem("system", f"unknown system '{cfg.system}'; expected one of: {', '.join(SYSTEMS)}", locate("system")))
+    if cfg.microsoft.cloud not in CLOUDS:
+        out.append(Problem("microsoft.cloud", f"unknown cloud '{cfg.microsoft.cloud}'; expected one of: {', '.join(CLOUDS)}", locate("microsoft.cloud")))
+    add("microsoft.tenant_id", f.check_tenant_id(cfg.microsoft.tenant_id))
+    add("microsoft.client_id", f.check_client_id(cfg.microsoft.client_id))
+
+    a = cfg.auth
+    if a.flow not in FLOWS:
+        out.append(Problem("auth.flow", f"unknown flow '{a.flow}'; expected one of: {', '.join(FLOWS)}", locate("auth.flow")))
+    elif a.flow == "client_secret":
+        _check_secret_ref(out, "auth.client_secret", a.client_secret, f.check_client_secret, resolve, locate)
+        if a.secret_expires is not None:
+            add("auth.secret_expires", f.check_secret_expiry(a.secret_expires, today))
+    elif a.flow == "password":
+        add("auth.username", f.check_username(a.username))
+        _check_secret_ref(out, "auth.password", a.password, f.check_password, resolve, locate)
+
+    o = cfg.outgoing
+    if o.protocol not in PROTOCOLS:
+        out.append(Problem("outgoing.protocol", f"unknown protocol '{o.protocol}'; expected one of: {', '.join(PROTOCOLS)}", locate("outgoing.protocol")))
+    add("outgoing.server", f.check_server(o.server))
+    add("outgoing.port", f.check_port(o.port))
+    add("outgoing.sender", f.check_email(o.sender, "Sender mailbox"))
+    if o.test_recipient:
+        add("outgoing.test_recipient", f.check_email(o.test_recipient, "Test recipient"))
+
+    i = cfg.incoming
+    if i.protocol not in PROTOCOLS:
+        out.append(Problem("incoming.protocol", f"unknown protocol '{i.protocol}'; expected one of: {', '.join(PROTOCOLS)}", locate("incoming.protocol")))
+    add("incoming.poll_minutes", f.check_poll_minutes(i.poll_minutes))
+    for n, acc in enumerate(i.accounts):
+        add(f"incoming.accounts[{n}].address", f.check_email(acc.address, "Account e-mail address"))
+        if a.flow == "password" and acc.username:
+            add(f"incoming.accounts[{n}].username", f.check_username(acc.username))
+
+    e = cfg.endpoints
+    if e.authority and not e.authority.startswith("https://"):
+        out.append(Problem("endpoints.authority", "must be an https:// URL (the identity platform only talks HTTPS)", locate("endpoints.authority")))
+    if e.graph_url and not e.graph_url.startswith("https://"):
+        out.append(Problem("endpoints.graph_url", "must be an https:// URL", locate("endpoints.graph_url")))
+    if e.ca_bundle and not Path(e.ca_bundle).expanduser().is_file():
+        out.append(Problem("endpoints.ca_bundle", f"file {e.ca_bundle} does not exist: give the path of a PEM file with the CA certificates to trust", locate("endpoints.ca_bundle")))
+    return out
+
+
+def _check_secret_ref(out, fld, value, checker, resolve, locate):
+    if value.startswith(("env:", "file:")):
+        if not resolve:
+            return
+        try:
+            value = resolve_secret(value, fld)
+        except ConfigError as exc:
+            out.append(Problem(fld, exc.message, locate(fld)))
+            return
+    checked = checker(value)
+    if checked.error:
+        out.append(Problem(fld, checked.error, locate(fld)))
+    elif checked.warning:
+        out.append(Problem(fld, checked.warning, locate(fld), warning=True))
+
+
+def secrets_of(cfg: Config) -> list[str]:
+    """Every secret value the config holds or points at (resolved where possible),
+    so output can be scrubbed of them."""
+    values = []
+    for raw in [cfg.auth.client_secret, cfg.auth.password] + [a.password for a in cfg.incoming.accounts]:
+        if not raw:
+            continue
+        values.append(raw)
+        if raw.startswith(("env:", "file:")):
+            try:
+                values.append(resolve_secret(raw, "secret"))
+            except ConfigError:
+                pass
+    return [v for v in values if v and len(v) >= 4]
+
+
+def copy_config(cfg: Config) -> Config:
+    import copy
+    return copy.deepcopy(cfg)
+
+
+assert all(is_dataclass(c) for c in _SECTIONS.values())

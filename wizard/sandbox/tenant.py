@@ -1,0 +1,94 @@
+"""The description of a sandbox tenant: apps, secrets, consent, users, mailboxes.
+
+A plain data model; the sandbox server (``server.py``) serves the identity
+platform and EWS from it, and tests build their own tenants from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+
+@dataclass
+class Secret:
+    value: str                      # what the portal shows once under "Value"
+    secret_id: str                  # the GUID in the "Secret ID" column
+    expires: date
+
+
+@dataclass
+class App:
+    client_id: str
+    name: str
+    secrets: list[Secret] = field(default_factory=list)
+    # Application permissions with admin consent granted, as they appear in a
+    # token's `roles` claim, per resource ("exchange" or "graph").
+    roles: dict[str, set[str]] = field(default_factory=dict)
+    # Delegated permissions with consent granted, as in the `scp` claim.
+    scopes: dict[str, set[str]] = field(default_factory=dict)
+    public_client: bool = False     # "Allow public client flows" (Authentication page)
+    # Seconds after the registration during which EWS still answers 403
+    # (the guides' "Possible errors": permissions not yet propagated).
+    propagation_delay: float = 0.0
+
+
+@dataclass
+class User:
+    upn: str
+    password: str
+    display_name: str = ""
+    mfa: bool = False               # MFA required: ROPC gets AADSTS50076
+    disabled: bool = False          # AADSTS50057
+    conditional_access_block: bool = False  # AADSTS53003
+
+
+@dataclass
+class Message:
+    id: str
+    sender: str
+    to: list[str]
+    subject: str
+    body: str
+    received: str                   # ISO 8601, UTC
+    attachments: list[dict] = field(default_factory=list)  # {"name", "content_type", "content" (bytes)}
+    is_read: bool = False
+
+
+@dataclass
+class Mailbox:
+    address: str
+    inbox: list[Message] = field(default_factory=list)
+    sent: list[Message] = field(default_factory=list)
+    # Addresses (app client IDs or user UPNs) allowed to send as this mailbox
+    # besides the mailbox's own user; app-only with full_access_as_app may
+    # impersonate any mailbox unless ``scoped_out_apps`` lists it.
+    send_as: set[str] = field(default_factory=set)
+    scoped_out_apps: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Tenant:
+    tenant_id: str
+    domains: list[str]
+    display_name: str = "Sandbox tenant"
+    apps: list[App] = field(default_factory=list)
+    users: list[User] = field(default_factory=list)
+    mailboxes: list[Mailbox] = field(default_factory=list)
+    # EWS retirement: apps not in this set get 403 + X-EWS-Policy-Reason when
+    # ews_blocked is True (Set-OrganizationConfig -EWSEnabled / -EwsAllowedAppIDs).
+    ews_blocked: bool = False
+    ews_allowed_app_ids: set[str] = field(default_factory=set)
+
+    def app(self, client_id: str) -> App | None:
+        return next((a for a in self.apps if a.client_id.lower() == client_id.lower()), None)
+
+    def user(self, upn: str) -> User | None:
+        return next((u for u in self.users if u.upn.lower() == upn.lower()), None)
+
+    def mailbox(self, address: str) -> Mailbox | None:
+        return next((m for m in self.mailboxes if m.address.lower() == address.lower()), None)
+
+    def knows(self, tenant: str) -> bool:
+        t = tenant.lower()
+        return t == self.tenant_id.lower() or t in (d.lower() for d in self.domains)
