@@ -1,0 +1,150 @@
+"""Config file behaviour a user notices: comments kept, clear field errors,
+atomic writes with a backup, private file modes, secret references."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import date, timedelta
+
+import pytest
+
+from wizard import config_io
+from wizard.config import Config, ConfigError, IncomingAccount, resolve_secret, secrets_of, validate
+from wizard.sandbox import sample
+
+GOOD = f"""\
+# Production tenant for the ERP.  (a user's comment)
+version = 1
+system = "monitor_g5"
+
+[microsoft]
+cloud = "global"
+tenant_id = "{sample.TENANT_ID}"   # from the Overview page
+client_id = "{sample.SECRET_APP_ID}"
+
+[auth]
+flow = "client_secret"
+client_secret = "{sample.SECRET_VALUE}"
+secret_expires = {(date.today() + timedelta(days=400)).isoformat()}
+
+[outgoing]
+protocol = "ews"
+server = "outlook.office365.com"
+port = 443
+sender = "erp@contoso.com"
+
+[incoming]
+protocol = "ews"
+poll_minutes = 60
+
+[[incoming.accounts]]
+address = "orders@contoso.com"
+types = ["Monitor-to-Monitor"]
+available_to = "all"
+"""
+
+
+def write(tmp_path, text, name="mailwizard.toml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_round_trip_keeps_comments_order_and_changes_only_the_value(tmp_path):
+    p = write(tmp_path, GOOD)
+    cfg = config_io.load(p)
+    cfg.outgoing.sender = "noreply@contoso.com"
+    config_io.save(cfg, p)
+    text = p.read_text()
+    assert "# Production tenant for the ERP.  (a user's comment)" in text
+    assert "# from the Overview page" in text
+    assert 'sender = "noreply@contoso.com"' in text
+    assert text.replace("noreply@contoso.com", "erp@contoso.com") == GOOD
+    assert config_io.load(p).outgoing.sender == "noreply@contoso.com"
+
+
+def test_new_file_is_private_and_resave_keeps_a_private_backup(tmp_path):
+    p = tmp_path / "sub" / "mailwizard.toml"
+    cfg = config_io.load(write(tmp_path, GOOD, "src.toml"))
+    config_io.save(cfg, p)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o600
+    first = p.read_text()
+    cfg.incoming.poll_minutes = 15
+    config_io.save(cfg, p)
+    bak = config_io.backup_path(p)
+    assert bak.read_text() == first
+    assert stat.S_IMODE(bak.stat().st_mode) == 0o600
+    assert "poll_minutes = 15" in p.read_text()
+
+
+def test_failed_write_leaves_the_old_file_intact(tmp_path, monkeypatch):
+    p = write(tmp_path, GOOD)
+    cfg = config_io.load(p)
+    cfg.outgoing.sender = "other@contoso.com"
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", boom)
+    with pytest.raises(OSError):
+        config_io.save(cfg, p)
+    assert p.read_text() == GOOD
+    assert [f.name for f in tmp_path.iterdir()] == ["mailwizard.toml"]  # no temp file left behind
+
+
+BROKEN = [
+    ("syntax", GOOD.replace("port = 443", "port = 443 443"), None, "syntax error", 18),
+    ("unquoted text", GOOD.replace('"erp@contoso.com"', "erp@contoso.com"), None, None, 19),
+    ("wrong type", GOOD.replace("port = 443", 'port = "443x"'), "outgoing.port", "whole number", 18),
+    ("unknown key", GOOD.replace("poll_minutes = 60", "poll_minutes = 60\npoll_seconds = 5"), "incoming.poll_seconds", "unknown key", 24),
+    ("unknown flow", GOOD.replace('flow = "client_secret"', 'flow = "oauth"'), "auth.flow", "client_secret, password", 11),
+    ("non-GUID client ID", GOOD.replace(sample.SECRET_APP_ID, "my-app"), "microsoft.client_id", "GUID", 8),
+    ("Secret ID as secret", GOOD.replace(sample.SECRET_VALUE, sample.SECRET_ID), "auth.client_secret", "Secret ID", 12),
+    ("empty sender", GOOD.replace('"erp@contoso.com"', '""'), "outgoing.sender", "empty", 19),
+    ("env ref unset", GOOD.replace(f'"{sample.SECRET_VALUE}"', '"env:MW_NOT_SET_X"'), "auth.client_secret", "MW_NOT_SET_X", 12),
+    ("file ref missing", GOOD.replace(f'"{sample.SECRET_VALUE}"', '"file:/nonexistent/secret"'), "auth.client_secret", "/nonexistent/secret", 12),
+    ("date as text", GOOD.replace("secret_expires = ", 'secret_expires = "soon" # '), "auth.secret_expires", "YYYY-MM-DD", 13),
+]
+
+
+@pytest.mark.parametrize("name,text,field,words,line", BROKEN, ids=[b[0] for b in BROKEN])
+def test_broken_files_name_file_line_and_field(tmp_path, name, text, field, words, line):
+    p = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        config_io.load(p)
+    msg = err.value.render()
+    assert msg.startswith(f"{p}:{line}:"), msg
+    if field:
+        assert f"[{field}]" in msg
+    if words:
+        assert words in msg
+    assert "Traceback" not in msg
+
+
+def test_secret_references_resolve_from_env_and_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("MW_SECRET", sample.SECRET_VALUE)
+    assert resolve_secret("env:MW_SECRET", "auth.client_secret") == sample.SECRET_VALUE
+    f = tmp_path / "secret.txt"
+    f.write_text(sample.SECRET_VALUE + "\n")
+    assert resolve_secret(f"file:{f}", "auth.client_secret") == sample.SECRET_VALUE
+    cfg = Config()
+    cfg.auth.client_secret = "env:MW_SECRET"
+    assert sample.SECRET_VALUE in secrets_of(cfg)
+
+
+def test_validate_flags_expiry_and_missing_values():
+    cfg = Config()
+    cfg.microsoft.tenant_id = "contoso.com"
+    cfg.microsoft.client_id = sample.SECRET_APP_ID
+    cfg.auth.client_secret = sample.SECRET_VALUE
+    cfg.auth.secret_expires = date.today() - timedelta(days=1)
+    cfg.outgoing.sender = "erp@contoso.com"
+    cfg.incoming.accounts = [IncomingAccount(address="not-an-address")]
+    problems = {p.field: p for p in validate(cfg)}
+    assert "in the past" in problems["auth.secret_expires"].message
+    assert "not an e-mail address" in problems["incoming.accounts[0].address"].message
+    cfg.auth.secret_expires = date.today() + timedelta(days=10)
+    cfg.incoming.accounts = []
+    problems = validate(cfg)
+    assert [(p.field, p.warning) for p in problems] == [("auth.secret_expires", True)]

@@ -1,0 +1,169 @@
+"""The `mailwizard` command.
+
+Sub-commands and exit codes are a public contract (scripts rely on them):
+  mailwizard [wizard]   open the guided wizard (TUI)
+  mailwizard demo       the wizard against the built-in sandbox tenant
+  mailwizard check      run the connection test headless; exit 0 ok, 1 a step failed, 2 usage/config error
+  mailwizard show       print the config with secrets masked
+  mailwizard sandbox    serve the sandbox tenant on 127.0.0.1 for trying things by hand
+
+Only argparse is imported up front: textual, msal and exchangelib are imported
+by the command that needs them, so `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+DESCRIPTION = """\
+Set up and test Microsoft 365 / Exchange Online mail over OAuth 2.0 for a
+business system (Monitor ERP G5, Efecte ESM, ...). The wizard follows the
+setup guide step by step, tests the connection and writes a TOML config.
+"""
+
+EPILOG = """\
+config file: --config PATH, else $MAILWIZARD_CONFIG, else the user config
+directory (mailwizard.toml). Try it without a tenant: `mailwizard demo`.
+
+exit codes (check): 0 all passed, 1 a step failed, 2 usage or config error.
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # usage errors exit 2 with a clear line, no traceback
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"mailwizard: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    config_help = "config file (default: $MAILWIZARD_CONFIG or the user config dir)"
+    # The sub-commands' --config must not reset a --config given before the
+    # sub-command, hence SUPPRESS there.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=config_help)
+
+    p = _Parser(prog="mailwizard", description=DESCRIPTION, epilog=EPILOG,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", metavar="PATH", help=config_help)
+    p.add_argument("--version", action="version", version=f"mailwizard {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    sub.add_parser("wizard", parents=[common], help="open the guided wizard (the default)",
+                   description="Open the guided wizard: choose the system and flow, follow the Azure portal steps, enter the IDs, test, save.")
+
+    d = sub.add_parser("demo", parents=[common], help="try the wizard against the built-in sandbox tenant",
+                       description="Start the built-in sandbox tenant on 127.0.0.1 (HTTPS, throwaway CA) and open the wizard against it. "
+                                   "Nothing to sign up for; every screen and the failure cases can be tried. "
+                                   "The config is written to a separate demo file unless --config is given.")
+    d.add_argument("--latency", type=float, default=0.0, metavar="SECONDS",
+                   help="delay each sandbox response (to see progress during waits)")
+
+    c = sub.add_parser("check", parents=[common], help="test the saved config headless (for scripts and cron)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Run the layered connection test from this machine: config, dns, tcp, tls, token, "
+                                   "claims, mailbox, [send], and each incoming account.",
+                       epilog="exit codes: 0 all passed (warnings allowed), 1 a step failed, 2 usage or config error.\n"
+                              "--json prints exactly one JSON object: "
+                              '{"ok": bool, "steps": [{"id", "status", "ms", "summary", "code", "fix"}]}')
+    c.add_argument("--json", action="store_true", help="print one JSON object instead of the tree")
+    c.add_argument("--send-to", metavar="ADDRESS", help="also send a marked test message to ADDRESS")
+
+    sub.add_parser("show", parents=[common], help="print the config with secrets masked, IDs grouped for reading aloud",
+                   description="Print the config with secrets masked, IDs in groups of four for reading aloud, and the secret's days left.")
+
+    s = sub.add_parser("sandbox", help="serve the sandbox tenant on 127.0.0.1 until Ctrl-C",
+                       description="Serve the sandbox tenant (identity platform + EWS) on 127.0.0.1 with a throwaway CA, "
+                                   "and write a config pointing at it, for trying `check` by hand.")
+    s.add_argument("--write-config", metavar="PATH", help="also write a working client-secret config for the sandbox to PATH")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = args.command or "wizard"
+    try:
+        if command == "wizard":
+            return _cmd_wizard(args)
+        if command == "demo":
+            return _cmd_demo(args)
+        if command == "check":
+            from .cli_check import run
+            return run(args)
+        if command == "show":
+            from .cli_show import run
+            return run(args)
+        if command == "sandbox":
+            return _cmd_sandbox(args)
+    except KeyboardInterrupt:
+        print("\nmailwizard: interrupted; nothing was written.", file=sys.stderr)
+        return 130
+    parser.error(f"unknown command {command}")
+    return EXIT_USAGE
+
+
+def _config_path(args):
+    from .config_io import resolve_path
+    return resolve_path(args.config)
+
+
+def _cmd_wizard(args) -> int:
+    if not sys.stdin.isatty() or not sys.stdout.isatty():
+        print("mailwizard: the wizard needs an interactive terminal. For scripts use `mailwizard check`.",
+              file=sys.stderr)
+        return EXIT_USAGE
+    from screens.app import make_app
+    app = make_app(_config_path(args))
+    app.run()
+    return app.return_code or 0
+
+
+def _demo_path(args):
+    if args.config:
+        from pathlib import Path
+        return Path(args.config).expanduser()
+    from platformdirs import user_config_path
+    return user_config_path("mailwizard", appauthor=False) / "demo.toml"
+
+
+def _cmd_demo(args) -> int:
+    if not sys.stdin.isatty() or not sys.stdout.isatty():
+        print("mailwizard: the demo needs an interactive terminal.", file=sys.stderr)
+        return EXIT_USAGE
+    from .sandbox import Sandbox
+    from screens.app import make_app
+    with Sandbox(latency=args.latency) as sb:
+        app = make_app(_demo_path(args), demo=sb)
+        app.run()
+    return app.return_code or 0
+
+
+def _cmd_sandbox(args) -> int:
+    import threading
+    from .sandbox import Sandbox
+    from .sandbox import sample
+    with Sandbox() as sb:
+        print(f"sandbox tenant serving on {sb.base_url}")
+        print(f"CA certificate: {sb.ca_path}")
+        print(f"tenant: {sample.TENANT_ID} ({sample.DOMAIN})")
+        print(f"client-secret app: {sample.SECRET_APP_ID}; password app: {sample.PASSWORD_APP_ID}")
+        if args.write_config:
+            from .config_io import save
+            path = save(sb.config(flow="client_secret"), args.write_config)
+            print(f"wrote {path}: try `mailwizard check --config {path}`")
+        print("Ctrl-C to stop.", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""`mailwizard check`: the connection test without the TUI."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from .output import SYMBOLS, paint, scrub, use_colour
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def _config_failure(message: str) -> dict:
+    return {"ok": False, "steps": [{"id": "config", "status": "fail", "ms": 0, "summary": message,
+                                    "code": "config.invalid",
+                                    "fix": "Correct the named field in the file, or run `mailwizard` to fix it in the wizard."}]}
+
+
+def run(args) -> int:
+    from .config import ConfigError, secrets_of
+    from .config_io import load, resolve_path
+
+    path = resolve_path(args.config)
+    try:
+        cfg = load(path)
+    except ConfigError as exc:
+        if args.json:
+            print(json.dumps(_config_failure(exc.render())))
+        else:
+            print(f"mailwizard check: config error\n{exc.render()}", file=sys.stderr)
+        return EXIT_USAGE
+
+    if args.send_to:
+        from .fields import check_email
+        checked = check_email(args.send_to, "--send-to")
+        if not checked.ok:
+            if args.json:
+                print(json.dumps(_config_failure(checked.error)))
+            else:
+                print(f"mailwizard check: {checked.error}", file=sys.stderr)
+            return EXIT_USAGE
+        args.send_to = checked.value
+
+    from .conntest import run_check
+
+    secrets = secrets_of(cfg)
+    colour = use_colour() and not args.json
+    live = None
+    if not args.json and sys.stdout.isatty():
+        def live(step):
+            if step.status == "running":
+                print(f"  {SYMBOLS['running']} {step.title} ...", end="\r", flush=True)
+    report = run_check(cfg, send_to=args.send_to, on_step=live)
+    if args.json:
+        print(scrub(json.dumps(report.to_json()), secrets))
+    else:
+        print(scrub(render_tree(report, str(path), colour), secrets))
+    return EXIT_OK if report.ok else EXIT_FAIL
+
+
+def render_tree(report, path: str, colour: bool) -> str:
+    lines = [f"mailwizard check  {path}"]
+    width = max((len(s.id) for s in report.steps), default=6)
+    for s in report.steps:
+        tag = paint(f"{SYMBOLS.get(s.status, '?')} {s.status.upper():4}", s.status, colour)
+        ms = f"{s.ms:6.0f} ms" if s.status not in ("skip", "pending") else " " * 9
+        lines.append(f"  {tag}  {s.id:<{width}}  {ms}  {s.summary}")
+        pad = " " * (10 + width)
+        if s.status in ("fail", "warn"):
+            if s.code:
+                lines.append(f"{pad}code:  {s.code}")
+            if s.fix:
+                for i, fl in enumerate(s.fix.splitlines()):
+                    lines.append(f"{pad}{'fix:   ' if i == 0 else '       '}{fl}")
+            if s.guide_step:
+                lines.append(f"{pad}guide: {s.guide_step}")
+            for k in ("trace_id", "correlation_id"):
+                if s.details.get(k):
+                    lines.append(f"{pad}{k.replace('_', ' ')}: {s.details[k]}")
+    failed = [s for s in report.steps if s.status == "fail"]
+    warned = [s for s in report.steps if s.status == "warn"]
+    if report.ok:
+        verdict = paint("OK", "pass", colour) + (f" with {len(warned)} warning(s)" if warned else ": all steps passed")
+    else:
+        verdict = paint("FAILED", "fail", colour) + f": {len(failed)} step(s) failed"
+    lines.append(f"Result: {verdict}")
+    return "\n".join(lines)

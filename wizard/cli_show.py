@@ -1,0 +1,79 @@
+"""`mailwizard show`: the config with secrets masked, IDs grouped by four."""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+
+from .output import group4, paint, use_colour
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+def run(args) -> int:
+    from .config import ConfigError
+    from .config_io import load, resolve_path
+
+    path = resolve_path(args.config)
+    try:
+        cfg = load(path, strict=False)
+    except ConfigError as exc:
+        print(f"mailwizard show: config error\n{exc.render()}", file=sys.stderr)
+        return EXIT_USAGE
+    print(render(cfg, str(path), use_colour()))
+    return EXIT_OK
+
+
+def render(cfg, path: str, colour: bool = False, today: date | None = None) -> str:
+    from .config import FLOWS, SYSTEMS
+    from .fields import mask_secret
+
+    today = today or date.today()
+    m, a, o, i = cfg.microsoft, cfg.auth, cfg.outgoing, cfg.incoming
+    rows = [
+        ("config file", path),
+        ("system", SYSTEMS.get(cfg.system, cfg.system)),
+        ("cloud", m.cloud),
+        ("tenant ID", _id(m.tenant_id)),
+        ("client ID", _id(m.client_id)),
+        ("flow", FLOWS.get(a.flow, a.flow)),
+    ]
+    if a.flow == "client_secret":
+        rows.append(("client secret", mask_secret(a.client_secret) or "(not set)"))
+        rows.append(("secret expires", _expiry(a.secret_expires, today, colour)))
+    else:
+        rows.append(("user name", a.username))
+        rows.append(("password", mask_secret(a.password) or "(not set)"))
+    rows += [
+        ("outgoing", f"{o.protocol} {o.ews_url if o.protocol == 'ews' else o.server}"),
+        ("sender", o.sender),
+        ("test recipient", o.test_recipient or "(none)"),
+        ("incoming", f"{i.protocol}, every {i.poll_minutes} min, {len(i.accounts)} account(s)"),
+    ]
+    for acc in i.accounts:
+        extra = f" user {acc.username}" if acc.username else ""
+        rows.append(("  account", f"{acc.address}{extra} types={','.join(acc.types) or '-'} available to {acc.available_to}"))
+    if cfg.endpoints.authority:
+        rows.append(("authority", cfg.endpoints.authority))
+    if cfg.endpoints.ca_bundle:
+        rows.append(("CA bundle", cfg.endpoints.ca_bundle))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def _id(value: str) -> str:
+    from .fields import normalise_guid
+    if value and normalise_guid(value):
+        return f"{value}\n{'':16}read aloud: {group4(value)}"
+    return value or "(not set)"
+
+
+def _expiry(when, today, colour) -> str:
+    if when is None:
+        return "(unknown: add secret_expires to be warned before it expires)"
+    days = (when - today).days
+    if days < 0:
+        return paint(f"{when.isoformat()}  EXPIRED {-days} days ago: create a new secret (Azure steps 20-22)", "fail", colour)
+    if days < 30:
+        return paint(f"{when.isoformat()}  WARNING: {days} days left: create the next secret now", "warn", colour)
+    return f"{when.isoformat()}  ({days} days left)"
