@@ -5,6 +5,7 @@ Sub-commands and exit codes are a public contract (scripts rely on them):
   mailwizard demo       the wizard against the built-in sandbox tenant
   mailwizard check      run the connection test headless; exit 0 ok, 1 a step failed, 2 usage/config error
   mailwizard show       print the config with secrets masked
+  mailwizard report     write a support bundle with no secret in it
   mailwizard sandbox    serve the sandbox tenant on 127.0.0.1 for trying things by hand
 
 Only argparse is imported up front: textual, msal and exchangelib are imported
@@ -77,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("show", parents=[common], help="print the config with secrets masked, IDs grouped for reading aloud",
                    description="Print the config with secrets masked, IDs in groups of four for reading aloud, and the secret's days left.")
 
+    r = sub.add_parser("report", parents=[common], help="write a support bundle (versions, masked config, last check)",
+                       description="Write one text file for support: versions, platform, the config with secrets masked, "
+                                   "and the last check's steps with codes and trace/correlation IDs. "
+                                   "No secret, password or access token is in it.")
+    r.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: print to stdout)")
+
     s = sub.add_parser("sandbox", help="serve the sandbox tenant on 127.0.0.1 until Ctrl-C",
                        description="Serve the sandbox tenant (identity platform + EWS) on 127.0.0.1 with a throwaway CA, "
                                    "and write a config pointing at it, for trying `check` by hand.")
@@ -98,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
             return run(args)
         if command == "show":
             from .cli_show import run
+            return run(args)
+        if command == "report":
+            from .cli_report import run
             return run(args)
         if command == "sandbox":
             return _cmd_sandbox(args)

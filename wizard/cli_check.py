@@ -51,6 +51,9 @@ def run(args) -> int:
             if step.status == "running":
                 print(f"  {SYMBOLS['running']} {step.title} ...", end="\r", flush=True)
     report = run_check(cfg, send_to=args.send_to, on_step=live)
+    from .support import record_check
+    record_check(report.to_json() | {"details": [dict(id=s.id, **s.details) for s in report.steps if s.details]},
+                 str(path), secrets)
     if args.json:
         print(scrub(json.dumps(report.to_json()), secrets))
     else:

@@ -1,0 +1,58 @@
+"""The command line as scripts and admins use it: fast help, exit codes,
+masked output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from wizard import config_io
+from wizard.cli import main
+from wizard.sandbox import sample
+
+HEAVY = ("textual", "msal", "exchangelib")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["check", "--help"], ["show", "--help"]])
+def test_help_answers_without_importing_textual_msal_or_exchangelib(argv):
+    code = (
+        "import sys\n"
+        "from wizard.cli import main\n"
+        "try:\n"
+        f"    main({argv!r})\n"
+        "except SystemExit as e:\n"
+        "    assert e.code == 0, e.code\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "usage: mailwizard" in out
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_unknown_option_is_a_usage_error_with_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["check", "--no-such-flag"])
+    assert e.value.code == 2
+    assert "unrecognized arguments: --no-such-flag" in capsys.readouterr().err
+
+
+def test_check_on_a_missing_file_exits_2_and_json_stays_one_object(tmp_path, capsys):
+    missing = tmp_path / "nope.toml"
+    assert main(["check", "--config", str(missing)]) == 2
+    assert "file not found" in capsys.readouterr().err
+    assert main(["check", "--json", "--config", str(missing)]) == 2
+    data = json.loads(capsys.readouterr().out)
+    assert data["ok"] is False and data["steps"][0]["id"] == "config"
+    assert data["steps"][0]["status"] == "fail" and data["steps"][0]["fix"]
+
+
+def test_show_masks_the_secret_and_groups_ids(tmp_path, capsys, sandbox):
+    path = config_io.save(sandbox.config(flow="client_secret"), tmp_path / "mw.toml")
+    assert main(["show", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert sample.SECRET_VALUE not in out
+    assert sample.SECRET_VALUE[:6] + "********" in out
+    assert "3f6a 9c2e 8b1d 4c5e 9a7f 2d4b 6e8c 0a1f" in out
