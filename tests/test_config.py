@@ -79,7 +79,9 @@ def test_new_file_is_private_and_resave_keeps_a_private_backup(tmp_path):
 
 
 def test_failed_write_leaves_the_old_file_intact(tmp_path, monkeypatch):
-    p = write(tmp_path, GOOD)
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    p = write(folder, GOOD)
     cfg = config_io.load(p)
     cfg.outgoing.sender = "other@contoso.com"
 
@@ -90,7 +92,7 @@ def test_failed_write_leaves_the_old_file_intact(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         config_io.save(cfg, p)
     assert p.read_text() == GOOD
-    assert [f.name for f in tmp_path.iterdir()] == ["mailwizard.toml"]  # no temp file left behind
+    assert [f.name for f in folder.iterdir()] == ["mailwizard.toml"]  # no temp file left behind
 
 
 BROKEN = [
