@@ -1,0 +1,44 @@
+"""Shared fixtures: the sandbox tenant and an isolated environment per test."""
+
+from __future__ import annotations
+
+import pytest
+
+from wizard.sandbox import Sandbox
+
+CA_ENV = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path, monkeypatch):
+    """Config, XDG dirs in tmp; no machine-wide CA bundle variables (tests set them when they mean to)."""
+    monkeypatch.setenv("MAILWIZARD_CONFIG", str(tmp_path / "config" / "mailwizard.toml"))
+    for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME"):
+        path = tmp_path / name.lower()
+        path.mkdir()
+        monkeypatch.setenv(name, str(path))
+    for name in CA_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    """One sandbox for the whole run; reset (requests, faults, tenant) before each test."""
+    sb = Sandbox().start()
+    yield sb
+    sb.stop()
+
+
+@pytest.fixture(autouse=True)
+def _reset_sandbox(request):
+    if "sandbox" in request.fixturenames:
+        request.getfixturevalue("sandbox").reset()
+    yield
+
+
+@pytest.fixture
+def fresh_sandbox():
+    """A sandbox of its own, for tests that change the tenant (sb.tenant) before use."""
+    sb = Sandbox().start()
+    yield sb
+    sb.stop()
