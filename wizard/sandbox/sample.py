@@ -78,6 +78,7 @@ def sample_tenant(today: date | None = None) -> Tenant:
             Mailbox(SENDER, send_as={SERVICE_USER}),
             Mailbox(SERVICE_USER),
             Mailbox(RECIPIENT),
-            *[Mailbox(a) for a in INCOMING],
+            # The service account reads the shared incoming mailboxes (password flow).
+            *[Mailbox(a, send_as={SERVICE_USER}) for a in INCOMING],
         ],
     )

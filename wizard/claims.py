@@ -1,0 +1,140 @@
+"""Read an access token's claims and check them against the config.
+
+The token is not verified here (Exchange does that); we only read what it
+says, to explain a missing permission before Exchange answers a bare 401/403.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import dataclass
+
+from . import fields
+from .catalogue import Diagnosis, lookup
+
+APP_ROLE = "full_access_as_app"
+DELEGATED_SCOPE = "EWS.AccessAsUser.All"
+# protocol (and direction for Graph) -> (API, delegated scope, application role)
+PERMISSIONS = {
+    "ews": ("exchange", DELEGATED_SCOPE, APP_ROLE),
+    "smtp": ("exchange", "SMTP.Send", "SMTP.SendAsApp"),
+    "imap": ("exchange", "IMAP.AccessAsUser.All", "IMAP.AccessAsApp"),
+    "graph:out": ("graph", "Mail.Send", "Mail.Send"),
+    "graph:in": ("graph", "Mail.Read", "Mail.Read"),
+}
+API_NAMES = {"exchange": "Office 365 Exchange Online", "graph": "Microsoft Graph"}
+
+
+@dataclass
+class Wanted:
+    api: str                  # "exchange" | "graph"
+    resource: str             # https://outlook.office365.com, https://graph.microsoft.com, ...
+    permissions: list[str]    # what the token must carry (scp or roles)
+
+    def scopes(self, flow: str) -> list[str]:
+        """The scopes to request: <resource>/.default app-only, else each delegated scope."""
+        if flow == "password":
+            return [f"{self.resource}/{p}" for p in self.permissions]
+        return [f"{self.resource}/.default"]
+
+
+def wanted(cfg, flow: str | None = None) -> Wanted:
+    """The token the config's protocols need. The outgoing protocol picks the
+    API; incoming protocols on the same API add their permission."""
+    flow = flow or cfg.auth.flow
+    keys = ["graph:out" if cfg.outgoing.protocol == "graph" else cfg.outgoing.protocol]
+    if cfg.incoming.accounts:
+        keys.append("graph:in" if cfg.incoming.protocol == "graph" else cfg.incoming.protocol)
+    keys = [k for k in keys if k in PERMISSIONS] or ["ews"]
+    api = PERMISSIONS[keys[0]][0]
+    perms = []
+    for k in keys:
+        k_api, scope, role = PERMISSIONS[k]
+        p = scope if flow == "password" else role
+        if k_api == api and p not in perms:
+            perms.append(p)
+    resource = cfg.cloud.exchange_resource if api == "exchange" else \
+        (cfg.endpoints.graph_url or cfg.cloud.graph_url)
+    return Wanted(api, resource.rstrip("/"), perms)
+
+
+@dataclass
+class Finding:
+    status: str            # "fail" | "warn"
+    diagnosis: Diagnosis
+
+    @property
+    def code(self) -> str:
+        return self.diagnosis.code
+
+
+def decode_jwt(token: str) -> dict:
+    """The payload of a JWT (base64url JSON), unverified. ValueError if it is not one."""
+    parts = (token or "").split(".")
+    if len(parts) != 3:
+        raise ValueError("not a JWT (expected three dot-separated parts)")
+    payload = parts[1] + "=" * (-len(parts[1]) % 4)
+    try:
+        data = json.loads(base64.urlsafe_b64decode(payload.encode("ascii")))
+    except (ValueError, UnicodeError) as exc:
+        raise ValueError(f"JWT payload is not base64url JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError("JWT payload is not a JSON object")
+    return data
+
+
+_API_IDS = {"exchange": "00000002-0000-0ff1-ce00-000000000000", "graph": "00000003-0000-0000-c000-000000000000"}
+
+
+def _aud_ok(aud, want: Wanted) -> bool:
+    auds = aud if isinstance(aud, list) else [aud]
+    ok = {want.resource.lower(), _API_IDS[want.api]}
+    return any(str(a).rstrip("/").lower() in ok for a in auds)
+
+
+def check_claims(claims: dict, cfg, flow: str | None = None, *, now: float | None = None,
+                 username: str | None = None) -> list[Finding]:
+    """Problems with the token for this config; an empty list means it looks right."""
+    flow = flow or cfg.auth.flow
+    now = time.time() if now is None else now
+    out: list[Finding] = []
+    want = wanted(cfg, flow)
+    api = API_NAMES[want.api]
+
+    def fail(code, status="fail", **values):
+        out.append(Finding(status, lookup(code, cfg=cfg, flow=flow, resource=want.resource, api=api, **values)))
+
+    if not _aud_ok(claims.get("aud"), want):
+        fail("claims.aud", service=claims.get("aud") or "no audience")
+    tenant = fields.normalise_guid(cfg.microsoft.tenant_id or "")
+    if tenant and str(claims.get("tid", "")).lower() != tenant:
+        fail("claims.tid")
+    if flow == "password":
+        have = {s.lower() for s in str(claims.get("scp") or "").split()}
+        missing = [p for p in want.permissions if p.lower() not in have]
+        if missing:
+            fail("claims.scp", permission=", ".join(missing))
+        user = username or cfg.auth.username
+        upn = str(claims.get("upn") or claims.get("unique_name") or claims.get("preferred_username") or "")
+        if user and upn and upn.lower() != user.lower():
+            fail("claims.upn", "warn", service=upn, username=user)
+    else:
+        have = set(claims.get("roles") or [])
+        missing = [p for p in want.permissions if p not in have]
+        if missing:
+            fail("claims.roles", permission=", ".join(missing))
+    exp = claims.get("exp")
+    if isinstance(exp, (int, float)) and exp <= now:
+        fail("claims.exp")
+    return out
+
+
+def granted(claims: dict) -> str:
+    """'roles: a, b' or 'scp: x y' for a summary line."""
+    if claims.get("roles"):
+        return "roles: " + ", ".join(map(str, claims["roles"]))
+    if claims.get("scp"):
+        return "scp: " + str(claims["scp"])
+    return "no permissions"

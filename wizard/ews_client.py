@@ -1,0 +1,251 @@
+"""EWS calls with exchangelib (imported lazily) and a token we got with MSAL.
+
+- ``OAuth2AuthorizationCodeCredentials`` with the pre-acquired token and no
+  client secret: exchangelib can then never fetch a token of its own from the
+  hard-coded global login host (``OAuth2Credentials`` would).
+- Explicit ``service_endpoint`` and server version, no autodiscover,
+  ``FailFast`` (the default policy retries 401s for a long time).
+- TLS trust and timeouts: exchangelib creates its HTTP adapters from
+  ``BaseProtocol.HTTP_ADAPTER_CLS``. We install ``TrustingAdapter`` there once;
+  it changes nothing for URLs nobody registered, and for an endpoint registered
+  with ``_route()`` (only while our call runs) it verifies against our CA bundle
+  (never False), bounds the timeouts, and records the last response's status
+  and headers, which exchangelib hides (403 + X-EWS-Policy-Reason arrives as a
+  MalformedResponseError, 401 x-ms-diagnostics not at all).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import requests.adapters
+
+from .catalogue import Diagnosis
+from .diagnose import diagnose_ews
+from .http import DEFAULT_TIMEOUT
+from .netcheck import trust_path
+
+TEST_SUBJECT = "[mailwizard test] Connection test message"
+_KEEP = ("x-ews-policy-reason", "x-ms-diagnostics", "www-authenticate", "retry-after", "content-type",
+         "request-id", "x-ms-request-id", "location")
+
+
+class EwsError(Exception):
+    def __init__(self, diagnosis: Diagnosis):
+        self.diagnosis = diagnosis
+        super().__init__(f"{diagnosis.code}: {diagnosis.cause}")
+
+
+@dataclass
+class MailboxInfo:
+    address: str
+    total: int | None
+    unread: int | None
+
+
+class _Route:
+    def __init__(self, verify: str, timeout):
+        self.verify = verify
+        self.timeout = timeout
+        self.users = 0
+        self.last: dict | None = None
+
+    def record(self, response) -> None:
+        ctype = response.headers.get("content-type", "")
+        entry = {"status": response.status_code, "content_type": ctype, "url": response.url,
+                 "headers": {k: response.headers[k] for k in _KEEP if k in response.headers}}
+        if response.status_code != 200:
+            entry["body"] = response.text[:2000]
+        self.last = entry
+
+
+_ROUTES: dict[str, _Route] = {}
+_LOCK = threading.Lock()
+
+
+def _route_for(url: str) -> _Route | None:
+    with _LOCK:
+        for prefix, route in _ROUTES.items():
+            if url.lower().startswith(prefix):
+                return route
+    return None
+
+
+class TrustingMixin:
+    def send(self, request, **kwargs):
+        route = _route_for(request.url)
+        if route is None:
+            return super().send(request, **kwargs)
+        kwargs["verify"] = route.verify
+        kwargs["timeout"] = route.timeout
+        try:
+            response = super().send(request, **kwargs)
+        except Exception as exc:
+            route.last = {"status": None, "exception": exc}
+            raise
+        route.record(response)
+        return response
+
+
+class TrustingAdapter(TrustingMixin, requests.adapters.HTTPAdapter):
+    pass
+
+
+class _RedactBearer(logging.Filter):
+    """exchangelib logs request headers (with 'Authorization: Bearer <token>')
+    at debug level, and at error level when a request raises: redact them."""
+    _RX = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:
+            return True
+        if "Bearer" in text:
+            record.msg, record.args = self._RX.sub(r"\1********", text), ()
+        return True
+
+
+def _quiet_logs() -> None:
+    for name in ("exchangelib.util", "exchangelib.protocol", "exchangelib.services.common"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactBearer) for f in logger.filters):
+            logger.addFilter(_RedactBearer())
+    root = logging.getLogger("exchangelib")
+    if not any(isinstance(h, logging.NullHandler) for h in root.handlers):
+        root.addHandler(logging.NullHandler())
+
+
+def install_adapter() -> None:
+    """Make exchangelib build its adapters from TrustingAdapter (idempotent;
+    keeps a custom adapter class someone else set by mixing into it)."""
+    from exchangelib.protocol import BaseProtocol
+    _quiet_logs()
+    current = BaseProtocol.HTTP_ADAPTER_CLS
+    if issubclass(current, TrustingMixin):
+        return
+    if current is requests.adapters.HTTPAdapter:
+        BaseProtocol.HTTP_ADAPTER_CLS = TrustingAdapter
+    else:
+        BaseProtocol.HTTP_ADAPTER_CLS = type("Trusting" + current.__name__, (TrustingMixin, current), {})
+
+
+@contextmanager
+def _route(cfg, timeout=DEFAULT_TIMEOUT):
+    install_adapter()
+    prefix = cfg.outgoing.ews_url.lower()
+    with _LOCK:
+        route = _ROUTES.get(prefix)
+        if route is None:
+            route = _ROUTES[prefix] = _Route(trust_path(cfg), timeout)
+        route.users += 1
+    try:
+        yield route
+    finally:
+        with _LOCK:
+            route.users -= 1
+            if route.users <= 0:
+                _ROUTES.pop(prefix, None)
+
+
+_CREDS_CLS = None
+
+
+def _credentials_cls():
+    """OAuth2AuthorizationCodeCredentials compared by identity. exchangelib's
+    own hash covers a lazily cached attribute, so it changes after the first
+    request and its protocol cache could never drop (or find) the entry again."""
+    global _CREDS_CLS
+    if _CREDS_CLS is None:
+        from exchangelib import OAuth2AuthorizationCodeCredentials
+
+        class TokenCredentials(OAuth2AuthorizationCodeCredentials):
+            __hash__ = object.__hash__
+
+            def __eq__(self, other):
+                return self is other
+        _CREDS_CLS = TokenCredentials
+    return _CREDS_CLS
+
+
+def _account(cfg, token: str, address: str, flow: str):
+    from exchangelib import DELEGATE, IMPERSONATION, OAUTH2, Account, Build, Configuration, FailFast, Version
+    # No client secret: exchangelib can never fetch a token of its own. No
+    # expiry in the token dict: an expired one would make exchangelib loop on
+    # TokenExpiredError; the claims step has checked `exp` already.
+    creds = _credentials_cls()(
+        client_id=cfg.microsoft.client_id, access_token={"access_token": token, "token_type": "Bearer"})
+    config = Configuration(service_endpoint=cfg.outgoing.ews_url, credentials=creds,
+                           version=Version(build=Build(15, 20)), retry_policy=FailFast(), auth_type=OAUTH2)
+    return Account(primary_smtp_address=address, config=config, autodiscover=False,
+                   access_type=DELEGATE if flow == "password" else IMPERSONATION)
+
+
+def _forget(account) -> None:
+    """Close the account's sessions and drop it from exchangelib's protocol
+    cache (keyed by endpoint + credentials, so every token adds an entry)."""
+    try:
+        from exchangelib.protocol import CachingProtocol
+        protocol = account.protocol
+        protocol.close()
+        key = CachingProtocol._cache_key(protocol.config)
+        with CachingProtocol._protocol_cache_lock:
+            CachingProtocol._protocol_cache.pop(key, None)
+    except Exception:   # best effort: never turn a cleanup problem into a failed check
+        pass
+
+
+def _call(cfg, token, address, flow, work, timeout, busy_wait, sleep):
+    flow = flow or cfg.auth.flow
+    host = cfg.outgoing.server
+    with _route(cfg, timeout) as route:
+        for attempt in (1, 2):
+            route.last = None
+            account = None
+            try:
+                account = _account(cfg, token, address, flow)
+                return work(account)
+            except Exception as exc:
+                diag = diagnose_ews(exc, cfg=cfg, flow=flow, address=address, response=route.last,
+                                    host=host, port=cfg.outgoing.port)
+                back_off = getattr(exc, "back_off", None)
+                if diag.code == "ErrorServerBusy" and attempt == 1 and busy_wait > 0:
+                    sleep(min(float(back_off or 1.0), busy_wait))
+                    continue
+                raise EwsError(diag) from None
+            finally:
+                if account is not None:
+                    _forget(account)
+    raise AssertionError("unreachable")
+
+
+def check_mailbox(cfg, token: str, address: str, *, flow: str | None = None, timeout=DEFAULT_TIMEOUT,
+                  busy_wait: float = 5.0, sleep=None) -> MailboxInfo:
+    """Open the inbox of ``address`` (GetFolder) and count its messages."""
+    import time
+
+    def work(account):
+        inbox = account.inbox
+        return MailboxInfo(address, inbox.total_count, inbox.unread_count)
+    return _call(cfg, token, address, flow, work, timeout, busy_wait, sleep or time.sleep)
+
+
+def send_test_message(cfg, token: str, sender: str, to: str, *, flow: str | None = None,
+                      timeout=DEFAULT_TIMEOUT, busy_wait: float = 5.0, sleep=None) -> str:
+    """Send one test message from ``sender`` to ``to`` (CreateItem, SendOnly). Returns the subject."""
+    import time
+    from datetime import datetime, timezone
+
+    def work(account):
+        from exchangelib import Mailbox, Message
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        body = (f"This message was sent by mailwizard at {stamp} to test that {sender} can send mail "
+                f"through Exchange with app {cfg.microsoft.client_id}. You can delete it.")
+        Message(account=account, subject=TEST_SUBJECT, body=body,
+                to_recipients=[Mailbox(email_address=to)]).send(save_copy=False)
+        return TEST_SUBJECT
+    return _call(cfg, token, sender, flow, work, timeout, busy_wait, sleep or time.sleep)
