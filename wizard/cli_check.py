@@ -61,25 +61,31 @@ def run(args) -> int:
     return EXIT_OK if report.ok else EXIT_FAIL
 
 
-def render_tree(report, path: str, colour: bool) -> str:
+def render_tree(report, path: str, colour: bool, width: int = 78) -> str:
+    import textwrap
+
     lines = [f"mailwizard check  {path}"]
-    width = max((len(s.id) for s in report.steps), default=6)
     for s in report.steps:
         tag = paint(f"{SYMBOLS.get(s.status, '?')} {s.status.upper():4}", s.status, colour)
-        ms = f"{s.ms:6.0f} ms" if s.status not in ("skip", "pending") else " " * 9
-        lines.append(f"  {tag}  {s.id:<{width}}  {ms}  {s.summary}")
-        pad = " " * (10 + width)
+        ms = f"{s.ms:5.0f} ms" if s.status not in ("skip", "pending") else " " * 8
+        pad = " " * 20
+        head = textwrap.wrap(f"{s.id:<8} {s.summary}", width - 20, break_on_hyphens=False) or [s.id]
+        lines.append(f"  {tag}  {ms}  {head[0]}")
+        lines += [pad + more for more in head[1:]]
+        body = []
         if s.status in ("fail", "warn"):
             if s.code:
-                lines.append(f"{pad}code:  {s.code}")
+                body.append(f"code:  {s.code}")
             if s.fix:
-                for i, fl in enumerate(s.fix.splitlines()):
-                    lines.append(f"{pad}{'fix:   ' if i == 0 else '       '}{fl}")
+                body += [f"fix:   {fl}" if i == 0 else f"       {fl}" for i, fl in enumerate(s.fix.splitlines())]
             if s.guide_step:
-                lines.append(f"{pad}guide: {s.guide_step}")
+                body.append(f"guide: {s.guide_step}")
             for k in ("trace_id", "correlation_id"):
                 if s.details.get(k):
-                    lines.append(f"{pad}{k.replace('_', ' ')}: {s.details[k]}")
+                    body.append(f"{k.replace('_', ' ')}: {s.details[k]}")
+        for text in body:
+            lines += textwrap.wrap(text, width, initial_indent=pad, subsequent_indent=pad + "       ",
+                                   break_on_hyphens=False) or [pad]
     failed = [s for s in report.steps if s.status == "fail"]
     warned = [s for s in report.steps if s.status == "warn"]
     if report.ok:
