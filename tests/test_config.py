@@ -100,7 +100,7 @@ BROKEN = [
     ("unquoted text", GOOD.replace('"erp@contoso.com"', "erp@contoso.com"), None, None, 19),
     ("wrong type", GOOD.replace("port = 443", 'port = "443x"'), "outgoing.port", "whole number", 18),
     ("unknown key", GOOD.replace("poll_minutes = 60", "poll_minutes = 60\npoll_seconds = 5"), "incoming.poll_seconds", "unknown key", 24),
-    ("unknown flow", GOOD.replace('flow = "client_secret"', 'flow = "oauth"'), "auth.flow", "client_secret, password", 11),
+    ("unknown flow", GOOD.replace('flow = "client_secret"', 'flow = "oauth"'), "auth.flow", "client_secret, password, certificate, device_code", 11),
     ("non-GUID client ID", GOOD.replace(sample.SECRET_APP_ID, "my-app"), "microsoft.client_id", "GUID", 8),
     ("Secret ID as secret", GOOD.replace(sample.SECRET_VALUE, sample.SECRET_ID), "auth.client_secret", "Secret ID", 12),
     ("empty sender", GOOD.replace('"erp@contoso.com"', '""'), "outgoing.sender", "empty", 19),
@@ -150,3 +150,21 @@ def test_validate_flags_expiry_and_missing_values():
     cfg.incoming.accounts = []
     problems = validate(cfg)
     assert [(p.field, p.warning) for p in problems] == [("auth.secret_expires", True)]
+
+
+def test_only_one_authentication_method_is_active(tmp_path):
+    both = GOOD.replace('secret_expires', 'username = "svc-erp@contoso.com"\nsecret_expires')
+    with pytest.raises(ConfigError) as err:
+        config_io.load(write(tmp_path, both))
+    assert "[auth.username]" in str(err.value) and "only one authentication method" in str(err.value)
+    cfg = config_io.load(write(tmp_path, GOOD))
+    cfg.auth.username, cfg.auth.password = "svc-erp@contoso.com", "pw"   # left over from trying the other flow
+    text = config_io.render(cfg)
+    assert "username" not in text and "password" not in text
+
+
+def test_per_user_overrides_round_trip(tmp_path):
+    text = GOOD + '\n[[users]]\nname = "WEBSHOP"\nflow = "password"\nusername = "webshop@contoso.com"\npassword = "env:WEBSHOP_PW"\n'
+    cfg = config_io.load(write(tmp_path, text))
+    assert [(u.name, u.username, u.password) for u in cfg.users] == [("WEBSHOP", "webshop@contoso.com", "env:WEBSHOP_PW")]
+    assert config_io.render(cfg, text) == text

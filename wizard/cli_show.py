@@ -25,7 +25,7 @@ def run(args) -> int:
 
 
 def render(cfg, path: str, colour: bool = False, today: date | None = None) -> str:
-    from .config import FLOWS, SYSTEMS
+    from .config import ALL_FLOWS as FLOWS, SYSTEMS
     from .fields import mask_secret
 
     today = today or date.today()

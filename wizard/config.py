@@ -8,6 +8,7 @@ of Textual.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date
 from pathlib import Path
@@ -21,10 +22,27 @@ SYSTEMS = {
     "efecte_esm": "Efecte ESM (IMAP + SMTP)",
     "generic": "Another system (generic)",
 }
+# The flows the guides describe (the wizard's first choice) ...
 FLOWS = {
     "client_secret": "Client secret (app-only)",
     "password": "User name & password (delegated, ROPC)",
 }
+# ... and every flow the config accepts (the safer ones beyond the guides).
+ALL_FLOWS = FLOWS | {
+    "certificate": "Certificate (app-only, client assertion)",
+    "device_code": "Device code (delegated, works with MFA)",
+}
+APP_ONLY_FLOWS = ("client_secret", "certificate")
+# Which [auth] keys belong to which flow: only one method is active at a time
+# (guide limitation), so keys of another flow are not written and are refused
+# in a hand-edited file.
+FLOW_KEYS = {
+    "client_secret": ("client_secret", "secret_expires"),
+    "password": ("username", "password"),
+    "certificate": ("certificate", "thumbprint", "certificate_expires"),
+    "device_code": ("username",),
+}
+EXCHANGE_KINDS = ("online", "on_premises")
 PROTOCOLS = ("ews", "graph", "smtp", "imap")
 
 
@@ -33,6 +51,7 @@ class Microsoft:
     cloud: str = "global"
     tenant_id: str = ""
     client_id: str = ""
+    exchange: str = "online"        # "online" (Exchange Online) or "on_premises" (keeps EWS after 2027-04-01)
 
 
 @dataclass
@@ -42,6 +61,24 @@ class Auth:
     secret_expires: date | None = None
     username: str = ""
     password: str = ""
+    certificate: str = ""           # certificate flow: PEM file with the private key (and the certificate)
+    thumbprint: str = ""            # certificate flow: SHA-1 thumbprint shown in the portal (hex)
+    certificate_expires: date | None = None
+
+    @property
+    def app_only(self) -> bool:
+        return self.flow in APP_ONLY_FLOWS
+
+
+@dataclass
+class UserOverride:
+    """A per-user e-mail setting (Monitor G5 22.6, guide 003): e.g. the WEBSHOP
+    user sending with its own Exchange user name and password."""
+    name: str = ""
+    flow: str = "password"
+    username: str = ""
+    password: str = ""
+    sender: str = ""
 
 
 @dataclass
@@ -69,6 +106,8 @@ class IncomingAccount:
 @dataclass
 class Incoming:
     protocol: str = "ews"
+    server: str = ""                # empty: the outgoing server (EWS/Graph) or the cloud's IMAP host
+    port: int = 0                   # 0: the protocol's default (443 EWS, 993 IMAP)
     poll_minutes: int = 60
     accounts: list[IncomingAccount] = field(default_factory=list)
 
@@ -89,6 +128,7 @@ class Config:
     outgoing: Outgoing = field(default_factory=Outgoing)
     incoming: Incoming = field(default_factory=Incoming)
     endpoints: Endpoints = field(default_factory=Endpoints)
+    users: list[UserOverride] = field(default_factory=list)
 
     # -- derived values -------------------------------------------------
     @property
@@ -162,7 +202,10 @@ _TYPES = {
     "version": int, "system": str,
     "microsoft.cloud": str, "microsoft.tenant_id": str, "microsoft.client_id": str,
     "auth.flow": str, "auth.client_secret": str, "auth.secret_expires": date,
-    "auth.username": str, "auth.password": str,
+    "auth.username": str, "auth.password": str, "auth.certificate": str, "auth.thumbprint": str,
+    "auth.certificate_expires": date, "microsoft.exchange": str,
+    "incoming.server": str, "incoming.port": int,
+    "users.name": str, "users.flow": str, "users.username": str, "users.password": str, "users.sender": str,
     "outgoing.protocol": str, "outgoing.server": str, "outgoing.port": int,
     "outgoing.sender": str, "outgoing.test_recipient": str,
     "incoming.protocol": str, "incoming.poll_minutes": int, "incoming.accounts": list,
@@ -209,6 +252,8 @@ def from_dict(data: dict, locate=lambda key: None) -> tuple[Config, list[Problem
             v = typed(key, value, key)
             if v is not None:
                 setattr(cfg, key, v)
+        elif key == "users":
+            cfg.users = _users(value, problems, locate)
         elif key in _SECTIONS:
             if not isinstance(value, dict):
                 problems.append(Problem(key, f"must be a table [{key}]", locate(key)))
@@ -227,35 +272,44 @@ def from_dict(data: dict, locate=lambda key: None) -> tuple[Config, list[Problem
                 if tv is not None or _TYPES[where] is date:
                     setattr(section, k, tv)
         else:
-            problems.append(Problem(key, f"unknown key '{key}'; known: version, system, {', '.join(_SECTIONS)}", locate(key)))
+            problems.append(Problem(key, f"unknown key '{key}'; known: version, system, {', '.join(_SECTIONS)}, users", locate(key)))
     return cfg, problems
 
 
 def _accounts(value, problems, locate) -> list[IncomingAccount]:
+    return _table_list(value, IncomingAccount, "incoming.accounts", problems, locate)
+
+
+def _users(value, problems, locate) -> list[UserOverride]:
+    return _table_list(value, UserOverride, "users", problems, locate)
+
+
+def _table_list(value, cls, key: str, problems, locate) -> list:
+    """An array of tables ([[key]]) of dataclass cls, type-checked per key."""
     if not isinstance(value, list):
-        problems.append(Problem("incoming.accounts", "must be a list of [[incoming.accounts]] tables", locate("incoming.accounts")))
+        problems.append(Problem(key, f"must be a list of [[{key}]] tables", locate(key)))
         return []
     out = []
-    allowed = {fl.name for fl in fields(IncomingAccount)}
+    allowed = {fl.name for fl in fields(cls)}
     for i, item in enumerate(value):
-        where = f"incoming.accounts[{i}]"
+        where = f"{key}[{i}]"
         if not isinstance(item, dict):
-            problems.append(Problem(where, "must be a table with address = \"...\"", locate("incoming.accounts")))
+            problems.append(Problem(where, f"must be a [[{key}]] table", locate(key)))
             continue
-        acc = IncomingAccount()
+        obj = cls()
         for k, v in item.items():
             if k not in allowed:
-                problems.append(Problem(f"{where}.{k}", f"unknown key '{k}'; known keys: {', '.join(sorted(allowed))}", locate(f"incoming.accounts.{k}")))
+                problems.append(Problem(f"{where}.{k}", f"unknown key '{k}'; known keys: {', '.join(sorted(allowed))}", locate(f"{key}.{k}")))
                 continue
-            want = _TYPES[f"incoming.accounts.{k}"]
+            want = _TYPES[f"{key}.{k}"]
             if not isinstance(v, want):
-                problems.append(Problem(f"{where}.{k}", f"must be {_TYPE_NAMES[want]}", locate(f"incoming.accounts.{k}")))
+                problems.append(Problem(f"{where}.{k}", f"must be {_TYPE_NAMES[want]}", locate(f"{key}.{k}")))
                 continue
             if k == "types" and not all(isinstance(t, str) for t in v):
-                problems.append(Problem(f"{where}.types", "must be a list of texts, e.g. [\"Monitor-to-Monitor\"]"))
+                problems.append(Problem(f"{where}.types", "must be a list of texts, e.g. [\"Monitor-to-Monitor\"]", locate(f"{key}.{k}")))
                 continue
-            setattr(acc, k, v)
-        out.append(acc)
+            setattr(obj, k, v)
+        out.append(obj)
     return out
 
 
@@ -270,7 +324,7 @@ def to_dict(cfg: Config) -> dict:
                     {k: val for k, val in vars(a).items() if val not in ("", [], None)} for a in v
                 ]
                 continue
-            if v in ("", None):
+            if v in ("", None) or (fl.name in ("server", "port") and not v and obj.__class__ is Incoming):
                 continue
             out[fl.name] = v
         return out
@@ -278,8 +332,15 @@ def to_dict(cfg: Config) -> dict:
     data: dict = {"version": cfg.version, "system": cfg.system}
     for name in _SECTIONS:
         data[name] = section(getattr(cfg, name))
+    if data["microsoft"].get("exchange") == "online":
+        del data["microsoft"]["exchange"]   # the default; keeps files as the schema example shows
+    own = FLOW_KEYS.get(cfg.auth.flow, ())
+    for key in {k for keys in FLOW_KEYS.values() for k in keys} - set(own):
+        data["auth"].pop(key, None)
     if not data["endpoints"]:
         del data["endpoints"]
+    if cfg.users:
+        data["users"] = [{k: v for k, v in vars(u).items() if v not in ("", None)} for u in cfg.users]
     if not data["incoming"].get("accounts"):
         data["incoming"].pop("accounts", None)
     return data
@@ -320,12 +381,14 @@ def validate(cfg: Config, *, today: date | None = None, resolve: bool = True,
         out.append(Problem("system", f"unknown system '{cfg.system}'; expected one of: {', '.join(SYSTEMS)}", locate("system")))
     if cfg.microsoft.cloud not in CLOUDS:
         out.append(Problem("microsoft.cloud", f"unknown cloud '{cfg.microsoft.cloud}'; expected one of: {', '.join(CLOUDS)}", locate("microsoft.cloud")))
+    if cfg.microsoft.exchange not in EXCHANGE_KINDS:
+        out.append(Problem("microsoft.exchange", f"unknown value '{cfg.microsoft.exchange}'; expected one of: {', '.join(EXCHANGE_KINDS)}", locate("microsoft.exchange")))
     add("microsoft.tenant_id", f.check_tenant_id(cfg.microsoft.tenant_id))
     add("microsoft.client_id", f.check_client_id(cfg.microsoft.client_id))
 
     a = cfg.auth
-    if a.flow not in FLOWS:
-        out.append(Problem("auth.flow", f"unknown flow '{a.flow}'; expected one of: {', '.join(FLOWS)}", locate("auth.flow")))
+    if a.flow not in ALL_FLOWS:
+        out.append(Problem("auth.flow", f"unknown flow '{a.flow}'; expected one of: {', '.join(ALL_FLOWS)}", locate("auth.flow")))
     elif a.flow == "client_secret":
         _check_secret_ref(out, "auth.client_secret", a.client_secret, f.check_client_secret, resolve, locate)
         if a.secret_expires is not None:
@@ -333,6 +396,19 @@ def validate(cfg: Config, *, today: date | None = None, resolve: bool = True,
     elif a.flow == "password":
         add("auth.username", f.check_username(a.username))
         _check_secret_ref(out, "auth.password", a.password, f.check_password, resolve, locate)
+    elif a.flow == "certificate":
+        if not a.certificate:
+            out.append(Problem("auth.certificate", "is empty: give the path of the PEM file with the private key (mailwizard can create one)", locate("auth.certificate")))
+        elif not Path(a.certificate).expanduser().is_file():
+            out.append(Problem("auth.certificate", f"file {a.certificate} does not exist", locate("auth.certificate")))
+        if not re.fullmatch(r"[0-9A-Fa-f]{40}", a.thumbprint.replace(":", "")):
+            out.append(Problem("auth.thumbprint", "must be the certificate's SHA-1 thumbprint: 40 hexadecimal characters, as shown in Certificates & secrets", locate("auth.thumbprint")))
+    if a.flow in FLOW_KEYS:
+        own = set(FLOW_KEYS[a.flow])
+        for other, keys in FLOW_KEYS.items():
+            for key in keys:
+                if key not in own and getattr(a, key) not in ("", None):
+                    out.append(Problem(f"auth.{key}", f"belongs to the {other} flow, but flow is {a.flow}: only one authentication method can be active at a time. Remove it or change flow.", locate(f"auth.{key}")))
 
     o = cfg.outgoing
     if o.protocol not in PROTOCOLS:
@@ -351,6 +427,20 @@ def validate(cfg: Config, *, today: date | None = None, resolve: bool = True,
         add(f"incoming.accounts[{n}].address", f.check_email(acc.address, "Account e-mail address"))
         if a.flow == "password" and acc.username:
             add(f"incoming.accounts[{n}].username", f.check_username(acc.username))
+
+    if i.server:
+        add("incoming.server", f.check_server(i.server))
+    if i.port:
+        add("incoming.port", f.check_port(i.port))
+    for n, u in enumerate(cfg.users):
+        if u.flow not in ALL_FLOWS:
+            out.append(Problem(f"users[{n}].flow", f"unknown flow '{u.flow}'; expected one of: {', '.join(ALL_FLOWS)}", locate("users.flow")))
+        if not u.name:
+            out.append(Problem(f"users[{n}].name", "is empty: the user's name in the business system (e.g. WEBSHOP)", locate("users.name")))
+        if u.flow == "password":
+            add(f"users[{n}].username", f.check_username(u.username))
+        if u.sender:
+            add(f"users[{n}].sender", f.check_email(u.sender, "User's sender address"))
 
     e = cfg.endpoints
     if e.authority and not e.authority.startswith("https://"):
@@ -382,7 +472,8 @@ def secrets_of(cfg: Config) -> list[str]:
     """Every secret value the config holds or points at (resolved where possible),
     so output can be scrubbed of them."""
     values = []
-    for raw in [cfg.auth.client_secret, cfg.auth.password] + [a.password for a in cfg.incoming.accounts]:
+    for raw in ([cfg.auth.client_secret, cfg.auth.password] + [a.password for a in cfg.incoming.accounts]
+                + [u.password for u in cfg.users]):
         if not raw:
             continue
         values.append(raw)
