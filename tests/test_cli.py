@@ -56,3 +56,17 @@ def test_show_masks_the_secret_and_groups_ids(tmp_path, capsys, sandbox):
     assert sample.SECRET_VALUE not in out
     assert sample.SECRET_VALUE[:6] + "********" in out
     assert "3f6a 9c2e 8b1d 4c5e 9a7f 2d4b 6e8c 0a1f" in out
+
+
+def test_profiles_keep_configs_side_by_side(tmp_path, capsys, sandbox, monkeypatch):
+    monkeypatch.delenv("MAILWIZARD_CONFIG", raising=False)
+    from wizard.config_io import list_profiles, profile_path
+    config_io.save(sandbox.config(flow="client_secret"), profile_path("test"))
+    config_io.save(sandbox.config(flow="password"), profile_path("production"))
+    assert [name for name, _ in list_profiles()] == ["production", "test"]
+    assert main(["--profile", "production", "show"]) == 0
+    assert "User name & password" in capsys.readouterr().out
+    assert main(["show", "--profile", "test"]) == 0
+    assert "Client secret" in capsys.readouterr().out
+    assert main(["--profile", "../etc", "show"]) == 2
+    assert "--profile" in capsys.readouterr().err

@@ -27,8 +27,9 @@ setup guide step by step, tests the connection and writes a TOML config.
 """
 
 EPILOG = """\
-config file: --config PATH, else $MAILWIZARD_CONFIG, else the user config
-directory (mailwizard.toml). Try it without a tenant: `mailwizard demo`.
+config file: --config PATH, else --profile NAME, else $MAILWIZARD_CONFIG,
+else $MAILWIZARD_PROFILE, else the user config directory (mailwizard.toml).
+Try it without a tenant: `mailwizard demo`.
 
 exit codes (check): 0 all passed, 1 a step failed, 2 usage or config error.
 """
@@ -44,14 +45,17 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     config_help = "config file (default: $MAILWIZARD_CONFIG or the user config dir)"
+    profile_help = "use the named profile (e.g. test, production) kept beside the default config"
     # The sub-commands' --config must not reset a --config given before the
     # sub-command, hence SUPPRESS there.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=config_help)
+    common.add_argument("--profile", metavar="NAME", default=argparse.SUPPRESS, help=profile_help)
 
     p = _Parser(prog="mailwizard", description=DESCRIPTION, epilog=EPILOG,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", metavar="PATH", help=config_help)
+    p.add_argument("--profile", metavar="NAME", help=profile_help)
     p.add_argument("--version", action="version", version=f"mailwizard {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -95,6 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     command = args.command or "wizard"
+    if args.profile and not args.config:
+        from .config import ConfigError
+        from .config_io import profile_path
+        try:
+            args.config = str(profile_path(args.profile))
+        except ConfigError as exc:
+            print(f"mailwizard: {exc.render()}", file=sys.stderr)
+            return EXIT_USAGE
     try:
         if command == "wizard":
             return _cmd_wizard(args)

@@ -33,14 +33,43 @@ def default_path() -> Path:
     return user_config_path(APP_NAME, appauthor=False) / "mailwizard.toml"
 
 
-def resolve_path(cli_path: str | os.PathLike | None = None) -> Path:
-    """--config wins, then $MAILWIZARD_CONFIG, then the user config dir."""
+ENV_PROFILE = "MAILWIZARD_PROFILE"
+PROFILE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def profile_path(name: str) -> Path:
+    """Where profile NAME lives: <user config dir>/profiles/NAME.toml, beside
+    the default config (test and production tenants side by side)."""
+    if not PROFILE_RE.match(name or ""):
+        raise ConfigError(f"profile name '{name}' is not allowed: use letters, digits, '.', '_' or '-' (e.g. test, production)",
+                          field="--profile")
+    return default_path().parent / "profiles" / f"{name}.toml"
+
+
+def resolve_path(cli_path: str | os.PathLike | None = None, profile: str | None = None) -> Path:
+    """--config wins, then --profile, then $MAILWIZARD_CONFIG, then
+    $MAILWIZARD_PROFILE, then the user config dir."""
     if cli_path:
         return Path(cli_path).expanduser()
+    if profile:
+        return profile_path(profile)
     env = os.environ.get(ENV_CONFIG)
     if env:
         return Path(env).expanduser()
+    if os.environ.get(ENV_PROFILE):
+        return profile_path(os.environ[ENV_PROFILE])
     return default_path()
+
+
+def list_profiles() -> list[tuple[str, Path]]:
+    """('default', path) when the default config exists, then every profile."""
+    out = []
+    if default_path().exists():
+        out.append(("default", default_path()))
+    folder = default_path().parent / "profiles"
+    if folder.is_dir():
+        out += sorted((p.stem, p) for p in folder.glob("*.toml"))
+    return out
 
 
 def backup_path(path: Path) -> Path:
