@@ -1,0 +1,155 @@
+"""The shared base of the six stage screens: header, intro, guide steps, Back/Next/Quit."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from . import guide_data
+from .widgets import CheckedField, StepList, field_dom_id
+
+
+class StageScreen(Screen):
+    """One stage of the wizard. Subclasses set STAGE and implement compose_body;
+    commit() stores the values in app.config and returns the first bad field
+    (or None) so Next can refuse."""
+
+    STAGE = ""
+    SHOW_STEPS = True
+    STEPS_FIRST = True                  # False: the guide steps come after the stage's own content
+    initial_focus: str | None = None   # config key of the field to focus on entry
+    AUTO_FOCUS = None                   # focus is set in on_mount, without centring
+    FIRST_FOCUS = "Input"               # what gets focus on entry (selector)
+    BINDINGS = [
+        Binding("ctrl+n", "next", "Next", priority=True, id="next",
+                tooltip="Go to the next stage (values are checked first)."),
+        Binding("ctrl+p,ctrl+b", "back", "Back", priority=True, id="back",
+                tooltip="Go back one stage; your values are kept."),
+        Binding("ctrl+q", "app.quit", "Quit", priority=True, id="quit",
+                tooltip="Leave the wizard (asks first when values are not saved)."),
+    ]
+
+    @property
+    def number(self) -> int:
+        return guide_data.STAGES.index(self.STAGE) + 1
+
+    @property
+    def cfg(self):
+        return self.app.config
+
+    @property
+    def guide(self):
+        return self.app.guide
+
+    def compose(self) -> ComposeResult:
+        title, intro = guide_data.stage_text(self.guide, self.STAGE)
+        choice = guide_data.choice_line(self.guide, self.cfg.system, self.cfg.auth.flow)
+        yield Static(f"mailwizard · Stage {self.number}/6: {title}", id="stage-title", markup=False)
+        if self.number > 1:
+            yield Static(choice, id="stage-choice", markup=False)
+        if self.app.demo is not None:
+            yield Static(f"Demo tenant (sandbox on {self.app.demo.host})", id="demo-banner")
+        with VerticalScroll(id="body"):
+            yield Static(intro, classes="intro", markup=False)
+            steps = guide_data.steps(self.guide, self.STAGE, self.cfg.auth.flow, self.cfg.system)
+            if self.SHOW_STEPS and self.STEPS_FIRST:
+                yield StepList(steps, id="steps")
+            yield from self.compose_body()
+            if self.SHOW_STEPS and not self.STEPS_FIRST:
+                yield StepList(steps, id="steps")
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self.focus_first)
+
+    def focus_first(self) -> None:
+        """Focus the initial widget, scrolling only as far as needed to show it
+        (Textual's own focus scrolling centres the widget and hides the intro)."""
+        if self.initial_focus and self.focus_field(self.initial_focus):
+            return
+        found = self.query(self.FIRST_FOCUS)
+        if found:
+            self.show_focused(found.first())
+
+    def show_focused(self, widget) -> None:
+        self.set_focus(widget, scroll_visible=False)
+        if widget.id != "body":
+            self.call_after_refresh(self.query_one("#body").scroll_to_widget, widget, animate=False)
+
+    # -- fields -----------------------------------------------------------
+    def field(self, key: str, name: str, check, value, **kwargs) -> CheckedField:
+        """A CheckedField for config key; the raw text typed earlier wins."""
+        label, help_ = guide_data.field_text(self.guide, name)
+        raw = self.app.drafts.get(key)
+        if raw is None:
+            raw = "" if value is None else str(value)
+        return CheckedField(key, kwargs.pop("label", label), check, raw, help=help_, **kwargs)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        box = next((a for a in event.input.ancestors if isinstance(a, CheckedField)), None)
+        if box is None:
+            return
+        if event.value != box.initial:   # Inputs also report their initial value on mount
+            self.app.mark_dirty()
+        if box.keep_draft:
+            self.app.drafts[box.key] = event.value
+            checked = box.checked()
+            if checked.ok:
+                self.store(box.key, checked.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        """Enter moves to the next field; on the last one it means Next."""
+        inputs = [w for w in self.query(Input) if w.display]
+        if inputs and event.input is inputs[-1]:
+            self.action_next()
+        else:
+            self.focus_next()
+
+    def store(self, key: str, value) -> None:
+        """Write a checked value into app.config (dotted key)."""
+        section, _, name = key.partition(".")
+        target = getattr(self.cfg, section) if name else self.cfg
+        setattr(target, name or section, value)
+
+    def commit(self) -> CheckedField | None:
+        """Store every field; return the first one whose value is refused."""
+        bad = None
+        for box in self.query(CheckedField):
+            if not box.display or (box.parent is not None and not box.parent.display):
+                continue
+            checked = box.checked()
+            box.show(checked)
+            if checked.ok:
+                self.store(box.key, checked.value)
+            elif bad is None:
+                bad = box
+        return bad
+
+    def focus_field(self, key: str | None) -> bool:
+        if not key:
+            return False
+        found = self.query("#" + field_dom_id(key))
+        if not found:
+            return False
+        self.show_focused(found.first())
+        return True
+
+    # -- navigation -------------------------------------------------------
+    def action_next(self) -> None:
+        bad = self.commit()
+        if bad is not None:
+            bad.input.focus()
+            self.notify(bad.checked().error or "Check this value.", title=bad.label,
+                        severity="error", markup=False)
+            return
+        self.app.next_stage()
+
+    def action_back(self) -> None:
+        self.commit()
+        self.app.prev_stage()

@@ -1,0 +1,148 @@
+"""Stage 4: server, port, mailboxes; incoming accounts for Monitor ERP G5."""
+
+from __future__ import annotations
+
+import re
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Input, Static
+
+from wizard import fields as f
+from wizard.config import IncomingAccount
+
+from . import guide_data
+from .base import StageScreen
+from .widgets import CheckedField, field_dom_id
+
+ACCOUNT_KEY = re.compile(r"^incoming\.accounts\[(\d+)\]\.(\w+)$")
+
+
+def _free_text(raw: str) -> f.Checked:
+    text, notes = f.clean(raw)
+    return f.Checked(text, None, notes)
+
+
+def _optional(check):
+    return lambda raw: f.Checked("", None) if not raw.strip() else check(raw)
+
+
+class AccountsBox(Vertical):
+    """The incoming accounts as rows of fields, rebuilt on add/remove."""
+
+    def compose(self) -> ComposeResult:
+        cfg = self.app.config
+        guide = self.app.guide
+        labels = {name: guide_data.field_text(guide, f"account_{name}") for name in
+                  ("address", "types", "available_to")}
+        hints = "\n".join(f"{label}: {h}" for label, h in labels.values() if h)
+        if hints:
+            yield Static(hints, classes="field-help", markup=False)
+        if not cfg.incoming.accounts:
+            yield Static("No incoming accounts yet: press F5 (or the button below) to add one.",
+                         classes="field-help")
+        for n, acc in enumerate(cfg.incoming.accounts):
+            key = f"incoming.accounts[{n}]"
+            with Vertical(classes="account", id=f"account-{n}") as row:
+                row.border_title = f"Incoming account {n + 1}"
+                yield CheckedField(f"{key}.address", labels["address"][0],
+                                   lambda raw: f.check_email(raw, "Account e-mail address"), acc.address, keep_draft=False,
+                                   placeholder="e.g. orders@contoso.com")
+                if cfg.auth.flow == "password":
+                    yield CheckedField(f"{key}.username", "User name (empty: the service account)",
+                                       _optional(f.check_username), acc.username,
+                                       keep_draft=False)
+                    yield CheckedField(f"{key}.password", "Password (empty: the service account's)",
+                                       lambda raw: f.Checked(raw, None), acc.password, password=True,
+                                       keep_draft=False)
+                yield CheckedField(f"{key}.types", labels["types"][0] + " (comma-separated)",
+                                   _free_text, ", ".join(acc.types), keep_draft=False)
+                yield CheckedField(f"{key}.available_to", labels["available_to"][0], _free_text,
+                                   acc.available_to or "all", keep_draft=False)
+                yield Button(f"Remove account {n + 1}", id=f"remove-{n}", classes="remove")
+        yield Button("Add account", id="add-account")
+
+
+class MailScreen(StageScreen):
+    STAGE = "mail"
+    BINDINGS = [
+        Binding("f5", "add_account", "Add account", id="add-account"),
+        Binding("f6", "remove_account", "Remove account", id="remove-account"),
+    ]
+
+    @property
+    def incoming(self) -> bool:
+        return self.cfg.system == "monitor_g5"
+
+    def compose_body(self) -> ComposeResult:
+        o = self.cfg.outgoing
+        yield Static("Outgoing e-mail", classes="section")
+        yield self.field("outgoing.server", "server", f.check_server, o.server)
+        yield self.field("outgoing.port", "port", f.check_port, o.port)
+        yield self.field("outgoing.sender", "sender", lambda r: f.check_email(r, "Sender mailbox"),
+                         o.sender, placeholder="e.g. erp@contoso.com")
+        yield self.field("outgoing.test_recipient", "test_recipient",
+                         lambda r: f.check_email(r, "Test recipient"), o.test_recipient,
+                         optional=True, placeholder="e.g. you@contoso.com (optional)")
+        if self.incoming:
+            yield Static("Incoming e-mail", classes="section")
+            yield self.field("incoming.poll_minutes", "poll_minutes", f.check_poll_minutes,
+                             self.cfg.incoming.poll_minutes)
+            yield AccountsBox(id="accounts")
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        if action in ("add_account", "remove_account"):
+            return self.incoming
+        return True
+
+    def store(self, key: str, value) -> None:
+        m = ACCOUNT_KEY.match(key)
+        if not m:
+            return super().store(key, value)
+        n, name = int(m.group(1)), m.group(2)
+        accounts = self.cfg.incoming.accounts
+        if n < len(accounts):
+            if name == "types":
+                value = [t.strip() for t in str(value).split(",") if t.strip()]
+            setattr(accounts[n], name, value)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        # Account values are kept as typed (even when not valid yet) so that
+        # adding or removing a row never loses them; Next checks them.
+        box = next((a for a in event.input.ancestors if isinstance(a, CheckedField)), None)
+        if box is not None and not box.keep_draft:
+            value = event.value if box.password else f.clean(event.value)[0]
+            self.store(box.key, value)
+
+    async def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "add-account":
+            await self.action_add_account()
+        elif (event.button.id or "").startswith("remove-"):
+            await self.remove_row(int(event.button.id.split("-")[1]))
+
+    async def action_add_account(self) -> None:
+        self.cfg.incoming.accounts.append(IncomingAccount())
+        self.app.mark_dirty()
+        await self._rebuild(len(self.cfg.incoming.accounts) - 1)
+
+    async def action_remove_account(self) -> None:
+        row = next((a for a in (self.focused.ancestors_with_self if self.focused else [])
+                    if a.has_class("account")), None)
+        if row is None:
+            self.notify("Move the focus into an account first (Tab), then press F6.", severity="warning")
+            return
+        await self.remove_row(int(row.id.split("-")[1]))
+
+    async def remove_row(self, n: int) -> None:
+        del self.cfg.incoming.accounts[n]
+        self.app.mark_dirty()
+        await self._rebuild(min(n, len(self.cfg.incoming.accounts) - 1))
+
+    async def _rebuild(self, focus_row: int) -> None:
+        await self.query_one(AccountsBox).recompose()
+        target = (f"#f-incoming-accounts-{focus_row}-address" if focus_row >= 0 else "#add-account")
+        self.query_one(target).focus()   # Textual scrolls it into view once laid out
+
+
+__all__ = ["MailScreen", "field_dom_id"]

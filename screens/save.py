@@ -1,0 +1,108 @@
+"""Stage 6: preview the TOML (secrets masked), write it (0600, backup kept), say what next."""
+
+from __future__ import annotations
+
+import copy
+import stat
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Button, Static
+
+from wizard import config_io
+from wizard.fields import mask_secret
+
+from .base import StageScreen
+from .dialogs import ConfirmDialog
+
+
+def masked(cfg):
+    """A copy of cfg with every secret masked: for showing, never for writing."""
+    shown = copy.deepcopy(cfg)
+    shown.auth.client_secret = mask_secret(shown.auth.client_secret)
+    shown.auth.password = mask_secret(shown.auth.password)
+    for item in list(shown.incoming.accounts) + list(getattr(shown, "users", [])):
+        item.password = mask_secret(item.password)
+    return shown
+
+
+class SaveScreen(StageScreen):
+    STAGE = "save"
+    STEPS_FIRST = False
+    BINDINGS = [Binding("s", "save", "Save", id="save")]
+    FIRST_FOCUS = "#save-button"
+
+    def existing_text(self) -> str | None:
+        try:
+            return self.app.config_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def compose_body(self) -> ComposeResult:
+        path = self.app.config_path
+        yield Static(f"File: {path}" + (" (exists: it is updated, comments kept, "
+                     "the old one kept as .bak)" if path.exists() else " (new)"), id="save-path",
+                     markup=False)
+        if not self.app.tested_ok:
+            yield Static("! Warning: the connection test has not passed for these values. "
+                         "You can save anyway (you are asked first).", classes="panel -warning")
+        yield Button("Save (s)", variant="primary", id="save-button")
+        yield Static("", id="save-result", classes="panel", markup=False)
+        with VerticalScroll(id="preview", can_focus=True) as box:
+            box.border_title = "What will be written (secrets masked here only)"
+            yield Static(config_io.render(masked(self.cfg), self.existing_text()), markup=False,
+                         id="preview-text")
+
+    def on_mount(self) -> None:
+        self.query_one("#save-result").display = False
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "save-button":
+            self.action_save()
+
+    def action_next(self) -> None:
+        self.action_save()
+
+    def action_save(self) -> None:
+        if self.app.tested_ok:
+            self.write()
+            return
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self.write()
+
+        self.app.push_screen(ConfirmDialog(
+            "Save without a passing test?",
+            "The connection test has not passed for these values. The system may not be able "
+            "to send or fetch mail with them. Save anyway?", yes="Save", no="Cancel"), answer)
+
+    def write(self) -> None:
+        path = self.app.config_path
+        had_file = path.exists()
+        try:
+            written = config_io.save(self.cfg, path)
+        except OSError as exc:
+            self.notify(f"Could not write {path}: {exc.strerror or exc}. Check the folder's "
+                        "permissions, or start mailwizard with --config PATH.",
+                        title="Not saved", severity="error", timeout=15, markup=False)
+            return
+        self.app.dirty = False
+        self.app.saved_path = written
+        mode = stat.S_IMODE(written.stat().st_mode)
+        lines = [f"✔ Saved to {written} (mode {mode:04o}: only you can read it)."]
+        if had_file:
+            lines.append(f"The previous file was kept as {config_io.backup_path(written).name}.")
+        config_arg = f" --config {written}" if written != config_io.resolve_path(None) else ""
+        lines += ["", "What next:",
+                  f"  mailwizard check{config_arg}   runs the connection test again (for scripts, too)",
+                  f"  mailwizard show{config_arg}    shows the settings, secrets masked",
+                  "Enter the same values in the system's settings as the guide shows.",
+                  "Press ctrl+q to leave."]
+        result = self.query_one("#save-result", Static)
+        result.update("\n".join(lines))
+        result.display = True
+        result.set_class(True, "-pass")
+        self.call_after_refresh(result.scroll_visible)
+        self.notify(f"Saved to {written}", title="Saved", markup=False)

@@ -1,0 +1,141 @@
+"""Stage 1: which system, which sign-in flow; limitations shown before choosing."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.widgets import RadioSet, Static
+
+from wizard.config import FLOWS, SYSTEMS
+
+from . import guide_data
+from .base import StageScreen
+from .widgets import Choice
+
+FALLBACK_FLOWS = {
+    "client_secret": {
+        "summary": "The app signs in as itself with a secret (app-only).",
+        "pros": ["no user account or password to look after", "works with MFA enforced on users"],
+        "limitations": ["the secret expires (at most 24 months): renew it in time",
+                        "reaches every mailbox unless the tenant scopes it (not covered by the guide)"],
+    },
+    "password": {
+        "summary": "The app signs in as a service account with its user name and password (delegated).",
+        "pros": ["only the service account's own mailboxes are reachable"],
+        "limitations": ["no MFA / 2FA on that account: sign-in fails when MFA is required",
+                        "often blocked by Conditional Access or security defaults",
+                        "Microsoft discourages this flow"],
+    },
+}
+COMMON_LIMITS = [
+    "Only one authentication method can be active at a time.",
+    "The guides register a single-tenant app (this organisation's directory only).",
+    "Security scoping (which mailboxes the app may reach) is not covered by the guides: "
+    "your IT department decides it.",
+]
+
+
+def _flow_info(guide, flow: str) -> dict:
+    info = guide_data.flows(guide).get(flow)
+    base = dict(FALLBACK_FLOWS[flow], label=FLOWS[flow], cons=[])
+    if info is None:
+        return base
+    for key in ("label", "summary", "pros", "cons", "limitations"):
+        value = info.get(key) if isinstance(info, dict) else getattr(info, key, None)
+        if value:
+            base[key] = value
+    return base
+
+
+WIZARD_FLOWS = ("client_secret", "password")   # the two flows the guides set up
+
+
+def comparison(guide) -> Text:
+    text = Text()
+    for flow in WIZARD_FLOWS:
+        info = _flow_info(guide, flow)
+        text.append(info["label"] + "\n", style="bold")
+        text.append("  " + info["summary"] + "\n")
+        for mark, key in (("+", "pros"), ("−", "cons"), ("!", "limitations")):
+            for item in info[key]:
+                text.append(f"  {mark} {item}\n")
+    if guide is None:
+        text.append("Both methods\n", style="bold")
+        for lim in COMMON_LIMITS:
+            text.append(f"  ! {lim}\n")
+    text.append("(+ advantage, − drawback, ! limitation)", style="italic")
+    return text
+
+
+class TargetScreen(StageScreen):
+    STAGE = "target"
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(comparison(self.guide), id="flow-compare", classes="panel")
+        warning = guide_data.ews_warning(self.guide)
+        if warning:
+            yield Static("! Warning (EWS: Monitor ERP G5 and generic setups): " + warning, id="ews-warning", classes="panel -warning",
+                         markup=False)
+        yield Static("System to connect", classes="field-label")
+        with RadioSet(id="system"):
+            for key, label in SYSTEMS.items():
+                yield Choice(label, value=key == self.cfg.system, id=f"system-{key}")
+        yield Static("Sign-in method (authentication flow)", classes="field-label")
+        with RadioSet(id="flow"):
+            for key in WIZARD_FLOWS:
+                yield Choice(FLOWS[key], value=key == self.cfg.auth.flow, id=f"flow-{key}")
+        yield Static("", id="fit-note", classes="field-msg", markup=False)
+
+    FIRST_FOCUS = "#body"   # start at the top: read the comparison before choosing
+
+    def on_mount(self) -> None:
+        # A RadioSet highlights its first button when mounted; move the highlight
+        # to the chosen one, so arrows and space start from what is chosen.
+        for radio_set in self.query(RadioSet):
+            for _ in range(max(radio_set.pressed_index, 0)):
+                radio_set.action_next_button()
+        self.update_note()
+
+    def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
+        key = (event.pressed.id or "").split("-", 1)[1]
+        if event.radio_set.id == "system" and key != self.cfg.system:
+            self.cfg.system = key
+            self.app.mark_dirty()
+        elif event.radio_set.id == "flow" and key != self.cfg.auth.flow:
+            self.cfg.auth.flow = key
+            self.app.mark_dirty()
+        self.update_note()
+
+    def update_note(self) -> None:
+        note = self.query_one("#fit-note", Static)
+        text = ""
+        if self.cfg.auth.flow not in WIZARD_FLOWS:
+            text = (f"! Warning: the file uses the {FLOWS.get(self.cfg.auth.flow, self.cfg.auth.flow)} flow, "
+                    "which the guides (and this wizard) do not set up. Choose one of the two above to "
+                    "continue, or keep the file and test it with `mailwizard check`.")
+            note.update(text)
+            note.set_class(True, "-warning")
+            note.display = True
+            return
+        system = guide_data.systems(self.guide).get(self.cfg.system)
+        allowed = list(getattr(system, "flows", None) or FLOWS)
+        if self.cfg.system == "efecte_esm" and system is None:
+            allowed = ["password"]
+        if self.cfg.auth.flow not in allowed:
+            text = (f"! Warning: {SYSTEMS[self.cfg.system]} supports only: "
+                    + ", ".join(FLOWS.get(a, a) for a in allowed) + ".")
+        elif system is not None and getattr(system, "description", ""):
+            text = system.description
+        note.update(text)
+        note.set_class(text.startswith("!"), "-warning")
+        note.display = bool(text)
+
+    def commit(self):
+        return None
+
+    def action_next(self) -> None:
+        if self.cfg.auth.flow not in WIZARD_FLOWS:
+            self.query_one("#flow", RadioSet).focus()
+            self.notify("Choose a sign-in method first.", severity="error")
+            return
+        super().action_next()

@@ -1,0 +1,153 @@
+"""Small reusable widgets: a labelled, checked input field and a guide step list."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.validation import ValidationResult, Validator
+from textual.widgets import Input, RadioButton, Static
+
+from wizard.fields import Checked
+
+Check = Callable[[str], Checked]
+
+
+def field_dom_id(key: str) -> str:
+    """'microsoft.client_id' -> 'f-microsoft-client_id' (a valid widget id)."""
+    return "f-" + key.replace(".", "-").replace("[", "-").replace("]", "")
+
+
+class CheckValidator(Validator):
+    """Wraps a wizard.fields check so the Input gets -valid/-invalid styling."""
+
+    def __init__(self, check: Check) -> None:
+        super().__init__()
+        self.check = check
+
+    def validate(self, value: str) -> ValidationResult:
+        checked = self.check(value)
+        return self.failure(checked.error) if checked.error else self.success()
+
+
+class CheckedField(Vertical):
+    """A label, an Input, short help and a message line (error, warning, notes).
+
+    ``key`` is the dotted config key the value belongs to. The field never shows
+    the value itself in its messages (the wizard.fields messages do not either).
+    """
+
+    def __init__(self, key: str, label: str, check: Check, value: str = "", *,
+                 help: str = "", password: bool = False, placeholder: str = "",
+                 optional: bool = False, keep_draft: bool = True) -> None:
+        super().__init__(classes="field", id=field_dom_id(key) + "-box")
+        self.key = key
+        self.label = label
+        self.check_fn = check
+        self.initial = value
+        self.help = help
+        self.password = password
+        self.placeholder = placeholder
+        self.optional = optional
+        self.keep_draft = keep_draft   # False: the screen stores the raw value itself
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.label, classes="field-label", markup=False)
+        yield Input(
+            self.initial,
+            placeholder=self.placeholder,
+            password=self.password,
+            id=field_dom_id(self.key),
+            validators=[CheckValidator(self._check)],
+            validate_on=["changed", "submitted"],
+        )
+        msg = Static("", classes="field-msg")
+        msg.display = False
+        yield msg
+        if self.help:
+            yield Static(self.help, classes="field-help", markup=False)
+
+    def on_mount(self) -> None:
+        if self.initial:
+            self.show(self.checked())
+
+    @property
+    def input(self) -> Input:
+        return self.query_one(Input)
+
+    @property
+    def raw(self) -> str:
+        return self.input.value
+
+    def _check(self, raw: str) -> Checked:
+        if self.optional and not raw.strip():
+            return Checked("", None)
+        return self.check_fn(raw)
+
+    def checked(self) -> Checked:
+        return self._check(self.raw)
+
+    def show(self, checked: Checked) -> None:
+        """Put the error (or warning and clean-up notes) under the field."""
+        msg = self.query_one(".field-msg", Static)
+        text = Text()
+        if checked.error:
+            text.append("✘ Error: ", style="bold")
+            text.append(checked.error)
+        else:
+            if checked.warning:
+                text.append("! Warning: ", style="bold")
+                text.append(checked.warning)
+            if checked.notes:
+                if text:
+                    text.append("\n")
+                text.append("✔ OK: " + "; ".join(checked.notes))
+        msg.update(text)
+        msg.set_class(bool(checked.error), "-error")
+        msg.set_class(not checked.error and bool(checked.warning), "-warning")
+        msg.display = bool(text)
+        if text and self.input.has_focus:
+            # keep the message in view while typing at the bottom of the screen
+            self.call_after_refresh(self.scroll_visible, animate=False)
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.show(self.checked())
+
+
+class StepList(VerticalScroll):
+    """The guide's numbered steps for one stage, each with its reference.
+    Its height is capped so the first field stays in view; it scrolls itself."""
+
+    def __init__(self, steps, *, title: str = "Steps in the guide", **kwargs) -> None:
+        super().__init__(classes="steps", **kwargs)
+        self.items = list(steps)
+        self.border_title = f"{title} ({len(self.items)})" if self.items else title
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.render_steps(self.items))
+
+    @staticmethod
+    def render_steps(steps) -> Text:
+        text = Text()
+        if not steps:
+            text.append("The guides have no steps for this stage with this system and method.",
+                        style="italic")
+            return text
+        for n, step in enumerate(steps):
+            if n:
+                text.append("\n")
+            ref = getattr(step, "ref", "") or ""
+            if ref:
+                text.append(ref + ": ", style="bold")
+            text.append(getattr(step, "text", str(step)))
+        return text
+
+
+class Choice(RadioButton):
+    """A radio button whose mark is visible without colour: ● chosen, blank not."""
+
+    @property
+    def BUTTON_INNER(self) -> str:  # noqa: N802 (Textual's name)
+        return "●" if self.value else " "
