@@ -18,6 +18,37 @@ class Cloud:
     def exchange_resource(self) -> str:
         return f"https://{self.exchange_host}"
 
+    @property
+    def imap_host(self) -> str:
+        """IMAP (993, implicit TLS) is served by the Exchange host in every cloud."""
+        return self.exchange_host
+
+
+SMTP_PORT = 587     # SMTP AUTH client submission, STARTTLS
+IMAP_PORT = 993     # IMAP over implicit TLS
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A config's endpoints: the cloud's table, with [endpoints] overrides applied."""
+    cloud: str
+    authority: str          # identity platform host URL, no tenant, no trailing slash
+    exchange_host: str
+    exchange_resource: str
+    graph_url: str
+    smtp_host: str
+    imap_host: str
+
+
+def resolve(cfg) -> Resolved:
+    """The endpoints a config talks to: ``cfg.microsoft.cloud`` picks the row of
+    ``CLOUDS``; ``[endpoints] authority`` / ``graph_url`` override it."""
+    c = cfg.cloud
+    return Resolved(cloud=c.name, authority=cfg.authority_host,
+                    exchange_host=c.exchange_host, exchange_resource=c.exchange_resource,
+                    graph_url=(cfg.endpoints.graph_url or c.graph_url).rstrip("/"),
+                    smtp_host=c.smtp_host, imap_host=c.imap_host)
+
 
 CLOUDS: dict[str, Cloud] = {
     "global": Cloud("global", "Global (and GCC)", "https://login.microsoftonline.com",

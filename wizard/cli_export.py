@@ -1,0 +1,63 @@
+"""`mailwizard export {sheet,runbook,manifest}`: documents from the saved config.
+
+exit codes: 0 printed or written, 1 the file could not be written, 2 usage or
+config error. Files are written with mode 0600 (config_io.write_private).
+"""
+
+from __future__ import annotations
+
+import sys
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+KINDS = {
+    "sheet": "the settings sheet for the consuming system (Monitor G5 fields, Efecte ESM platform settings)",
+    "runbook": "the Exchange Online PowerShell for the tenant admin, with the real client ID (no secret)",
+    "manifest": "the app manifest's requiredResourceAccess for this flow and protocol",
+}
+
+
+def add_parser(sub, common) -> None:
+    e = sub.add_parser(
+        "export", parents=[common], help="print or write the settings sheet, admin runbook or app manifest",
+        description="Make a document from the saved config: " + "; ".join(f"{k}: {v}" for k, v in KINDS.items()) + ".",
+        epilog="exit codes: 0 done, 1 the file could not be written, 2 usage or config error. "
+               "Secrets are masked in the sheet unless --reveal; the runbook and manifest never hold one.")
+    e.add_argument("kind", choices=list(KINDS), help="which document")
+    e.add_argument("-o", "--output", metavar="FILE", help="write to FILE (mode 0600) instead of printing")
+    e.add_argument("--reveal", action="store_true", help="sheet only: show secrets instead of masking them")
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from .config import ConfigError
+    from .config_io import load, resolve_path, write_private
+    from .exports import admin_runbook, manifest_text, settings_sheet
+
+    if args.reveal and args.kind != "sheet":
+        print("mailwizard export: --reveal applies to the sheet only (the runbook and manifest hold no secret)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    path = resolve_path(args.config)
+    try:
+        cfg = load(path, strict=False)
+    except ConfigError as exc:
+        print(f"mailwizard export: config error\n{exc.render()}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.kind == "sheet":
+        text = settings_sheet(cfg, reveal=args.reveal)
+    elif args.kind == "runbook":
+        text = admin_runbook(cfg)
+    else:
+        text = manifest_text(cfg)
+    if not args.output:
+        sys.stdout.write(text)
+        return EXIT_OK
+    out = Path(args.output).expanduser()
+    try:
+        write_private(out, text, backup=out.exists())
+    except OSError as exc:
+        print(f"mailwizard export: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAIL
+    print(f"wrote {out}" + (" (holds secrets: keep it private)" if args.reveal else ""))
+    return EXIT_OK
