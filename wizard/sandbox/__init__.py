@@ -1,5 +1,7 @@
-"""The embedded sandbox tenant: a fake Microsoft identity platform and EWS on
-https://127.0.0.1 with a throwaway CA, for `mailwizard demo` and the tests."""
+"""The embedded sandbox tenant: a fake Microsoft identity platform, EWS and
+Microsoft Graph mail on https://127.0.0.1, plus SMTP (STARTTLS, XOAUTH2) and
+IMAP (TLS, XOAUTH2) on ``sb.smtp_port`` / ``sb.imap_port``, all with a
+throwaway CA, for `mailwizard demo` and the tests."""
 
 from .sample import sample_tenant
 from .server import Fault, RecordedRequest, Sandbox

@@ -37,6 +37,7 @@ TOKEN_LIFETIME = 3599
 GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$")
 ALIASES = ("common", "organizations", "consumers")
+DEVICE_GRANTS = ("urn:ietf:params:oauth:grant-type:device_code", "refresh_token")   # see device.py
 
 
 @dataclass
@@ -108,6 +109,8 @@ class Identity:
         self.material = material
         self.today = today
         self._local = threading.local()     # per-request state: handler threads share this object
+        from .device import DeviceLogins
+        self.device = DeviceLogins(self)    # device code flow + refresh tokens (sandbox/device.py)
 
     @property
     def correlation_id(self) -> str:
@@ -117,6 +120,8 @@ class Identity:
     def handle(self, method: str, path: str, query: str, headers, body: bytes) -> Response:
         parts = [unquote(p) for p in path.split("/") if p]
         self._local.correlation_id = headers.get("client-request-id") or str(uuid.uuid4())
+        if parts and parts[0].lower() == "devicelogin":       # the device code verification page
+            return self.device.page(method, headers, body)
         if len(parts) >= 2 and parts[0].lower() == "common" and parts[1].lower() == "userrealm":
             return self.user_realm(parts[2] if len(parts) > 2 else "")
         if not parts:
@@ -129,6 +134,7 @@ class Identity:
             ("GET", "discovery/keys"): self.keys,
             ("POST", "oauth2/v2.0/token"): self.token,
             ("GET", "oauth2/v2.0/authorize"): self.authorize,
+            ("POST", "oauth2/v2.0/devicecode"): self.device.devicecode,
         }
         route = routes.get((method, rest))
         if route is None:
@@ -227,7 +233,7 @@ class Identity:
         grant = form.get("grant_type", "")
         if not grant:
             return self._missing("grant_type")
-        if grant not in ("client_credentials", "password"):
+        if grant not in ("client_credentials", "password", *DEVICE_GRANTS):
             return self.error(400, "unsupported_grant_type", 70003,
                               f"The app requested an unsupported grant type '{grant}'.")
         client_id = form.get("client_id", "")
@@ -246,6 +252,8 @@ class Identity:
                               "configure the application to be multi-tenant.")
         if grant == "client_credentials":
             return self._client_credentials(app, form)
+        if grant in DEVICE_GRANTS:          # device code and refresh token: sandbox/device.py
+            return self.device.token(app, form)
         return self._password(app, form)
 
     def _apply_basic_auth(self, form: dict, headers) -> None:
@@ -307,10 +315,11 @@ class Identity:
         secret = form.get("client_secret", "")
         if not secret and not form.get("client_assertion"):
             return self._no_secret()
-        if form.get("client_assertion"):
-            return self.error(401, "invalid_client", 700027,
-                              "Client assertion failed signature validation.")
-        problem = self._check_secret(app, secret)
+        if form.get("client_assertion"):   # certificate credentials: sandbox/assertion.py
+            from .assertion import check_client_assertion
+            problem = check_client_assertion(self, app, form)
+        else:
+            problem = self._check_secret(app, secret)
         if problem:
             return problem
         scopes = form.get("scope", "").split()
@@ -400,7 +409,7 @@ class Identity:
                        "amr": ["pwd"]})
         extra = {}
         if "offline_access" in requested:
-            extra["refresh_token"] = "sandbox-rt." + _b64(uuid.uuid4().bytes)
+            extra["refresh_token"] = self.device.issue_refresh_token(app.client_id, user.upn)
         if "openid" in requested:
             extra["client_info"] = _b64(json.dumps({"uid": oid, "utid": self.tenant.tenant_id}).encode())
             now = int(time.time())

@@ -15,6 +15,7 @@ from requests.structures import CaseInsensitiveDict
 
 from . import ca, sample
 from .ews import Ews
+from .graph import Graph
 from .identity import Identity, Response, json_response
 from .tenant import Tenant
 
@@ -68,6 +69,10 @@ class Sandbox:
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.clock = time.monotonic     # SMTP submission limits read this; tests may replace it
+        self._mail_servers: dict = {}   # "smtp"/"imap" -> LineServer, started on first use of the port
+        from .smtp import Limits
+        self.smtp_limits = Limits(lambda: self.clock())
 
     @property
     def tenant(self) -> Tenant:
@@ -99,6 +104,7 @@ class Sandbox:
         self.port = self._server.server_address[1]
         self.identity = Identity(self.tenant, self.base_url, self.material)
         self.ews = Ews(self)
+        self.graph = Graph(self)
         self.started_at = time.monotonic()
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"sandbox-{self.port}", daemon=True)
@@ -110,11 +116,35 @@ class Sandbox:
         if server is None:
             return
         self._stopping.set()
+        with self._lock:
+            mail, self._mail_servers = list(self._mail_servers.values()), {}
+        for srv in mail:
+            srv.stop()
         server.shutdown()
         server.close_connections()
         server.server_close()
         if self._thread:
             self._thread.join(timeout=2)
+
+    def _mail_server(self, kind: str):
+        if self._server is None:
+            raise RuntimeError("the sandbox is not started")
+        with self._lock:
+            srv = self._mail_servers.get(kind)
+            if srv is None:
+                from . import imap, smtp
+                srv = self._mail_servers[kind] = (smtp if kind == "smtp" else imap).start(self)
+            return srv
+
+    @property
+    def smtp_port(self) -> int:
+        """SMTP submission with STARTTLS + AUTH XOAUTH2 (like smtp.office365.com:587); starts on first use."""
+        return self._mail_server("smtp").port
+
+    @property
+    def imap_port(self) -> int:
+        """IMAP4rev1 over implicit TLS + AUTHENTICATE XOAUTH2 (like outlook.office365.com:993)."""
+        return self._mail_server("imap").port
 
     def __enter__(self) -> "Sandbox":
         return self.start()
@@ -135,14 +165,27 @@ class Sandbox:
         with self._lock:
             self._faults.clear()
 
+    @property
+    def device(self):
+        """Device code sign-ins and refresh tokens (``approve``/``decline``/``expire``...): sandbox/device.py."""
+        if self.identity is None:
+            raise RuntimeError("the sandbox is not started")
+        return self.identity.device
+
     def reset(self) -> None:
         """Clear requests and faults and restore the tenant as it was given."""
         self.clear()
+        if self.identity is not None:
+            self.identity.device.clear()
         self.reset_faults()
+        self.smtp_limits.clear()
         self.tenant = copy.deepcopy(self._initial_tenant)
 
-    def config(self, flow: str = "client_secret", **overrides):
-        """A wizard Config filled with the sample tenant's values, pointing at this sandbox."""
+    def config(self, flow: str = "client_secret", *, protocol: str | None = None, **overrides):
+        """A wizard Config filled with the sample tenant's values, pointing at this sandbox.
+
+        ``protocol``: "ews" (default), "graph" (outgoing and incoming), "smtp" (outgoing), "imap"
+        (incoming) or "smtp+imap"; server and port then point at the matching sandbox server."""
         from wizard.config import Config, Endpoints, IncomingAccount
 
         cfg = Config()
@@ -169,6 +212,8 @@ class Sandbox:
             for acc in cfg.incoming.accounts:
                 acc.username, acc.password = sample.SERVICE_USER, sample.SERVICE_PASSWORD
         cfg.endpoints = Endpoints(authority=self.base_url, ca_bundle=self.ca_path)
+        if protocol:
+            self._set_protocol(cfg, protocol)
         for key, value in overrides.items():
             for section in (cfg.microsoft, cfg.auth, cfg.outgoing, cfg.incoming, cfg.endpoints):
                 if key in vars(section):
@@ -180,6 +225,22 @@ class Sandbox:
                 else:
                     raise TypeError(f"config() got an unknown override {key!r}")
         return cfg
+
+    def _set_protocol(self, cfg, protocol: str) -> None:
+        names = protocol.lower().split("+")
+        if not set(names) <= {"ews", "graph", "smtp", "imap"}:
+            raise ValueError(f"config() got an unknown protocol {protocol!r}")
+        for name in names:
+            if name in ("ews", "graph"):
+                cfg.outgoing.protocol = cfg.incoming.protocol = name
+                cfg.incoming.server, cfg.incoming.port = self.host, self.port
+                if name == "graph":
+                    cfg.endpoints.graph_url = self.base_url
+            elif name == "smtp":
+                cfg.outgoing.protocol, cfg.outgoing.port = "smtp", self.smtp_port
+            else:
+                cfg.incoming.protocol = "imap"
+                cfg.incoming.server, cfg.incoming.port = self.host, self.imap_port
 
     # -- request handling ----------------------------------------------------------
     def _take_fault(self, path: str) -> Fault | None:
@@ -202,6 +263,8 @@ class Sandbox:
             return self._fault_response(fault, path, body)
         if path.lower().startswith("/ews/"):
             return self.ews.handle(method, path, headers, body)
+        if path.startswith("/v1.0/"):
+            return self.graph.handle(method, path, query, headers, body)
         return self.identity.handle(method, path, query, headers, body)
 
     def _fault_response(self, fault: Fault, path: str, body: bytes) -> Response:
@@ -218,6 +281,8 @@ class Sandbox:
             resp = Response(fault.status or 200, raw, {"Content-Type": ctype})
         elif path.lower().startswith("/ews/"):
             resp = Response(fault.status or 500, b"", {})
+        elif path.startswith("/v1.0/"):
+            resp = self.graph.fault_response(fault.status or 500)
         else:
             status = fault.status or 500
             err = ("temporarily_unavailable", 50196, "The server terminated an operation because it "
@@ -312,6 +377,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve()
 
     def do_POST(self) -> None:
+        self._serve()
+
+    def do_PATCH(self) -> None:
+        self._serve()
+
+    def do_DELETE(self) -> None:
         self._serve()
 
     def _serve(self) -> None:

@@ -18,6 +18,26 @@ class Secret:
 
 
 @dataclass
+class Certificate:
+    """A certificate uploaded to the app (Certificates & secrets > Certificates):
+    the public part only, as the portal keeps it. ``der`` is the X.509 certificate
+    in DER; the thumbprints are what the portal shows (SHA-1) and what MSAL sends
+    (``x5t`` / ``x5t#S256``). Used by ``sandbox/assertion.py``."""
+    der: bytes
+    description: str = ""
+
+    @property
+    def thumbprint(self) -> str:
+        import hashlib
+        return hashlib.sha1(self.der).hexdigest().upper()
+
+    @property
+    def thumbprint_sha256(self) -> str:
+        import hashlib
+        return hashlib.sha256(self.der).hexdigest().upper()
+
+
+@dataclass
 class App:
     client_id: str
     name: str
@@ -31,6 +51,12 @@ class App:
     # Seconds after the registration during which EWS still answers 403
     # (the guides' "Possible errors": permissions not yet propagated).
     propagation_delay: float = 0.0
+    # App-only IMAP/SMTP: the app's service principal is registered in Exchange
+    # Online (New-ServicePrincipal); the token also needs the IMAP.AccessAsApp /
+    # SMTP.SendAsApp role and the mailbox a FullAccess grant (Mailbox.full_access).
+    exchange_service_principal: bool = False
+    # Certificate credentials (client assertions signed with the key of one of these).
+    certificates: list[Certificate] = field(default_factory=list)
 
 
 @dataclass
@@ -53,6 +79,11 @@ class Message:
     received: str                   # ISO 8601, UTC
     attachments: list[dict] = field(default_factory=list)  # {"name", "content_type", "content" (bytes)}
     is_read: bool = False
+    cc: list[str] = field(default_factory=list)
+    body_type: str = "text"         # "text" or "html" (Graph body.contentType)
+    internet_message_id: str = ""   # "<...@...>"; empty: derived from id when shown
+    flags: set[str] = field(default_factory=set)   # IMAP flags besides \Seen (is_read), e.g. \Deleted
+    uid: int = 0                    # IMAP UID in its folder; 0: not yet assigned
 
 
 @dataclass
@@ -65,6 +96,15 @@ class Mailbox:
     # impersonate any mailbox unless ``scoped_out_apps`` lists it.
     send_as: set[str] = field(default_factory=set)
     scoped_out_apps: set[str] = field(default_factory=set)
+    # FullAccess (Add-MailboxPermission): app client IDs (their service principals)
+    # or user UPNs that may open this mailbox over IMAP/SMTP/Graph (shared use).
+    full_access: set[str] = field(default_factory=set)
+    # Set-CASMailbox -SmtpClientAuthenticationDisabled: None follows the tenant.
+    smtp_auth_disabled: bool | None = None
+    imap_disabled: bool = False     # Set-CASMailbox -ImapEnabled $false
+    # Folders besides inbox and sent, by display name ("Processed", "Deleted Items").
+    folders: dict[str, list[Message]] = field(default_factory=dict)
+    uid_next: int = 1               # next IMAP UID (one counter for all folders)
 
 
 @dataclass
@@ -79,6 +119,8 @@ class Tenant:
     # ews_blocked is True (Set-OrganizationConfig -EWSEnabled / -EwsAllowedAppIDs).
     ews_blocked: bool = False
     ews_allowed_app_ids: set[str] = field(default_factory=set)
+    # Set-TransportConfig -SmtpClientAuthenticationDisabled (mailboxes may override).
+    smtp_auth_disabled: bool = False
 
     def app(self, client_id: str) -> App | None:
         return next((a for a in self.apps if a.client_id.lower() == client_id.lower()), None)

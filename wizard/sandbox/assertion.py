@@ -1,0 +1,197 @@
+"""Certificate credentials at the sandbox token endpoint: client assertions.
+
+A confidential client proves itself with ``client_assertion_type =
+urn:ietf:params:oauth:client-assertion-type:jwt-bearer`` and
+``client_assertion`` = a JWT it signed (RS256 or PS256) with the private key
+of a certificate uploaded to the app. The header names the certificate by
+thumbprint: ``x5t`` (SHA-1) or ``x5t#S256`` (SHA-256), base64url of the hash
+bytes. Claims: ``aud`` = the tenant's token endpoint, ``iss`` = ``sub`` = the
+client ID, ``exp`` / ``nbf`` (a few minutes of clock skew allowed), ``jti``.
+
+Errors as the real service names them:
+- AADSTS700027 (401 invalid_client): no uploaded certificate with that
+  thumbprint ("The key was not found"), the certificate expired ("The key used
+  is expired"), or the signature does not verify;
+- AADSTS700024: the assertion is outside its valid time range;
+- AADSTS700021: iss/sub are not the client_id;
+- AADSTS700023: aud is not this tenant's token endpoint;
+- AADSTS50027: not a well-formed JWT (or an unsupported algorithm, no jti).
+
+A ``jti`` seen before is accepted: MSAL reuses one assertion for several
+minutes, and so does the real service.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import time
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+
+from .tenant import App, Certificate
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+SKEW = 300          # seconds of clock skew tolerated on exp / nbf
+ALGORITHMS = ("RS256", "PS256")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def certificate_from(data: bytes | str, description: str = "") -> Certificate:
+    """A tenant Certificate from a .cer/.pem file's bytes (PEM or DER) or a path."""
+    from pathlib import Path
+    from cryptography.hazmat.primitives import serialization
+    if isinstance(data, str):
+        data = Path(data).expanduser().read_bytes()
+    if b"-----BEGIN CERTIFICATE-----" in data:
+        start = data.index(b"-----BEGIN CERTIFICATE-----")
+        cert = x509.load_pem_x509_certificate(data[start:])
+    else:
+        cert = x509.load_der_x509_certificate(data)
+    return Certificate(cert.public_bytes(serialization.Encoding.DER), description)
+
+
+def upload(tenant, client_id: str, data: bytes | str, description: str = "") -> Certificate:
+    """What 'Upload certificate' does in the portal: add the public certificate to the app."""
+    app = tenant.app(client_id)
+    if app is None:
+        raise KeyError(client_id)
+    cert = certificate_from(data, description)
+    app.certificates.append(cert)
+    return cert
+
+
+def _find(app: App, header: dict) -> tuple[Certificate | None, str]:
+    """(the uploaded certificate the header names, the thumbprint the client sent as hex)."""
+    sent = ""
+    if header.get("x5t#S256"):
+        try:
+            sent = _unb64(str(header["x5t#S256"])).hex().upper()
+        except ValueError:
+            sent = str(header["x5t#S256"])
+        return next((c for c in app.certificates if c.thumbprint_sha256 == sent), None), sent
+    if header.get("x5t"):
+        try:
+            sent = _unb64(str(header["x5t"])).hex().upper()
+        except ValueError:
+            sent = str(header["x5t"])
+        return next((c for c in app.certificates if c.thumbprint == sent), None), sent
+    return None, "null"
+
+
+def _verify(cert: x509.Certificate, alg: str, signing_input: bytes, signature: bytes) -> bool:
+    key = cert.public_key()
+    pad = padding.PKCS1v15() if alg == "RS256" else \
+        padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.AUTO)
+    try:
+        key.verify(signature, signing_input, pad, hashes.SHA256())
+        return True
+    except (InvalidSignature, TypeError, ValueError):
+        return False
+
+
+def _not_after(cert) -> dt.datetime:
+    try:
+        return cert.not_valid_after_utc
+    except AttributeError:
+        return cert.not_valid_after.replace(tzinfo=dt.timezone.utc)
+
+
+def audiences(identity) -> set[str]:
+    """The token endpoint URLs of this tenant (by GUID or any of its domains), lower case."""
+    base = identity.base_url.rstrip("/")
+    names = [identity.tenant.tenant_id, *identity.tenant.domains]
+    out = set()
+    for n in names:
+        out.add(f"{base}/{n}/oauth2/v2.0/token".lower())
+        out.add(f"{base}/{n}/oauth2/token".lower())
+    return out
+
+
+def check_client_assertion(identity, app: App, form: dict, *, now: float | None = None):
+    """None when the form's client assertion authenticates ``app``, else the
+    error Response the real service would give."""
+    now = time.time() if now is None else now
+    kind = form.get("client_assertion_type", "")
+    if not kind:
+        return identity._missing("client_assertion_type")
+    if kind != ASSERTION_TYPE:
+        return identity.error(400, "invalid_request", 50027,
+                              f"Invalid JWT token. The client_assertion_type '{kind}' is not supported; "
+                              f"use '{ASSERTION_TYPE}'.")
+    token = form.get("client_assertion", "")
+    try:
+        head, body, sig = token.split(".")
+        header = json.loads(_unb64(head))
+        claims = json.loads(_unb64(body))
+        signature = _unb64(sig)
+        if not isinstance(header, dict) or not isinstance(claims, dict):
+            raise ValueError("not a JSON object")
+    except (ValueError, TypeError):
+        return identity.error(400, "invalid_request", 50027, "JWT token is invalid or malformed.")
+    alg = header.get("alg")
+    if alg not in ALGORITHMS:
+        return identity.error(400, "invalid_request", 50027,
+                              f"Invalid JWT token. '{alg}' is not a supported signature algorithm for client "
+                              f"assertions. Supported algorithms: {', '.join(ALGORITHMS)}.")
+    cert_entry, sent = _find(app, header)
+    portal = (f"Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for "
+              f"app Id '{app.client_id}'.")
+    if cert_entry is None:
+        return identity.error(401, "invalid_client", 700027,
+                              f"Client assertion contains an invalid signature. [Reason - The key was not found., "
+                              f"Thumbprint of key used by client: '{sent}', {portal}]")
+    cert = x509.load_der_x509_certificate(cert_entry.der)
+    if _not_after(cert).timestamp() < now:
+        return identity.error(401, "invalid_client", 700027,
+                              f"Client assertion contains an invalid signature. [Reason - The key used is expired., "
+                              f"Thumbprint of key used by client: '{cert_entry.thumbprint}', Found key 'Start="
+                              f"{cert.not_valid_before_utc:%m/%d/%Y %H:%M:%S}, End={_not_after(cert):%m/%d/%Y %H:%M:%S}'"
+                              f", {portal}]")
+    if not _verify(cert, alg, f"{head}.{body}".encode("ascii"), signature):
+        return identity.error(401, "invalid_client", 700027,
+                              "Client assertion contains an invalid signature. [Reason - The provided signature "
+                              f"value did not match the expected signature value., Thumbprint of key used by "
+                              f"client: '{cert_entry.thumbprint}', {portal}]")
+    cid = app.client_id.lower()
+    if str(claims.get("iss", "")).lower() != cid or str(claims.get("sub", "")).lower() != cid:
+        return identity.error(401, "invalid_client", 700021,
+                              "Client assertion application identifier doesn't match 'client_id' parameter. "
+                              "Review the documentation at https://docs.microsoft.com/en-us/azure/active-directory/"
+                              "develop/active-directory-certificate-credentials .")
+    aud = claims.get("aud")
+    auds = aud if isinstance(aud, list) else [aud]
+    if not any(isinstance(a, str) and a.rstrip("/").lower() in audiences(identity) for a in auds):
+        return identity.error(401, "invalid_client", 700023,
+                              "Client assertion audience claim does not match Realm issuer. Review the "
+                              "documentation at https://docs.microsoft.com/en-us/azure/active-directory/develop/"
+                              "active-directory-certificate-credentials .")
+    exp, nbf = claims.get("exp"), claims.get("nbf")
+    if not isinstance(exp, (int, float)):
+        return identity.error(400, "invalid_request", 50027, "JWT token is invalid or malformed: no 'exp' claim.")
+    if exp < now - SKEW or (isinstance(nbf, (int, float)) and nbf > now + SKEW):
+        def stamp(t):
+            return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%m/%d/%Y %H:%M:%S")
+        start = stamp(nbf) if isinstance(nbf, (int, float)) else "(none)"
+        return identity.error(401, "invalid_client", 700024,
+                              f"Client assertion is not within its valid time range. Current time: {stamp(now)}, "
+                              f"assertion valid from {start}, expiry time of assertion {stamp(exp)}. Review the "
+                              "documentation at https://docs.microsoft.com/en-us/azure/active-directory/develop/"
+                              "active-directory-certificate-credentials .")
+    if not claims.get("jti"):
+        return identity.error(400, "invalid_request", 50027, "JWT token is invalid or malformed: no 'jti' claim.")
+    return None
+
+
+__all__ = ["ASSERTION_TYPE", "check_client_assertion", "certificate_from", "upload", "audiences"]

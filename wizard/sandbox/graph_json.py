@@ -1,0 +1,91 @@
+"""Microsoft Graph JSON shapes for the sandbox: mail folders, messages,
+file attachments, the error type and the $filter subset the sandbox reads."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+from .mailstore import folder
+from .tenant import Message
+
+FILTER_RE = re.compile(r"^\s*([\w/]+)\s+(eq|ne|ge|gt|le|lt)\s+('(?:[^']|'')*'|true|false|[\d\-:TZ.]+)\s*$", re.I)
+FIELDS = {"isread": "isRead", "hasattachments": "hasAttachments", "receiveddatetime": "receivedDateTime",
+          "subject": "subject", "from/emailaddress/address": "from"}
+
+
+class GraphError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+def folder_id(address: str, name: str) -> str:
+    return "AAMkAF" + base64.urlsafe_b64encode(f"{address.lower()}\x00{name}".encode()).decode()
+
+
+def folder_json(mb, name: str) -> dict:
+    items = folder(mb, name) or []
+    return {"id": folder_id(mb.address, name), "displayName": name,
+            "parentFolderId": folder_id(mb.address, "Top of Information Store"), "childFolderCount": 0,
+            "unreadItemCount": sum(1 for m in items if not m.is_read), "totalItemCount": len(items),
+            "sizeInBytes": sum(len(m.body) + sum(len(a["content"]) for a in m.attachments) for m in items),
+            "isHidden": False}
+
+
+def address(tenant, addr: str) -> dict:
+    user = tenant.user(addr)
+    return {"emailAddress": {"name": (user.display_name if user and user.display_name else addr),
+                             "address": addr}}
+
+
+def message_json(tenant, mb, name: str, m: Message, select: str | None = None) -> dict:
+    preview = re.sub(r"<[^>]+>", " ", m.body) if m.body_type == "html" else m.body
+    data = {
+        "@odata.etag": 'W/"CQAAABYAAAA="', "id": m.id, "createdDateTime": m.received,
+        "lastModifiedDateTime": m.received, "changeKey": "CQAAABYAAAA=", "categories": [],
+        "receivedDateTime": m.received, "sentDateTime": m.received, "hasAttachments": bool(m.attachments),
+        "internetMessageId": m.internet_message_id or f"<{m.id[:20]}@sandbox.contoso.com>",
+        "subject": m.subject, "bodyPreview": " ".join(preview.split())[:255], "importance": "normal",
+        "parentFolderId": folder_id(mb.address, name), "conversationId": "AAQkAD" + m.id[6:30],
+        "isDeliveryReceiptRequested": False, "isReadReceiptRequested": False, "isRead": m.is_read,
+        "isDraft": False, "inferenceClassification": "focused",
+        "body": {"contentType": m.body_type, "content": m.body},
+        "sender": address(tenant, m.sender), "from": address(tenant, m.sender),
+        "toRecipients": [address(tenant, a) for a in m.to], "ccRecipients": [address(tenant, a) for a in m.cc],
+        "bccRecipients": [], "replyTo": [], "flag": {"flagStatus": "notFlagged"}}
+    if select:
+        keep = {"@odata.etag", "id"} | {s.strip() for s in select.split(",")}
+        data = {k: v for k, v in data.items() if k in keep}
+    return data
+
+
+def attachment_json(m: Message, i: int) -> dict:
+    a = m.attachments[i]
+    return {"@odata.type": "#microsoft.graph.fileAttachment", "@odata.mediaContentType": a["content_type"],
+            "id": f"AAMkAT{i}-" + m.id[6:], "lastModifiedDateTime": m.received, "name": a["name"],
+            "contentType": a["content_type"], "size": len(a["content"]), "isInline": False, "contentId": None,
+            "contentLocation": None, "contentBytes": base64.b64encode(a["content"]).decode()}
+
+
+def filter_messages(items: list[Message], text: str) -> list[Message]:
+    for clause in re.split(r"\s+and\s+", text.strip(), flags=re.I) if text.strip() else []:
+        m = FILTER_RE.match(clause)
+        field = FIELDS.get(m.group(1).lower()) if m else None
+        if field is None:
+            raise GraphError(400, "ErrorInvalidUrlQueryFilter", "The query filter contains one or more invalid "
+                             "nodes.")
+        op, raw = m.group(2).lower(), m.group(3)
+        value = raw[1:-1].replace("''", "'") if raw.startswith("'") else raw.lower() == "true" \
+            if raw.lower() in ("true", "false") else raw
+        get = {"isRead": lambda x: x.is_read, "hasAttachments": lambda x: bool(x.attachments),
+               "receivedDateTime": lambda x: x.received, "subject": lambda x: x.subject,
+               "from": lambda x: x.sender.lower()}[field]
+        if field == "receivedDateTime":
+            value = value.replace(".000", "").rstrip("Z") + "Z" if "T" in value else value + "T00:00:00Z"
+        if field == "from":
+            value = value.lower()
+        cmp = {"eq": lambda a, b: a == b, "ne": lambda a, b: a != b, "ge": lambda a, b: a >= b,
+               "gt": lambda a, b: a > b, "le": lambda a, b: a <= b, "lt": lambda a, b: a < b}[op]
+        items = [x for x in items if cmp(get(x), value)]
+    return items
