@@ -7,6 +7,11 @@ import pytest
 from wizard.sandbox import Sandbox
 
 CA_ENV = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")
+# A machine's proxy must not carry the tests' traffic (tests set these when they mean to).
+PROXY_ENV = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy",
+             "NO_PROXY", "no_proxy")
+# Nor may the user's own choices leak in.
+OWN_ENV = ("MAILWIZARD_PROFILE", "MAILWIZARD_TIMEOUT", "MAILWIZARD_MAX_WAIT", "NO_COLOR")
 
 
 @pytest.fixture(autouse=True)
@@ -17,7 +22,7 @@ def isolated_env(tmp_path, monkeypatch):
         path = tmp_path / name.lower()
         path.mkdir()
         monkeypatch.setenv(name, str(path))
-    for name in CA_ENV:
+    for name in CA_ENV + PROXY_ENV + OWN_ENV:
         monkeypatch.delenv(name, raising=False)
 
 

@@ -168,3 +168,11 @@ def test_per_user_overrides_round_trip(tmp_path):
     cfg = config_io.load(write(tmp_path, text))
     assert [(u.name, u.username, u.password) for u in cfg.users] == [("WEBSHOP", "webshop@contoso.com", "env:WEBSHOP_PW")]
     assert config_io.render(cfg, text) == text
+
+
+def test_a_secret_of_the_wrong_type_is_not_echoed(tmp_path):
+    text = GOOD.replace(f'"{sample.SECRET_VALUE}"', "48829301747")
+    with pytest.raises(ConfigError) as err:
+        config_io.load(write(tmp_path, text))
+    assert "[auth.client_secret] must be a text in quotes, not int" in str(err.value)
+    assert "48829301747" not in str(err.value)

@@ -30,13 +30,19 @@ class Sleeps(list):
         self.append(seconds)
 
 
+def T(**kw) -> Tuning:
+    """Tuning for these tests: one recorded sleep per wait (no countdown ticks)."""
+    kw.setdefault("tick", 3600)
+    return Tuning(**kw)
+
+
 @pytest.fixture
 def sleeps():
     return Sleeps()
 
 
 def check(cfg, sleeps=None, **kw) -> Report:
-    kw.setdefault("tuning", Tuning(sleep=sleeps if sleeps is not None else Sleeps()))
+    kw.setdefault("tuning", T(sleep=sleeps if sleeps is not None else Sleeps()))
     return run_check(cfg, **kw)
 
 
@@ -228,7 +234,7 @@ def test_connection_refused(sandbox):
 def test_token_endpoint_hangs(sandbox):
     sandbox.inject(Fault(TOKEN, hang=True))
     cfg = sandbox.config()
-    report = check(cfg, tuning=Tuning(timeout=(2.0, 0.3), sleep=Sleeps()))
+    report = check(cfg, tuning=T(timeout=(2.0, 0.3), sleep=Sleeps()))
     assert_failure(report, sandbox, cfg, "token", "net.timeout", "target")
 
 
@@ -304,16 +310,17 @@ def test_403_after_new_registration_is_retried_within_a_bound(sandbox, sleeps):
     seen = []
     cfg = sandbox.config()
     report = check(cfg, on_step=lambda s: seen.append(s.summary) if s.id == "mailbox" else None,
-                   tuning=Tuning(sleep=sleeps, propagation_wait=25, propagation_interval=10))
+                   tuning=T(sleep=sleeps, propagation_wait=25, propagation_interval=10))
     assert_failure(report, sandbox, cfg, "mailbox", "ews.403", "registration")
     assert sleeps == [10, 10, 5]
     assert step(report, "mailbox").details["waited_s"] == 25
-    assert sum("trying again" in s for s in seen) == 3
+    assert sum("retrying in" in s for s in seen) == 3
+    assert "attempt 4 of 4" in seen[-1] or any("attempt 4 of 4" in s for s in seen)
 
 
 def test_403_once_then_success(sandbox, sleeps):
     sandbox.inject(Fault("/EWS/", status=403, times=1))
-    report = check(sandbox.config(), tuning=Tuning(sleep=sleeps, propagation_interval=10))
+    report = check(sandbox.config(), tuning=T(sleep=sleeps, propagation_interval=10))
     assert report.ok
     assert sleeps == [10]
 
@@ -329,7 +336,7 @@ def test_ews_401_with_diagnostics(sandbox):
 
 def test_server_busy_waits_once_within_the_bound(sandbox, sleeps):
     sandbox.inject(Fault("/EWS/", ews_error="ErrorServerBusy", retry_after=2, times=1))
-    report = check(sandbox.config(), tuning=Tuning(sleep=sleeps, busy_wait=5))
+    report = check(sandbox.config(), tuning=T(sleep=sleeps, busy_wait=5))
     assert report.ok
     assert sleeps == [2.0]
 
@@ -337,7 +344,7 @@ def test_server_busy_waits_once_within_the_bound(sandbox, sleeps):
 def test_server_busy_twice_fails(sandbox, sleeps):
     sandbox.inject(Fault("/EWS/", ews_error="ErrorServerBusy", retry_after=30, times=None))
     cfg = sandbox.config()
-    report = check(cfg, tuning=Tuning(sleep=sleeps, busy_wait=5))
+    report = check(cfg, tuning=T(sleep=sleeps, busy_wait=5))
     assert_failure(report, sandbox, cfg, "mailbox", "ErrorServerBusy", None)
     assert sleeps == [5]
 
@@ -451,3 +458,82 @@ def test_incoming_account_with_its_own_sign_in(sandbox):
     assert (first.status, first.code, first.screen) == ("fail", "AADSTS50076", "ids")
     assert step(report, "mailbox").status == "pass"
     assert_no_secrets(report, cfg, sandbox)
+
+
+# -- countdowns, discovery cache, bounds from the environment ------------------------------
+
+def test_403_retry_shows_a_countdown_through_on_step(sandbox, sleeps):
+    sandbox.tenant.app(sample.SECRET_APP_ID).propagation_delay = 10 ** 6
+    seen = []
+    report = check(sandbox.config(), on_step=lambda s: seen.append((s.status, s.summary)) if s.id == "mailbox" else None,
+                   tuning=Tuning(sleep=sleeps, tick=1, propagation_wait=6, propagation_interval=3))
+    waiting = [summary for status, summary in seen if "retrying in" in summary]
+    assert all(status == "running" for status, summary in seen if "retrying in" in summary)
+    assert [w.split("retrying in ")[1] for w in waiting] == [
+        "3 s (attempt 2 of 3).", "2 s (attempt 2 of 3).", "1 s (attempt 2 of 3).",
+        "3 s (attempt 3 of 3).", "2 s (attempt 3 of 3).", "1 s (attempt 3 of 3)."]
+    assert waiting[0].startswith("EWS answered 403: new app permissions can take minutes to arrive")
+    assert sleeps == [1] * 6
+    mailbox = step(report, "mailbox")
+    assert (mailbox.status, mailbox.code) == ("fail", "ews.403") and "Tried 3 times over 6 s" in mailbox.summary
+
+
+def test_token_retry_shows_a_countdown(sandbox, sleeps):
+    sandbox.inject(Fault(TOKEN, status=429, retry_after=2, times=1))
+    seen = []
+    report = check(sandbox.config(), on_step=lambda s: seen.append(s.summary) if s.id == "token" else None,
+                   tuning=Tuning(sleep=sleeps, tick=1))
+    assert report.ok
+    assert [s for s in seen if "trying again" in s] == [
+        "The identity platform is busy; trying again in 2 s (attempt 2 of 3).",
+        "The identity platform is busy; trying again in 1 s (attempt 2 of 3)."]
+    assert sleeps == [1, 1]
+
+
+def test_cancel_stops_the_countdown(sandbox):
+    sandbox.tenant.app(sample.SECRET_APP_ID).propagation_delay = 10 ** 6
+    cancel = threading.Event()
+    ticks = []
+
+    def sleep(seconds):
+        ticks.append(seconds)
+        if len(ticks) == 2:
+            cancel.set()
+    report = check(sandbox.config(), cancel=cancel, tuning=Tuning(sleep=sleep, tick=1))
+    assert len(ticks) == 2 and not report.ok
+    assert step(report, "mailbox").status == "fail"
+
+
+def test_one_discovery_document_per_run(sandbox, sleeps):
+    sandbox.inject(Fault(TOKEN, status=503, times=1))
+    cfg = sandbox.config(flow="password")
+    for acc in cfg.incoming.accounts:            # each account signs in on its own: two more MSAL apps
+        acc.username, acc.password = sample.MFA_USER, sample.MFA_PASSWORD
+    report = check(cfg, sleeps)
+    assert step(report, "token").status == "pass" and step(report, "token").details["attempts"] == 2
+    assert len([r for r in sandbox.requests if r.path == TOKEN]) == 4
+    assert len([r for r in sandbox.requests if r.path == OIDC]) == 1
+
+
+def test_discovery_cache_keeps_only_good_discovery_answers():
+    from types import SimpleNamespace as R
+    from wizard.auth import DiscoveryCache
+    c = DiscoveryCache()
+    c["GET https://x/v2.0/.well-known/openid-configuration hash=1 2xx"] = R(
+        status_code=200, headers={"content-type": "application/json"})
+    c["GET https://x/page hash=1 2xx"] = R(status_code=200, headers={"content-type": "text/html"})
+    c["POST https://x/token hash=2 400"] = R(status_code=400, headers={"content-type": "application/json"})
+    c["_index_"] = ([], {})
+    assert sorted(c) == ["GET https://x/v2.0/.well-known/openid-configuration hash=1 2xx", "_index_"]
+
+
+def test_tuning_from_the_environment():
+    t = Tuning.from_env({"MAILWIZARD_TIMEOUT": "3,7", "MAILWIZARD_MAX_WAIT": "0.5"})
+    assert t.timeout == (3.0, 7.0)
+    assert (t.auth_max_wait, t.busy_wait, t.propagation_interval, t.propagation_wait) == (0.5, 0.5, 0.5, 2.0)
+    assert Tuning.from_env({"MAILWIZARD_TIMEOUT": "4"}).timeout == (4.0, 4.0)
+    assert Tuning.from_env({}) == Tuning()
+    for bad in ({"MAILWIZARD_TIMEOUT": "0"}, {"MAILWIZARD_TIMEOUT": "nan"}, {"MAILWIZARD_MAX_WAIT": "-2"}, {"MAILWIZARD_MAX_WAIT": "0"},
+                {"MAILWIZARD_TIMEOUT": "1,,2"}):
+        with pytest.raises(ValueError, match="MAILWIZARD_"):
+            Tuning.from_env(bad)

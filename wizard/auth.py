@@ -25,6 +25,28 @@ ROPC_NOTE = ("Microsoft discourages the user name/password flow: it cannot do MF
              "Access often blocks it. The client secret flow is the safer choice.")
 
 
+class DiscoveryCache(dict):
+    """An ``http_cache`` for MSAL that keeps only successful JSON answers to GET
+    requests (the openid-configuration document), so several MSAL application
+    objects of one check (retries, incoming accounts with their own sign-in)
+    share one tenant discovery round trip.
+
+    MSAL also caches POST answers in its http_cache (400 errors for 60 s,
+    429/5xx until Retry-After): those are refused here, so a retry or a fix made
+    on the server side always reaches the identity platform."""
+    _INDEX = "_index_"      # MSAL's ExpiringMapping bookkeeping entry
+
+    def __setitem__(self, key, value):
+        if key == self._INDEX or (isinstance(key, str) and key.startswith("GET ") and _cacheable(value)):
+            super().__setitem__(key, value)
+
+
+def _cacheable(response) -> bool:
+    status = getattr(response, "status_code", 0)
+    ctype = str((getattr(response, "headers", None) or {}).get("content-type", ""))
+    return 200 <= status < 300 and "json" in ctype.lower()
+
+
 class AuthError(Exception):
     def __init__(self, diagnosis: Diagnosis):
         self.diagnosis = diagnosis
@@ -75,11 +97,12 @@ def _quiet_msal() -> None:
         logger.addHandler(logging.NullHandler())
 
 
-def _once(cfg, session, scopes, username, password):
+def _once(cfg, session, scopes, username, password, http_cache=None):
     """One attempt: (result dict, notes). Raises what MSAL raises."""
     import msal
     _quiet_msal()
-    common = dict(authority=cfg.authority_url, instance_discovery=False, http_client=session)
+    common = dict(authority=cfg.authority_url, instance_discovery=False, http_client=session,
+                  http_cache=http_cache if http_cache is not None else DiscoveryCache())
     if cfg.auth.flow == "password":
         app = msal.PublicClientApplication(cfg.microsoft.client_id, **common)
         with warnings.catch_warnings(record=True) as caught:
@@ -87,8 +110,18 @@ def _once(cfg, session, scopes, username, password):
             result = app.acquire_token_by_username_password(username, password, scopes=scopes)
         notes = [ROPC_NOTE] if any(issubclass(w.category, DeprecationWarning) for w in caught) else []
         return result, notes
-    app = msal.ConfidentialClientApplication(cfg.microsoft.client_id, client_credential=_secret(cfg), **common)
+    credential = _certificate(cfg) if cfg.auth.flow == "certificate" else _secret(cfg)
+    app = msal.ConfidentialClientApplication(cfg.microsoft.client_id, client_credential=credential, **common)
     return app.acquire_token_for_client(scopes), []
+
+
+def _certificate(cfg) -> dict:
+    """Certificate flow: MSAL's client_credential from the key file (wizard/certs.py)."""
+    from .certs import CertificateError, client_credential
+    try:
+        return client_credential(cfg)
+    except CertificateError as exc:
+        raise AuthError(exc.diagnosis) from None
 
 
 def _retry_wait(session, attempt: int, retry: Retry) -> float | None:
@@ -106,18 +139,22 @@ def _retry_wait(session, attempt: int, retry: Retry) -> float | None:
 
 def acquire_token(cfg, *, resource: str | None = None, username: str | None = None,
                   password: str | None = None, retry: Retry | None = None,
-                  timeout=DEFAULT_TIMEOUT, on_retry=None) -> TokenResult:
+                  timeout=DEFAULT_TIMEOUT, on_retry=None, http_cache: DiscoveryCache | None = None) -> TokenResult:
     """An access token with the config's flow, or AuthError(diagnosis).
 
     The scopes follow the config's protocols (``claims.wanted``): for EWS
     ``<resource>/.default`` app-only, ``<resource>/EWS.AccessAsUser.All``
     delegated; ``resource`` overrides the API's resource (default: the cloud's
     Exchange resource for EWS). ``username``/``password`` override the
-    config's (incoming accounts with their own sign-in)."""
+    config's (incoming accounts with their own sign-in). ``http_cache`` (a
+    ``DiscoveryCache``) lets several calls share the tenant discovery document."""
     want = wanted(cfg)
     if resource:
         want.resource = resource.rstrip("/")
     scopes = want.scopes(cfg.auth.flow)
+    if cfg.auth.flow == "device_code":     # never prompts here: the saved sign-in of `mailwizard login`
+        from .device_code import silent
+        return silent(cfg, scopes=scopes, timeout=timeout)
     retry = retry or Retry()
     if cfg.auth.flow == "password":
         username = username or cfg.auth.username
@@ -127,7 +164,7 @@ def acquire_token(cfg, *, resource: str | None = None, username: str | None = No
     for attempt in range(1, retry.attempts + 1):
         session = make_session(cfg, timeout=timeout)
         try:
-            result, notes = _once(cfg, session, scopes, username, password)
+            result, notes = _once(cfg, session, scopes, username, password, http_cache)
         except AuthError:
             raise
         except Exception as exc:   # MSAL raises ValueError, MsalServiceError, requests errors

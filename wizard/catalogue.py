@@ -134,9 +134,57 @@ CATALOGUE: dict[str, Entry] = {
         "The app is single tenant, but the sign-in went to a shared endpoint (common/organizations).",
         "Use the tenant's own Directory (tenant) ID instead of 'common'.", _IDS, "ids"),
     "AADSTS700027": _e(
-        "The client assertion (certificate) was not accepted.",
-        "Upload the certificate to the app's Certificates & secrets page and check its thumbprint.",
-        None, "registration"),
+        "The certificate was not accepted: app {client_id} has no uploaded certificate with this thumbprint, "
+        "the uploaded one has expired, or the key file does not belong to it.",
+        "Upload the .cer file (App registrations > the app > Certificates & secrets > Certificates > Upload "
+        "certificate) and check that the Thumbprint column there equals auth.thumbprint; the key file in "
+        "auth.certificate must be the one created together with that .cer.", None, "registration"),
+    # -- certificate flow: client assertion (wizard/certs.py, sandbox/assertion.py) --
+    "AADSTS700024": _e(
+        "The signed sign-in request (client assertion) is outside its valid time: this computer's clock is "
+        "probably wrong.",
+        "Set the computer's date, time and time zone correctly (or turn on time sync) and test again.",
+        None, None),
+    "AADSTS700021": _e(
+        "The signed sign-in request names another application than {client_id}.",
+        "Check the Application (client) ID; it must be the app the certificate was uploaded to.", None, "ids"),
+    "AADSTS700023": _e(
+        "The signed sign-in request was meant for another tenant or cloud than {authority}.",
+        "Check the Directory (tenant) ID and the cloud chosen on the first screen.", None, "ids"),
+    "AADSTS50027": _e(
+        "The identity platform could not read the signed sign-in request (client assertion).",
+        "Create a new key and certificate with `mailwizard cert create` and upload the new .cer; if it "
+        "persists, report it with the message below.", None, "ids"),
+    # -- device code flow (wizard/device_code.py, sandbox/device.py) --
+    "AADSTS70019": _e(
+        "The sign-in code expired before the sign-in was completed in the browser.",
+        "Run `mailwizard login` again and complete the sign-in within the time shown (15 minutes).",
+        None, "ids"),
+    "AADSTS70016": _e(
+        "The sign-in in the browser has not been completed yet.",
+        "Open the page shown, type the code and sign in; mailwizard keeps waiting until the code expires.",
+        None, "ids"),
+    "AADSTS70018": _e(
+        "The code typed in the browser was wrong.",
+        "Run `mailwizard login` again and type the code exactly as shown.", None, "ids"),
+    "authorization_declined": _e(
+        "The sign-in was cancelled in the browser (the user chose not to allow it).",
+        "Run `mailwizard login` again and approve the sign-in with the account the system should use.",
+        None, "ids"),
+    "access_denied": _e(
+        "The sign-in was cancelled in the browser (the user chose not to allow it).",
+        "Run `mailwizard login` again and approve the sign-in with the account the system should use.",
+        None, "ids"),
+    "AADSTS50173": _e(
+        "The saved sign-in was revoked (password changed or sessions revoked by an admin).",
+        "Sign in again with `mailwizard login`.", None, "ids"),
+    "AADSTS70000": _e(
+        "The saved sign-in (refresh token) or sign-in code is no longer valid.",
+        "Sign in again with `mailwizard login`.", None, "ids"),
+    "auth.signin_needed": _e(
+        "No saved sign-in for the device code flow on this computer (or it has expired).",
+        "Sign in first with `mailwizard login` (once: the sign-in is then kept and refreshed by itself).",
+        None, "ids"),
     # -- EWS -----------------------------------------------------------
     "ews.401.2000008": _e(
         "Exchange refused the token: it lacks the permission for EWS (x-ms-diagnostics 2000008).",

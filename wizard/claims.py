@@ -25,6 +25,7 @@ PERMISSIONS = {
     "graph:in": ("graph", "Mail.Read", "Mail.Read"),
 }
 API_NAMES = {"exchange": "Office 365 Exchange Online", "graph": "Microsoft Graph"}
+DELEGATED_FLOWS = ("password", "device_code")   # a user signs in: delegated scopes (scp), not roles
 
 
 @dataclass
@@ -35,7 +36,7 @@ class Wanted:
 
     def scopes(self, flow: str) -> list[str]:
         """The scopes to request: <resource>/.default app-only, else each delegated scope."""
-        if flow == "password":
+        if flow in DELEGATED_FLOWS:
             return [f"{self.resource}/{p}" for p in self.permissions]
         return [f"{self.resource}/.default"]
 
@@ -52,7 +53,7 @@ def wanted(cfg, flow: str | None = None) -> Wanted:
     perms = []
     for k in keys:
         k_api, scope, role = PERMISSIONS[k]
-        p = scope if flow == "password" else role
+        p = scope if flow in DELEGATED_FLOWS else role
         if k_api == api and p not in perms:
             perms.append(p)
     resource = cfg.cloud.exchange_resource if api == "exchange" else \
@@ -111,7 +112,7 @@ def check_claims(claims: dict, cfg, flow: str | None = None, *, now: float | Non
     tenant = fields.normalise_guid(cfg.microsoft.tenant_id or "")
     if tenant and str(claims.get("tid", "")).lower() != tenant:
         fail("claims.tid")
-    if flow == "password":
+    if flow in DELEGATED_FLOWS:
         have = {s.lower() for s in str(claims.get("scp") or "").split()}
         missing = [p for p in want.permissions if p.lower() not in have]
         if missing:

@@ -7,6 +7,15 @@ Sub-commands and exit codes are a public contract (scripts rely on them):
   mailwizard show       print the config with secrets masked
   mailwizard report     write a support bundle with no secret in it
   mailwizard sandbox    serve the sandbox tenant on 127.0.0.1 for trying things by hand
+  mailwizard send       send a message with the saved config; exit 0 sent, 1 failed, 2 usage/config error
+  mailwizard poll       fetch new mail of the incoming accounts (--once: exit 0 ok, 1 an account failed, 2 usage)
+  mailwizard export     settings sheet / admin runbook / app manifest from the config; exit 0, 1 write error, 2 usage
+  mailwizard rotate     replace the client secret, tested first; exit 0 replaced, 1 new secret failed, 2 usage
+  mailwizard discover   tenant ID and cloud from a domain; exit 0 found, 1 unknown/unreachable, 2 usage
+  mailwizard init       --non-interactive: config from flags/env/answers file, tested, then written; exit codes as check
+  mailwizard list       the default config and the profiles, secret days left, drafts
+  mailwizard cert       create the key + certificate for the certificate flow; exit 0, 1 write error, 2 usage
+  mailwizard login      device code sign-in, saved for check/send/poll; exit 0 signed in, 1 failed, 2 usage
 
 Only argparse is imported up front: textual, msal and exchangelib are imported
 by the command that needs them, so `--help` is instant.
@@ -74,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run the layered connection test from this machine: config, dns, tcp, tls, token, "
                                    "claims, mailbox, [send], and each incoming account.",
                        epilog="exit codes: 0 all passed (warnings allowed), 1 a step failed, 2 usage or config error.\n"
+                              "environment: MAILWIZARD_TIMEOUT=CONNECT[,READ] seconds per request (default 5,20); "
+                              "MAILWIZARD_MAX_WAIT=SECONDS longest wait between retries (default: Retry-After up to 10 s; "
+                              "a 403 after a new app registration is retried every 15 s for 60 s); "
+                              "HTTPS_PROXY/NO_PROXY and REQUESTS_CA_BUNDLE/SSL_CERT_FILE are honoured.\n"
                               "--json prints exactly one JSON object: "
                               '{"ok": bool, "steps": [{"id", "status", "ms", "summary", "code", "fix"}]}')
     c.add_argument("--json", action="store_true", help="print one JSON object instead of the tree")
@@ -87,6 +100,22 @@ def build_parser() -> argparse.ArgumentParser:
                                    "and the last check's steps with codes and trace/correlation IDs. "
                                    "No secret, password or access token is in it.")
     r.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: print to stdout)")
+
+    from . import cli_discover, cli_export, cli_rotate   # argparse only at import time
+    cli_export.add_parser(sub, common)
+    cli_rotate.add_parser(sub, common)
+    cli_discover.add_parser(sub, common)
+
+    from . import cli_poll, cli_send      # argparse only at import: no msal / exchangelib
+    cli_send.add_parser(sub, common)
+    cli_poll.add_parser(sub, common)
+
+    from . import cli_init, cli_list      # argparse only at import time
+    cli_init.add_parser(sub, common)
+    cli_list.add_parser(sub, common)
+
+    from . import cli_cert                # `cert` and `login`: argparse only at import time
+    cli_cert.add_parser(sub, common)
 
     s = sub.add_parser("sandbox", help="serve the sandbox tenant on 127.0.0.1 until Ctrl-C",
                        description="Serve the sandbox tenant (identity platform + EWS) on 127.0.0.1 with a throwaway CA, "
@@ -123,6 +152,21 @@ def main(argv: list[str] | None = None) -> int:
             return run(args)
         if command == "sandbox":
             return _cmd_sandbox(args)
+        if command == "send":
+            from .cli_send import run
+            return run(args)
+        if command == "poll":
+            from .cli_poll import run
+            return run(args)
+        if command in ("cert", "login"):
+            from .cli_cert import run
+            return run(args)
+        if command in ("init", "list"):
+            from importlib import import_module
+            return import_module(f".cli_{command}", __package__).run(args)
+        if command in ("export", "rotate", "discover"):
+            from importlib import import_module
+            return import_module(f".cli_{command}", __package__).run(args)
     except KeyboardInterrupt:
         print("\nmailwizard: interrupted; nothing was written.", file=sys.stderr)
         return 130

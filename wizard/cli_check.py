@@ -41,24 +41,62 @@ def run(args) -> int:
             return EXIT_USAGE
         args.send_to = checked.value
 
-    from .conntest import run_check
+    from .conntest import Tuning, run_check
+
+    try:
+        tuning = Tuning.from_env()
+    except ValueError as exc:
+        if args.json:
+            print(json.dumps(_config_failure(str(exc))))
+        else:
+            print(f"mailwizard check: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
     secrets = secrets_of(cfg)
     colour = use_colour() and not args.json
     live = None
     if not args.json and sys.stdout.isatty():
-        def live(step):
-            if step.status == "running":
-                print(f"  {SYMBOLS['running']} {step.title} ...", end="\r", flush=True)
-    report = run_check(cfg, send_to=args.send_to, on_step=live)
+        def live(step):     # one status line, rewritten; a retry's countdown shows in it
+            if step.status != "running":
+                return
+            if not step.summary:
+                text = f"  {SYMBOLS['running']} {step.title} ..."
+            else:       # a wait: its end holds the countdown ("retrying in 12 s (attempt 2 of 5).")
+                head, summary = f"  {SYMBOLS['running']} {step.id}: ", scrub(step.summary, secrets)
+                room = 78 - len(head)
+                text = head + (summary if len(summary) <= room else "…" + summary[-(room - 1):])
+            print(f"{text[:78]:<78}", end="\r", flush=True)
+    report = run_check(cfg, send_to=args.send_to, on_step=live, tuning=tuning)
+    if live is not None:
+        print(" " * 78, end="\r", flush=True)
     from .support import record_check
-    record_check(report.to_json() | {"details": [dict(id=s.id, **s.details) for s in report.steps if s.details]},
+    data = public_json(report)
+    record_check(data | {"details": [dict(id=s.id, **s.details) for s in report.steps if s.details]},
                  str(path), secrets)
     if args.json:
-        print(scrub(json.dumps(report.to_json()), secrets))
+        print(scrub(json.dumps(data), secrets))
     else:
         print(scrub(render_tree(report, str(path), colour), secrets))
     return EXIT_OK if report.ok else EXIT_FAIL
+
+
+FINAL = ("pass", "warn", "fail", "skip")
+
+
+def public_json(report) -> dict:
+    """``report.to_json()`` held to the public shape: status one of pass, warn,
+    fail, skip (a step the engine left pending or running counts as skipped),
+    ms a number, summary a text, code and fix a text or null."""
+    data = report.to_json()
+    for s in data["steps"]:
+        if s["status"] not in FINAL:
+            s["status"] = "skip"
+        s["ms"] = float(s["ms"] or 0)
+        s["summary"] = str(s["summary"] or "")
+        s["code"] = None if s["code"] in (None, "") else str(s["code"])
+        s["fix"] = None if s["fix"] in (None, "") else str(s["fix"])
+    data["ok"] = bool(data["ok"]) and all(s["status"] != "fail" for s in data["steps"])
+    return data
 
 
 def render_tree(report, path: str, colour: bool, width: int = 78) -> str:

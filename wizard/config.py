@@ -243,7 +243,8 @@ def from_dict(data: dict, locate=lambda key: None) -> tuple[Config, list[Problem
         if want is date and value == "":
             return None
         if not ok:
-            problems.append(Problem(where, f"must be {_TYPE_NAMES[want]}, not {type(value).__name__} {value!r}", locate(where)))
+            shown = "" if _is_secret_key(where) else f" {value!r}"
+            problems.append(Problem(where, f"must be {_TYPE_NAMES[want]}, not {type(value).__name__}{shown}", locate(where)))
             return None
         return value
 
@@ -274,6 +275,11 @@ def from_dict(data: dict, locate=lambda key: None) -> tuple[Config, list[Problem
         else:
             problems.append(Problem(key, f"unknown key '{key}'; known: version, system, {', '.join(_SECTIONS)}, users", locate(key)))
     return cfg, problems
+
+
+def _is_secret_key(key: str) -> bool:
+    """Keys whose values must never be echoed in a message."""
+    return key.rsplit(".", 1)[-1] in ("client_secret", "password")
 
 
 def _accounts(value, problems, locate) -> list[IncomingAccount]:

@@ -49,6 +49,10 @@ class Report:
                                           "code": s.code, "fix": s.fix} for s in self.steps]}
 
 
+ENV_TIMEOUT = "MAILWIZARD_TIMEOUT"      # "CONNECT[,READ]" seconds per request
+ENV_MAX_WAIT = "MAILWIZARD_MAX_WAIT"    # seconds: cap of each wait between retries
+
+
 @dataclass
 class Tuning:
     """Bounds of the test; tests shrink them and inject ``sleep``."""
@@ -59,6 +63,44 @@ class Tuning:
     propagation_wait: float = 60.0        # 403 right after a new registration: retry this long
     propagation_interval: float = 15.0
     sleep: object = None                  # None: time.sleep, interrupted by cancel
+    tick: float = 1.0                     # countdown step while waiting (on_step is called each tick)
+
+    @classmethod
+    def from_env(cls, environ=None) -> "Tuning":
+        """Defaults, changed by MAILWIZARD_TIMEOUT ("5" or "5,20": connect and
+        read timeout of each request, seconds) and MAILWIZARD_MAX_WAIT (the
+        longest single wait between retries, seconds; the number of retries
+        stays the same). Raises ValueError naming the variable when a value is
+        not a positive number."""
+        import os
+        env = os.environ if environ is None else environ
+        t = cls()
+        raw = (env.get(ENV_TIMEOUT) or "").strip()
+        if raw:
+            parts = [_positive(x, ENV_TIMEOUT) for x in raw.split(",")]
+            if len(parts) > 2:
+                raise ValueError(f"{ENV_TIMEOUT}={raw!r}: give CONNECT or CONNECT,READ seconds, e.g. 5,20")
+            t.timeout = (parts[0], parts[-1])
+        raw = (env.get(ENV_MAX_WAIT) or "").strip()
+        if raw:
+            cap = _positive(raw, ENV_MAX_WAIT)
+            retries = max(1, round(t.propagation_wait / t.propagation_interval))
+            t.auth_max_wait = min(t.auth_max_wait, cap)
+            t.busy_wait = min(t.busy_wait, cap)
+            t.propagation_interval = min(t.propagation_interval, cap)
+            t.propagation_wait = t.propagation_interval * retries
+            t.tick = min(t.tick, cap)
+        return t
+
+
+def _positive(text: str, name: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):        # also refuses nan
+        raise ValueError(f"{name}={text.strip()!r} is not a positive number of seconds")
+    return value
 
 
 def plan(cfg, send_to=None) -> list[Step]:
@@ -68,7 +110,12 @@ def plan(cfg, send_to=None) -> list[Step]:
 
 
 def run_check(cfg, *, send_to=None, on_step=None, cancel=None, tuning: Tuning | None = None) -> Report:
-    run = _Run(cfg, send_to, on_step, cancel, tuning or Tuning())
+    if tuning is None:          # the TUI honours MAILWIZARD_TIMEOUT / MAILWIZARD_MAX_WAIT as the CLI does
+        try:
+            tuning = Tuning.from_env()
+        except ValueError:      # the CLI reports a bad value (exit 2); the engine never raises
+            tuning = Tuning()
+    run = _Run(cfg, send_to, on_step, cancel, tuning)
     return run.go()
 
 
@@ -81,6 +128,9 @@ class _Run:
         self.token = None
         self.failed_chain = False
         self.cancelled = False
+        from .auth import DiscoveryCache
+        self.http_cache = DiscoveryCache()   # one tenant discovery per run, however many sign-ins
+        self.secrets.update(netcheck.proxy_secrets())
 
     # -- plumbing ---------------------------------------------------------------
     def sleep(self, seconds: float) -> None:
@@ -90,6 +140,18 @@ class _Run:
             self.cancel.wait(seconds)
         else:
             time.sleep(seconds)
+
+    def countdown(self, step: Step, seconds: float, text) -> None:
+        """Wait ``seconds`` while the step shows ``text(remaining)`` as its
+        running summary, refreshed every ``tuning.tick`` seconds through
+        on_step (the TUI shows it: a visible countdown). Stops early on cancel."""
+        left = float(seconds)
+        while left > 1e-9 and not self.cancel_set():
+            step.summary = text(left)
+            self.emit(step)
+            chunk = min(self.t.tick, left)
+            self.sleep(chunk)
+            left -= chunk
 
     def emit(self, step: Step) -> None:
         _scrub_step(step, self.secrets)
@@ -197,14 +259,21 @@ class _Run:
         done = []
         for label, host, port in self.targets():
             try:
-                via = netcheck.connect(self.cfg, host, port, self.t.timeout[0])
+                via = netcheck.connect(self.cfg, host, port, self.t.timeout)
             except Exception as exc:
                 proxy = netcheck.proxy_for(host)
                 if proxy:
-                    return self.apply(step, lookup("net.proxy", cfg=self.cfg, host=host,
-                                                   service_message=f"proxy {proxy[0]}:{proxy[1]}: {exc}"))
+                    d = lookup("net.proxy", cfg=self.cfg, host=host,
+                               service_message=f"proxy {proxy[0]}:{proxy[1]}: {exc}")
+                    step.details["proxy"] = f"{proxy[0]}:{proxy[1]}"
+                    summary = f"{d.cause} Proxy {proxy[0]}:{proxy[1]}: " + (
+                        f"it answered {exc.status} {exc.reason}." if isinstance(exc, netcheck.ProxyRefused)
+                        else f"{type(exc).__name__}: {exc}.")
+                    return self.apply(step, d, summary=summary)
                 return self.apply(step, netcheck.diagnose(exc, self.cfg, host, port, "net.timeout", label))
-            done.append(f"{host}:{port}" + (f" (via proxy {via})" if via else ""))
+            done.append(f"{host}:{port}" + (f" (CONNECT through proxy {via})" if via else ""))
+            if via:
+                step.details["proxy"] = via
         step.status, step.summary = "pass", "Connected to " + ", ".join(done)
 
     def do_tls(self, step: Step) -> None:
@@ -215,26 +284,35 @@ class _Run:
             except Exception as exc:
                 return self.apply(step, netcheck.diagnose(exc, self.cfg, host, port, "tls.error", label))
             step.details[host] = info
-            done.append(f"{host} ({info.get('version', 'TLS')}"
+            done.append(f"{host} ({info.get('version', 'TLS')}" + (f", through proxy {info['proxy']}" if info.get("proxy") else "")
                         + (f", certificate valid until {info['not_after']}" if info.get("not_after") else "") + ")")
         step.status, step.summary = "pass", "Trusted certificate for " + "; ".join(done)
 
     def do_token(self, step: Step) -> None:
         from .auth import AuthError, Retry, acquire_token
 
+        pending = {}
+
         def on_retry(attempt, wait):
-            step.summary = f"The identity platform is busy; trying again in {wait:g} s (attempt {attempt + 1})."
-            self.emit(step)
-        retry = Retry(attempts=self.t.auth_attempts, max_wait=self.t.auth_max_wait, sleep=self.sleep)
+            pending.update(attempt=attempt + 1, wait=wait)
+
+        def sleep(seconds):
+            nxt, total = pending.get("attempt", 2), self.t.auth_attempts
+            self.countdown(step, seconds, lambda left: (
+                f"The identity platform is busy; trying again in {_secs(left)} s (attempt {nxt} of {total})."))
+        retry = Retry(attempts=self.t.auth_attempts, max_wait=self.t.auth_max_wait, sleep=sleep)
         try:
-            tok = acquire_token(self.cfg, retry=retry, timeout=self.t.timeout, on_retry=on_retry)
+            tok = acquire_token(self.cfg, retry=retry, timeout=self.t.timeout, on_retry=on_retry,
+                                http_cache=self.http_cache)
         except AuthError as exc:
             return self.apply(step, exc.diagnosis)
         self.token = tok
         self.secrets.add(tok.access_token)
         mins = tok.expires_in // 60
         who = (f"user {self.cfg.auth.username} (delegated)" if self.flow == "password"
-               else f"app {self.cfg.microsoft.client_id} (app-only)")
+               else f"app {self.cfg.microsoft.client_id} (app-only" + (", certificate)" if self.flow == "certificate" else ")"))
+        if self.flow == "device_code":    # the saved sign-in of `mailwizard login` (wizard/device_code.py)
+            who = f"user {tok.claims.get('upn') or self.cfg.auth.username or '?'} (delegated, saved device code sign-in)"
         step.details.update(expires_in=tok.expires_in, attempts=tok.attempts)
         if tok.notes:
             step.details["note"] = " ".join(tok.notes)
@@ -266,7 +344,8 @@ class _Run:
             from .auth import AuthError, Retry, acquire_token
             try:
                 tok = acquire_token(self.cfg, username=acc.username, password=acc.password or self.cfg.auth.password,
-                                    retry=Retry(attempts=1, sleep=self.sleep), timeout=self.t.timeout)
+                                    retry=Retry(attempts=1, sleep=self.sleep), timeout=self.t.timeout,
+                                    http_cache=self.http_cache)
             except AuthError as exc:
                 return self.apply(step, exc.diagnosis)
             token = tok.access_token
@@ -280,28 +359,39 @@ class _Run:
             step.status, step.summary, step.fix = "skip", d.cause, d.fix
             return
         budget = self.t.propagation_wait if propagate else 0.0
+        interval = self.t.propagation_interval
+        attempts = 1 + (max(1, int(-(-budget // interval))) if budget > 0 and interval > 0 else 0)
+        attempt = 1
         while True:
             try:
                 info = check_mailbox(self.cfg, token, address, flow=self.flow, timeout=self.t.timeout,
-                                     busy_wait=self.t.busy_wait, sleep=self.sleep)
+                                     busy_wait=self.t.busy_wait, sleep=self.busy_sleep(step))
                 break
             except EwsError as exc:
                 d = exc.diagnosis
                 if d.code != "ews.403" or budget <= 0 or self.cancel_set():
+                    if d.code == "ews.403" and attempt > 1:
+                        d.cause += f" Tried {attempt} times over {_secs(step.details.get('waited_s', 0))} s."
                     return self.apply(step, d)
-                wait = min(self.t.propagation_interval, budget)
+                wait = min(interval, budget)
                 budget -= wait
+                attempt += 1
                 step.details["waited_s"] = step.details.get("waited_s", 0) + wait
-                step.summary = (f"403 Forbidden: permissions may still be reaching Exchange after a new "
-                                f"registration; trying again in {wait:g} s ({budget:g} s more at most).")
-                self.emit(step)
-                self.sleep(wait)
+                step.details["attempts"] = attempt
+                self.countdown(step, wait, lambda left, n=attempt: (
+                    f"EWS answered 403: new app permissions can take minutes to arrive; retrying in "
+                    f"{_secs(left)} s (attempt {n} of {attempts})."))
         step.details.update(total=info.total, unread=info.unread)
         step.status = "pass"
         step.summary = f"Opened the inbox of {address}: {info.total} messages, {info.unread} unread."
         if propagate and self.cfg.outgoing.server.lower() in EXO_HOSTS:
             d = lookup("ews.retirement", cfg=self.cfg)
             self.apply(step, d, "warn", step.summary + " Note: " + d.cause)
+
+    def busy_sleep(self, step: Step):
+        """The wait after EWS ErrorServerBusy, as a countdown on the step."""
+        return lambda seconds: self.countdown(step, seconds, lambda left: (
+            f"Exchange is busy (ErrorServerBusy); trying again in {_secs(left)} s (attempt 2 of 2)."))
 
     def cancel_set(self) -> bool:
         return self.cancel is not None and self.cancel.is_set()
@@ -315,10 +405,18 @@ class _Run:
         sender = self.cfg.outgoing.sender
         try:
             subject = send_test_message(self.cfg, self.token.access_token, sender, self.send_to, flow=self.flow,
-                                        timeout=self.t.timeout, busy_wait=self.t.busy_wait, sleep=self.sleep)
+                                        timeout=self.t.timeout, busy_wait=self.t.busy_wait,
+                                        sleep=self.busy_sleep(step))
         except EwsError as exc:
             return self.apply(step, exc.diagnosis)
         step.status, step.summary = "pass", f"Sent \"{subject}\" from {sender} to {self.send_to}."
+
+
+def _secs(seconds: float) -> str:
+    """Seconds for a countdown: whole seconds, tenths below 10 s when not whole."""
+    if seconds >= 10 or abs(seconds - round(seconds)) < 0.05:
+        return str(int(round(seconds)))
+    return f"{seconds:.1f}"
 
 
 def _resolved(value: str) -> str | None:

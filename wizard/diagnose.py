@@ -34,6 +34,11 @@ def _names(exc) -> set[str]:
     return {c.__name__ for e in _chain(exc) for c in type(e).__mro__}
 
 
+def _mismatch(text: str) -> bool:
+    text = text.lower()
+    return "hostname mismatch" in text or "ip address mismatch" in text or "doesn't match" in text
+
+
 def network_code(exc) -> str | None:
     """Our network/TLS code for an exception, or None when it is not one."""
     chain = list(_chain(exc))
@@ -42,18 +47,18 @@ def network_code(exc) -> str | None:
     for e in chain:
         if isinstance(e, ssl.SSLCertVerificationError):
             vc = getattr(e, "verify_code", None)
-            if vc == 62 or "hostname mismatch" in str(e).lower() or "doesn't match" in str(e).lower():
+            if vc in (62, 64) or _mismatch(str(e)):     # X509_V_ERR_HOSTNAME/IP_ADDRESS_MISMATCH
                 return "tls.hostname"
             if vc == 10 or "expired" in str(e).lower():
                 return "tls.expired"
             return "tls.untrusted"
     if "certificate verify failed" in text:
-        if "hostname mismatch" in text or "doesn't match" in text:
+        if _mismatch(text):
             return "tls.hostname"
         return "tls.expired" if "expired" in text else "tls.untrusted"
     if "CertificateError" in names and "match" in text:
         return "tls.hostname"
-    if "ProxyError" in names:
+    if names & {"ProxyError", "ProxyRefused"}:
         return "net.proxy"
     for e in chain:
         if isinstance(e, socket.gaierror) or type(e).__name__ == "NameResolutionError":

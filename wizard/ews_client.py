@@ -182,7 +182,7 @@ def _account(cfg, token: str, address: str, flow: str):
     config = Configuration(service_endpoint=cfg.outgoing.ews_url, credentials=creds,
                            version=Version(build=Build(15, 20)), retry_policy=FailFast(), auth_type=OAUTH2)
     return Account(primary_smtp_address=address, config=config, autodiscover=False,
-                   access_type=DELEGATE if flow == "password" else IMPERSONATION)
+                   access_type=DELEGATE if flow in ("password", "device_code") else IMPERSONATION)
 
 
 def _forget(account) -> None:
@@ -223,13 +223,25 @@ def _call(cfg, token, address, flow, work, timeout, busy_wait, sleep):
     raise AssertionError("unreachable")
 
 
+def _inbox(account):
+    """The inbox in one GetFolder call. ``account.inbox`` first fetches the root
+    folder (a second GetFolder) only to cache the folder tree; a bare Root object
+    (no request) is enough to address the inbox by its distinguished id."""
+    from exchangelib.folders import Inbox, Root
+    from exchangelib.properties import DistinguishedFolderId, Mailbox
+    folder = Inbox(_distinguished_id=DistinguishedFolderId(
+        id=Inbox.DISTINGUISHED_FOLDER_ID, mailbox=Mailbox(email_address=account.primary_smtp_address)),
+        root=Root(account=account))
+    return Inbox.resolve(account=account, folder=folder)
+
+
 def check_mailbox(cfg, token: str, address: str, *, flow: str | None = None, timeout=DEFAULT_TIMEOUT,
                   busy_wait: float = 5.0, sleep=None) -> MailboxInfo:
     """Open the inbox of ``address`` (GetFolder) and count its messages."""
     import time
 
     def work(account):
-        inbox = account.inbox
+        inbox = _inbox(account)
         return MailboxInfo(address, inbox.total_count, inbox.unread_count)
     return _call(cfg, token, address, flow, work, timeout, busy_wait, sleep or time.sleep)
 

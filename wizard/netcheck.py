@@ -1,8 +1,11 @@
 """The network steps of the connection test: DNS, TCP, TLS, each bounded.
 
-Standard library only (requests is imported only when a proxy is in the way).
-When HTTPS_PROXY applies to a host (and NO_PROXY does not exempt it), DNS and
-TCP are checked against the proxy, and TLS through it with a real request.
+Standard library only (requests is imported only for an https:// proxy).
+When HTTPS_PROXY applies to a host (and NO_PROXY does not exempt it) -- the
+same rule requests uses for MSAL and EWS -- DNS is checked for the proxy's
+name, TCP by opening a CONNECT tunnel through the proxy to the host (so a
+proxy that refuses the host or wants a sign-in fails here, with its answer),
+and TLS by a handshake with the host inside such a tunnel.
 """
 
 from __future__ import annotations
@@ -42,16 +45,87 @@ def targets(cfg, *, ews: bool = True) -> list[tuple[str, str, int]]:
     return unique
 
 
-def proxy_for(host: str) -> tuple[str, int] | None:
-    """The (host, port) of the HTTPS proxy used for ``host``, or None."""
+def _proxy_parts(host: str):
+    """urlsplit() of the HTTPS proxy URL used for ``host``, or None."""
     proxies = urllib.request.getproxies()
     url = proxies.get("https") or proxies.get("all")
     if not url or urllib.request.proxy_bypass(host):
         return None
     parts = urlsplit(url if "://" in url else "http://" + url)
-    if not parts.hostname:
+    try:
+        parts.port
+    except ValueError:
         return None
-    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 8080)
+    return parts if parts.hostname else None
+
+
+def proxy_for(host: str) -> tuple[str, int] | None:
+    """The (host, port) of the HTTPS proxy used for ``host``, or None."""
+    parts = _proxy_parts(host)
+    if parts is None:
+        return None
+    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)   # as requests/urllib3
+
+
+def proxy_secrets() -> list[str]:
+    """Passwords in the proxy URLs of the environment, to keep them out of any output."""
+    out = []
+    for url in urllib.request.getproxies().values():
+        try:
+            parts = urlsplit(url if "://" in url else "http://" + url)
+        except ValueError:
+            continue
+        if parts.password:
+            from urllib.parse import unquote
+            out += [parts.password, unquote(parts.password)]
+    return [x for x in out if len(x) >= 4]
+
+
+class ProxyRefused(OSError):
+    """The proxy answered the CONNECT with something other than 200."""
+
+    def __init__(self, status: int, reason: str, proxy: str):
+        self.status, self.reason, self.proxy = status, reason, proxy
+        super().__init__(f"proxy {proxy} answered CONNECT with {status} {reason}".strip())
+
+
+def tunnel(host: str, port: int, timeout) -> socket.socket | None:
+    """A socket tunnelled to host:port through its HTTP proxy (CONNECT), or
+    None when no proxy applies (or it is an https:// proxy, which the TLS step
+    checks with a real request). Raises OSError / ProxyRefused."""
+    connect_t, read_t = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+    parts = _proxy_parts(host)
+    if parts is None or parts.scheme == "https":
+        return None
+    proxy = (parts.hostname, parts.port or 80)
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    lines = [f"CONNECT {target} HTTP/1.1", f"Host: {target}"]
+    if parts.username:
+        import base64
+        from urllib.parse import unquote
+        cred = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        lines.append("Proxy-Authorization: Basic " + base64.b64encode(cred).decode("ascii"))
+    sock = socket.create_connection(proxy, timeout=connect_t)
+    try:
+        sock.settimeout(read_t)
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = sock.recv(1)      # byte by byte: nothing after the header may be consumed
+            if not chunk:
+                raise ConnectionResetError(f"proxy {proxy[0]}:{proxy[1]} closed the connection during CONNECT")
+            head += chunk
+            if len(head) > 16384:
+                raise ProxyRefused(0, "answer too long", f"{proxy[0]}:{proxy[1]}")
+        status_line = head.split(b"\r\n", 1)[0].decode("latin-1", "replace")
+        bits = status_line.split(" ", 2)
+        code = int(bits[1]) if len(bits) > 1 and bits[1].isdigit() else 0
+        if code != 200:
+            raise ProxyRefused(code, bits[2] if len(bits) > 2 else status_line, f"{proxy[0]}:{proxy[1]}")
+        return sock
+    except BaseException:
+        sock.close()
+        raise
 
 
 def resolve(cfg, host: str, port: int, timeout: float) -> tuple[list[str], str | None]:
@@ -76,24 +150,37 @@ def resolve(cfg, host: str, port: int, timeout: float) -> tuple[list[str], str |
     return addrs, (f"{proxy[0]}:{proxy[1]}" if proxy else None)
 
 
-def connect(cfg, host: str, port: int, timeout: float) -> str | None:
-    """Open and close a TCP connection (to the proxy if one is used). Returns the proxy or None."""
+def connect(cfg, host: str, port: int, timeout) -> str | None:
+    """Open and close a TCP connection to host:port -- through a CONNECT tunnel
+    when a proxy applies. Returns the proxy ("host:port") or None."""
     proxy = proxy_for(host)
-    with socket.create_connection(proxy or (host, port), timeout=timeout):
-        pass
-    return f"{proxy[0]}:{proxy[1]}" if proxy else None
+    if proxy is None:
+        connect_t = timeout[0] if isinstance(timeout, tuple) else timeout
+        with socket.create_connection((host, port), timeout=connect_t):
+            pass
+        return None
+    sock = tunnel(host, port, timeout)
+    if sock is None:            # https:// proxy: reach it here, the TLS step goes through it
+        connect_t = timeout[0] if isinstance(timeout, tuple) else timeout
+        sock = socket.create_connection(proxy, timeout=connect_t)
+    sock.close()
+    return f"{proxy[0]}:{proxy[1]}"
 
 
 def handshake(cfg, host: str, port: int, timeout) -> dict:
     """A TLS handshake that verifies the certificate chain and name against our CA bundle."""
     connect_t, read_t = timeout if isinstance(timeout, tuple) else (timeout, timeout)
-    if proxy_for(host):
+    proxy = proxy_for(host)
+    raw = tunnel(host, port, (connect_t, read_t)) if proxy else None
+    if proxy and raw is None:   # https:// proxy: let requests do TLS-in-TLS with a real request
         from .http import make_session
         with make_session(cfg, timeout=(connect_t, read_t)) as session:
             session.get(f"https://{host}:{port}/", allow_redirects=False)
-        return {"version": "TLS (through the proxy)"}
+        return {"version": "TLS (through the proxy)", "proxy": f"{proxy[0]}:{proxy[1]}"}
     ctx = ssl.create_default_context(cafile=trust_path(cfg))
-    with socket.create_connection((host, port), timeout=connect_t) as raw:
+    if raw is None:
+        raw = socket.create_connection((host, port), timeout=connect_t)
+    with raw:
         raw.settimeout(read_t)
         with ctx.wrap_socket(raw, server_hostname=host) as tls:
             cert = tls.getpeercert() or {}
@@ -104,6 +191,8 @@ def handshake(cfg, host: str, port: int, timeout) -> dict:
     issuer = dict(x[0] for x in cert.get("issuer", ()) if x)
     if issuer.get("commonName"):
         info["issuer"] = issuer["commonName"]
+    if proxy:
+        info["proxy"] = f"{proxy[0]}:{proxy[1]}"
     return info
 
 

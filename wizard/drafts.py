@@ -1,0 +1,208 @@
+"""Drafts: the values typed in the wizard so far, kept so that a dropped SSH
+session or a killed wizard can continue where it stopped.
+
+One draft per config path (so profiles never mix), in the user state dir
+(``~/.local/state/mailwizard/drafts/`` on Linux), written atomically with mode
+0600 by ``config_io.write_private``. Secrets (client secret, passwords) are
+kept only when the user agreed (``keep_secrets=True``); otherwise they are left
+out and listed in ``missing_secrets`` so the wizard asks for them again.
+``env:``/``file:`` references are not secrets and are always kept.
+
+File format (TOML): the config keys as in the config file, plus a ``[draft]``
+table with the bookkeeping. A draft may be incomplete, so loading never runs
+the strict validation, and a damaged draft is ignored (``load_draft`` returns
+None) rather than stopping the wizard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+DRAFT_FORMAT = 1
+STAGES = ("target", "registration", "ids", "mail", "test", "save")
+SECRET_HINTS = ("secret", "password")   # raw input keys containing these are secrets
+
+
+@dataclass
+class Draft:
+    config_path: Path           # the config this draft is for
+    cfg: object                 # wizard.config.Config (may be incomplete / invalid)
+    stage: str                  # the wizard screen to continue at (see STAGES)
+    saved_at: datetime          # UTC
+    secrets_kept: bool
+    missing_secrets: list[str] = field(default_factory=list)   # dotted fields to re-ask, e.g. "auth.client_secret"
+    raw: dict[str, str] = field(default_factory=dict)          # input texts that are not (yet) valid values
+    path: Path | None = None    # the draft file
+
+    def describe(self, now: datetime | None = None) -> str:
+        """One or two lines for the resume prompt."""
+        now = now or datetime.now(timezone.utc)
+        age = _age(now - self.saved_at)
+        text = f"Unfinished setup for {self.config_path}, saved {age} ago at the '{self.stage}' step."
+        if self.missing_secrets:
+            names = ", ".join(_SECRET_LABELS.get(re.sub(r"\[\d+\]", "[]", m), m) for m in self.missing_secrets)
+            text += f"\nNot kept, to type again: {names}."
+        return text
+
+
+_SECRET_LABELS = {
+    "auth.client_secret": "the client secret",
+    "auth.password": "the password",
+    "incoming.accounts[].password": "an incoming account's password",
+    "users[].password": "a user's password",
+}
+
+
+def _age(delta) -> str:
+    secs = max(0, int(delta.total_seconds()))
+    if secs < 90:
+        return f"{secs} s"
+    if secs < 90 * 60:
+        return f"{secs // 60} min"
+    if secs < 48 * 3600:
+        return f"{secs // 3600} h"
+    return f"{secs // 86400} days"
+
+
+def drafts_dir() -> Path:
+    from platformdirs import user_state_path
+    return user_state_path("mailwizard", appauthor=False) / "drafts"
+
+
+def _key(config_path) -> Path:
+    return Path(os.path.abspath(Path(config_path).expanduser()))
+
+
+def draft_path(config_path) -> Path:
+    """Where the draft for config_path lives: drafts/<config name>-<hash of its full path>.toml."""
+    full = _key(config_path)
+    digest = hashlib.sha256(str(full).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", full.stem)[:40] or "config"
+    return drafts_dir() / f"{stem}-{digest}.toml"
+
+
+def _secret_slots(cfg) -> list[tuple[str, object, str]]:
+    """(dotted name, object, attribute) of every secret the config can hold."""
+    slots = [("auth.client_secret", cfg.auth, "client_secret"), ("auth.password", cfg.auth, "password")]
+    slots += [(f"incoming.accounts[{n}].password", a, "password") for n, a in enumerate(cfg.incoming.accounts)]
+    slots += [(f"users[{n}].password", u, "password") for n, u in enumerate(cfg.users)]
+    return slots
+
+
+def _is_reference(value: str) -> bool:
+    return value.startswith(("env:", "file:"))
+
+
+def save_draft(config_path, cfg, stage: str, *, keep_secrets: bool,
+               raw: dict[str, str] | None = None, missing_secrets: list[str] | None = None) -> Path:
+    """Keep cfg (as typed so far) and the stage for config_path. Returns the draft file.
+
+    Without keep_secrets every literal secret is left out and listed in
+    missing_secrets. ``raw`` may carry input texts that do not fit the config
+    yet (e.g. a half-typed port); keys containing 'secret' or 'password' are
+    dropped unless keep_secrets. ``missing_secrets`` adds fields already known
+    to be missing (e.g. from a draft that was resumed and not yet completed)."""
+    import tomlkit
+    from .config import copy_config, to_dict
+    from .config_io import write_private
+
+    snapshot = copy_config(cfg)
+    missing: list[str] = list(missing_secrets or [])
+    for name, obj, attr in _secret_slots(snapshot):
+        value = getattr(obj, attr) or ""
+        if value and not keep_secrets and not _is_reference(value):
+            setattr(obj, attr, "")
+            missing.append(name)
+        if keep_secrets and value and name in missing:
+            missing.remove(name)
+    kept_raw = {str(k): str(v) for k, v in (raw or {}).items()
+                if keep_secrets or not any(h in str(k).lower() for h in SECRET_HINTS)}
+    data = to_dict(snapshot)
+    data["draft"] = {
+        "format": DRAFT_FORMAT,
+        "config_path": str(_key(config_path)),
+        "stage": str(stage),
+        "saved_at": datetime.now(timezone.utc).replace(microsecond=0),
+        "secrets_kept": bool(keep_secrets),
+        "missing_secrets": sorted(set(missing)),
+        "raw": kept_raw,
+    }
+    header = ("mailwizard draft: values typed in the wizard, kept to resume after a dropped session.\n"
+              "Removed when the config is saved. " +
+              ("Holds secrets (the user agreed)." if keep_secrets else "Holds no secret."))
+    doc = tomlkit.document()
+    for line in header.splitlines():
+        doc.add(tomlkit.comment(line))
+    for key, value in data.items():
+        doc[key] = value
+    path = draft_path(config_path)
+    write_private(path, tomlkit.dumps(doc))
+    return path
+
+
+def load_draft(config_path) -> Draft | None:
+    """The draft for config_path, or None when there is none or it cannot be
+    read (damaged, foreign, another format). Never raises for a bad file."""
+    path = draft_path(config_path)
+    try:
+        return _read(path, expect=_key(config_path))
+    except Exception:   # a damaged draft must never stop the wizard
+        return None
+
+
+def read_draft_file(path) -> Draft | None:
+    """A draft file as found in drafts_dir() (for `mailwizard list`); None when unreadable."""
+    try:
+        return _read(Path(path), expect=None)
+    except Exception:
+        return None
+
+
+def _read(path: Path, expect: Path | None) -> Draft | None:
+    import tomlkit
+    from .config import from_dict
+
+    if not path.is_file():
+        return None
+    data = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
+    meta = data.pop("draft")
+    if meta.get("format") != DRAFT_FORMAT:
+        return None
+    config_path = Path(meta["config_path"])
+    if expect is not None and config_path != expect:
+        return None
+    saved_at = meta["saved_at"]
+    if not isinstance(saved_at, datetime):
+        return None
+    if saved_at.tzinfo is None:
+        saved_at = saved_at.replace(tzinfo=timezone.utc)
+    cfg, _problems = from_dict(data)   # lenient: a draft may be incomplete
+    missing = [str(m) for m in meta.get("missing_secrets", [])]
+    raw = {str(k): str(v) for k, v in dict(meta.get("raw", {})).items()}
+    return Draft(config_path=config_path, cfg=cfg, stage=str(meta["stage"]), saved_at=saved_at,
+                 secrets_kept=bool(meta.get("secrets_kept", False)), missing_secrets=missing,
+                 raw=raw, path=path)
+
+
+def discard_draft(config_path) -> bool:
+    """Remove the draft for config_path (after the config is saved, or when the
+    user starts over). Returns True when there was one."""
+    try:
+        draft_path(config_path).unlink()
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def all_drafts() -> list[Draft]:
+    """Every readable draft (for `mailwizard list`), oldest first."""
+    folder = drafts_dir()
+    if not folder.is_dir():
+        return []
+    found = [d for d in (read_draft_file(p) for p in folder.glob("*.toml")) if d is not None]
+    return sorted(found, key=lambda d: (d.saved_at, str(d.config_path)))
