@@ -75,3 +75,19 @@ def test_allow_list_keeps_the_existing_apps():
     write = next(i for i, l in enumerate(lines) if l.startswith("Set-OrganizationConfig"))
     assert read < write
     assert "-notcontains $appId" in ps and '($list -join ",")' in ps
+
+
+def test_check_warns_about_ews_retirement_on_exchange_online_only(sandbox, monkeypatch):
+    from wizard import conntest
+
+    cfg = sandbox.config(flow="client_secret")
+    report = conntest.run_check(cfg)
+    assert report.steps[0].status == "pass"          # the sandbox is not Exchange Online
+    monkeypatch.setattr(conntest, "EXO_HOSTS", conntest.EXO_HOSTS + ("127.0.0.1",))
+    report = conntest.run_check(cfg)
+    config_step = report.steps[0]
+    from datetime import date
+    expected = "warn" if date.today() < date(2027, 4, 1) else "fail"
+    assert config_step.status == expected and "2027" in config_step.summary
+    cfg.microsoft.exchange = "on_premises"
+    assert conntest.run_check(cfg).steps[0].status == "pass"

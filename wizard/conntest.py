@@ -217,6 +217,9 @@ class _Run:
         if cfg.auth.flow == "client_secret" and normalise_guid(_resolved(cfg.auth.client_secret) or "x"):
             return self.apply(step, lookup("secret.id_pasted", cfg=cfg))
         problems = validate(cfg)
+        if cfg.outgoing.server.lower() in EXO_HOSTS:   # EWS retirement applies to Exchange Online only
+            from .retirement import ews_problem
+            problems += [p for p in [ews_problem(cfg)] if p]
         if self.send_to and not check_email(self.send_to).ok:
             from .config import Problem
             problems.append(Problem("send_to", check_email(self.send_to, "Test recipient").error))
