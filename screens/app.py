@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
+from textual import work
 from textual.app import App
 from textual.binding import Binding
 
@@ -14,13 +16,24 @@ from wizard import config_io
 from wizard.config import Config
 
 from . import guide_data
+from .commands import WizardCommands
 from .dialogs import ConfirmDialog
+from .resume import DraftKeeper, ResumeDialog, SecretPrompt, secret_label, secret_slot
 
 STAGES = guide_data.STAGES
 
 
+DARK, LIGHT = "textual-dark", "textual-light"
+
+
 def css_path() -> Path:
     return Path(str(files("assets") / "wizard.tcss"))
+
+
+def start_theme(environ=os.environ) -> str:
+    """Light when the terminal says its background is light (COLORFGBG '0;15'), else dark."""
+    parts = environ.get("COLORFGBG", "").split(";")
+    return LIGHT if parts[-1] in ("7", "15") and len(parts) > 1 else DARK
 
 
 @dataclass
@@ -30,6 +43,8 @@ class DemoInfo:
     port: int
     base_url: str
     ca_path: str
+    smtp_port: int = 0      # the sandbox's SMTP and IMAP servers (0: none)
+    imap_port: int = 0
 
     @classmethod
     def of(cls, demo) -> "DemoInfo":
@@ -38,29 +53,50 @@ class DemoInfo:
         get = demo.get if isinstance(demo, dict) else (lambda k: getattr(demo, k, None))
         host, port = get("host") or "127.0.0.1", int(get("port"))
         base_url = get("base_url") or f"https://{host}:{port}"
-        return cls(host, port, base_url, str(get("ca_path")))
+        return cls(host, port, base_url, str(get("ca_path")), int(get("smtp_port") or 0),
+                   int(get("imap_port") or 0))
 
     def apply(self, cfg: Config) -> None:
-        """Point a config at the sandbox (TLS still verified, against its CA)."""
+        """Point a config at the sandbox (TLS still verified, against its CA), on
+        the servers of the config's protocols."""
         cfg.endpoints.authority = self.base_url
         cfg.endpoints.ca_bundle = self.ca_path
         cfg.outgoing.server = self.host
-        cfg.outgoing.port = self.port
+        cfg.outgoing.port = self.smtp_port if cfg.outgoing.protocol == "smtp" and self.smtp_port else self.port
+        if cfg.incoming.protocol == "imap" and self.imap_port:
+            cfg.incoming.server, cfg.incoming.port = self.host, self.imap_port
+        if "graph" in (cfg.outgoing.protocol, cfg.incoming.protocol):
+            cfg.endpoints.graph_url = self.base_url
 
 
 class WizardApp(App):
     TITLE = "mailwizard"
     CSS_PATH = css_path()
-    ENABLE_COMMAND_PALETTE = False
+    COMMANDS = {WizardCommands}
+    COMMAND_PALETTE_BINDING = "ctrl+o"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (70, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (23, "-tall")]
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True, id="quit",
                 tooltip="Leave the wizard (asks first when values are not saved)."),
+        Binding("f1", "help", "Help", priority=True, id="help",
+                tooltip="Keys and where you are; ? too, when the cursor is not in a text field."),
+        Binding("question_mark", "help", "Help", show=False, id="help-question"),
+        Binding("f3", "read_back", "Read back", priority=True, id="read-back",
+                tooltip="This screen's IDs large, in groups of four with a check letter, for a call."),
+        Binding("f4", "toggle_theme", "Theme", priority=True, id="theme",
+                tooltip="Switch between the light and the dark theme."),
+        Binding("ctrl+o", "command_palette", "Commands", priority=True, id="commands",
+                tooltip="Every action by name: type a few letters, Enter runs it."),
     ]
 
     def __init__(self, config_path: Path, config: Config, *, demo: DemoInfo | None = None,
                  guide=None, start: str = "target", load_error: str | None = None,
-                 problems: list | None = None) -> None:
-        super().__init__()
+                 problems: list | None = None, draft=None) -> None:
+        # NO_COLOR: Textual would still paint in shades of grey; with ANSI colours
+        # on, its NO_COLOR filter removes every colour and leaves bold/underline/reverse.
+        super().__init__(ansi_color=True if "NO_COLOR" in os.environ else None)
+        self.theme = start_theme()
         self.config_path = Path(config_path)
         self.config = config
         self.demo = demo
@@ -74,14 +110,22 @@ class WizardApp(App):
         self.last_report = None
         self.saved_path: Path | None = None
         self.stage = start
+        self.keep_secrets: bool | None = None   # None: not asked yet
+        self.missing_secrets: list[str] = []    # secrets a resumed draft did not keep
+        self.pending_draft = draft              # offered at start
+        self.keeper = DraftKeeper(self)
 
     # -- state ------------------------------------------------------------
     def mark_dirty(self) -> None:
         self.dirty = True
         self.tested_ok = False
+        self.keeper.changed()
 
     async def on_mount(self) -> None:
         await self.push_screen(self.make_screen(self.start))
+        if self.pending_draft is not None:
+            self.push_screen(ResumeDialog(self.pending_draft, self.guide), self.resume_answer)
+            return
         if self.load_error:
             self.notify(f"{self.load_error}\nStarting from defaults; saving keeps the old file as .bak.",
                         title="Existing config not read", severity="warning", timeout=12,
@@ -106,6 +150,63 @@ class WizardApp(App):
         if focus:
             screen.initial_focus = focus
         self.switch_screen(screen)
+        self.keeper.save_now()
+        self.call_later(self.keeper.ask_consent)
+
+    def stage_screen(self):
+        """The stage screen under any dialogs (None before the first one)."""
+        from .base import StageScreen
+        return next((s for s in reversed(self.screen_stack) if isinstance(s, StageScreen)), None)
+
+    def jump(self, stage: str) -> None:
+        """Go straight to a stage (palette): the current stage's values are checked first."""
+        screen = self.stage_screen()
+        if screen is None or stage == self.stage:
+            return
+        if STAGES.index(stage) > STAGES.index(self.stage):
+            bad = screen.commit()
+            if bad is not None:
+                screen.refuse(bad)
+                return
+            if STAGES.index(self.stage) <= STAGES.index("ids"):
+                self.prune_auth()
+        self.goto(stage)
+
+    # -- resume ---------------------------------------------------------------
+    def resume_answer(self, go_on: bool | None) -> None:
+        draft, self.pending_draft = self.pending_draft, None
+        if not go_on:
+            self.keeper.discard()
+            self.notify("The unfinished setup was removed; starting from the beginning.",
+                        title="Starting over")
+            return
+        self.keeper.apply(draft)
+        stage = draft.stage if draft.stage in STAGES else "target"
+        self.goto(stage)
+        if self.missing_secrets:
+            self.ask_missing_secrets()
+
+    @work(exclusive=True, group="resume")
+    async def ask_missing_secrets(self) -> None:
+        skipped = []
+        for name in list(self.missing_secrets):
+            label, check = secret_label(self.config, name)
+            value = await self.push_screen_wait(SecretPrompt(label, check))
+            slot = secret_slot(self.config, name)
+            if value is None or slot is None:
+                skipped.append(label)
+                continue
+            setattr(*slot, value)
+            if name.startswith("auth."):
+                self.drafts[name] = value
+            self.missing_secrets.remove(name)
+        if skipped:
+            self.notify(f"Still to type: {', '.join(skipped)} (stage 3 and 4).", title="Secrets",
+                        severity="warning", markup=False)
+        screen = self.stage_screen()
+        if screen is not None and screen.STAGE in ("ids", "mail", "save"):
+            await screen.recompose()
+            screen.focus_first()
 
     def prune_auth(self) -> None:
         """Only one sign-in method is active at a time: take the other flows' values
@@ -135,11 +236,103 @@ class WizardApp(App):
         if n > 0:
             self.goto(STAGES[n - 1])
 
+    # -- actions (keys and command palette) -----------------------------------------
+    def command_available(self, name: str) -> bool:
+        screen = self.stage_screen()
+        stage = screen.STAGE if screen is not None else None
+        if name in ("Next", "Back", "Run test", "Save", "Read back", "Copy manifest"):
+            if stage is None:
+                return False
+            if name == "Back":
+                return stage != STAGES[0]
+            if name == "Next":
+                return stage != STAGES[-1]
+        if name in ("Settings sheet", "Admin runbook"):
+            return exports_module() is not None
+        return True
+
+    def action_next_stage(self) -> None:
+        screen = self.stage_screen()
+        if screen is not None:
+            screen.action_next()
+
+    def action_prev_stage(self) -> None:
+        screen = self.stage_screen()
+        if screen is not None:
+            screen.action_back()
+
+    def action_run_test(self) -> None:
+        if self.stage == "test":
+            self.stage_screen().action_rerun()
+        else:
+            self.jump("test")
+
+    def action_save_config(self) -> None:
+        if self.stage == "save":
+            self.stage_screen().action_save()
+        else:
+            self.jump("save")
+
+    def action_help(self) -> None:
+        from .help import HelpScreen
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+        else:
+            self.push_screen(HelpScreen(self.screen))
+
+    def action_read_back(self) -> None:
+        from .readback import ReadBackScreen
+        if isinstance(self.screen, ReadBackScreen):
+            self.screen.dismiss(None)
+        elif self.stage_screen() is not None:
+            self.push_screen(ReadBackScreen(self.stage_screen()))
+
+    def action_copy_manifest(self) -> None:
+        from .clipboard import copy_text
+        from .registration import manifest_text
+        cfg = self.config
+        copy_text(self, manifest_text(cfg.auth.flow, cfg.outgoing.protocol or "ews", cfg.incoming.protocol),
+                  "manifest JSON")
+
+    def show_export(self, title: str, make) -> None:
+        from .clipboard import TextViewScreen
+        try:
+            text = make(self.config)
+        except Exception as exc:   # an incomplete config must not stop the wizard
+            self.notify(f"The {title.lower()} cannot be made from these values yet: {exc}",
+                        title=title, severity="warning", markup=False)
+            return
+        self.push_screen(TextViewScreen(title, text))
+
+    def action_settings_sheet(self) -> None:
+        exports = exports_module()
+        if exports is not None:
+            self.show_export("Settings sheet (secrets masked)",
+                             lambda cfg: exports.settings_sheet(cfg, reveal=False))
+
+    def action_runbook(self) -> None:
+        exports = exports_module()
+        if exports is not None:
+            self.show_export("Admin runbook", exports.admin_runbook)
+
+    def action_toggle_theme(self) -> None:
+        self.theme = LIGHT if self.theme == DARK else DARK
+
+    def copy_to_clipboard(self, text: str) -> None:
+        """OSC 52 (Textual's own); inside GNU screen wrapped so screen passes it on."""
+        from .clipboard import in_gnu_screen, osc52
+        if not in_gnu_screen() or self._driver is None:
+            super().copy_to_clipboard(text)
+            return
+        self._clipboard = text
+        self._driver.write(osc52(text, gnu_screen=True))
+
     # -- quit ---------------------------------------------------------------
     async def action_quit(self) -> None:
         if not self.dirty:
             self.exit()
             return
+        self.keeper.save_now()
 
         def answer(yes: bool | None) -> None:
             if yes:
@@ -148,7 +341,8 @@ class WizardApp(App):
         if not isinstance(self.screen, ConfirmDialog):
             self.push_screen(ConfirmDialog(
                 "Quit without saving?",
-                "The values you entered are not saved yet and will be lost.",
+                "The values you entered are not saved to the config file yet. They are kept "
+                "in a draft: the next start offers to continue where you stopped.",
                 yes="Quit", no="Stay"), answer)
 
 
@@ -166,5 +360,18 @@ def make_app(config_path, *, demo=None, initial: Config | None = None,
     info = DemoInfo.of(demo) if demo is not None else None
     if info is not None:
         info.apply(cfg)
+    draft = None
+    if initial is None:
+        from wizard.drafts import load_draft
+        draft = load_draft(path)
     return WizardApp(path, cfg, demo=info, guide=guide_data.load(), start=stage,
-                     load_error=load_error, problems=problems)
+                     load_error=load_error, problems=problems, draft=draft)
+
+
+def exports_module():
+    """wizard.exports when this build has it (settings sheet, admin runbook), else None."""
+    try:
+        from wizard import exports
+    except ImportError:
+        return None
+    return exports if hasattr(exports, "settings_sheet") and hasattr(exports, "admin_runbook") else None

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from . import guide_data
+from .keybar import KeyBar
+from .resume import secret_slot
 from .widgets import CheckedField, StepList, field_dom_id
 
 
@@ -47,20 +50,28 @@ class StageScreen(Screen):
     def compose(self) -> ComposeResult:
         title, intro = guide_data.stage_text(self.guide, self.STAGE)
         choice = guide_data.choice_line(self.guide, self.cfg.system, self.cfg.auth.flow)
-        yield Static(f"mailwizard · Stage {self.number}/6: {title}", id="stage-title", markup=False)
+        yield Static(f"Stage {self.number}/6 · {title}", id="stage-title", markup=False)
+        demo = f"Demo tenant (sandbox on {self.app.demo.host})" if self.app.demo is not None else ""
         if self.number > 1:
-            yield Static(choice, id="stage-choice", markup=False)
-        if self.app.demo is not None:
-            yield Static(f"Demo tenant (sandbox on {self.app.demo.host})", id="demo-banner")
+            line = Text(choice)
+            if demo:
+                line.append(" · ")
+                line.append("Demo", style="bold reverse")
+            yield Static(line, id="stage-choice")
+        elif demo:
+            yield Static(demo, id="demo-banner")
         with VerticalScroll(id="body"):
             yield Static(intro, classes="intro", markup=False)
             steps = guide_data.steps(self.guide, self.STAGE, self.cfg.auth.flow, self.cfg.system)
+            refs = guide_data.step_refs(steps)
+            if refs:
+                yield Static(f"In the guide: {refs}", id="guide-ref", markup=False)
             if self.SHOW_STEPS and self.STEPS_FIRST:
                 yield StepList(steps, id="steps")
             yield from self.compose_body()
             if self.SHOW_STEPS and not self.STEPS_FIRST:
                 yield StepList(steps, id="steps")
-        yield Footer()
+        yield KeyBar()
 
     def compose_body(self) -> ComposeResult:
         yield from ()
@@ -103,6 +114,15 @@ class StageScreen(Screen):
             if checked.ok:
                 self.store(box.key, checked.value)
 
+    def on_input_blurred(self, event: Input.Blurred) -> None:
+        """Leaving a filled secret field: ask once whether drafts may keep secrets."""
+        box = next((a for a in event.input.ancestors if isinstance(a, CheckedField)), None)
+        if box is None:
+            return
+        self.app.keeper.save_now()
+        if event.value and (box.password or secret_slot(self.cfg, box.key)):
+            self.app.keeper.ask_consent()
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """Enter moves to the next field; on the last one it means Next."""
         inputs = [w for w in self.query(Input) if w.display]
@@ -141,12 +161,16 @@ class StageScreen(Screen):
         return True
 
     # -- navigation -------------------------------------------------------
+    def refuse(self, bad: CheckedField) -> None:
+        """Focus a refused field and say why."""
+        bad.input.focus()
+        self.notify(bad.checked().error or "Check this value.", title=bad.label,
+                    severity="error", markup=False)
+
     def action_next(self) -> None:
         bad = self.commit()
         if bad is not None:
-            bad.input.focus()
-            self.notify(bad.checked().error or "Check this value.", title=bad.label,
-                        severity="error", markup=False)
+            self.refuse(bad)
             return
         self.app.next_stage()
 

@@ -8,11 +8,30 @@ the text alone on a screen, without borders, for the terminal's own selection.
 
 from __future__ import annotations
 
+import base64
+import os
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
+
+from .keybar import KeyBar
+
+
+def in_gnu_screen(environ=os.environ) -> bool:
+    return "STY" in environ and "TMUX" not in environ
+
+
+def osc52(text: str, *, gnu_screen: bool = False) -> str:
+    """The OSC 52 'set clipboard' sequence. GNU screen passes a sequence to the outer
+    terminal only inside DCS strings of limited length, so it is sent in pieces."""
+    data = base64.b64encode(text.encode("utf-8")).decode("ascii")
+    if not gnu_screen:
+        return f"\x1b]52;c;{data}\a"
+    pieces = [data[i:i + 76] for i in range(0, len(data), 76)] or [""]
+    return "\x1bP\x1b]52;c;" + "\x1b\\\x1bP".join(pieces) + "\x07\x1b\\"
 
 
 def copy_text(app, text: str, what: str, plain_key: str = "p") -> None:
@@ -37,7 +56,41 @@ class PlainTextScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="plain"):
             yield Static(self.text, markup=False, id="plain-text")
-        yield Footer()
+        yield KeyBar()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class TextViewScreen(ModalScreen[None]):
+    """A document (settings sheet, runbook) to read, copy (c) or show plain (p)."""
+
+    BINDINGS = [
+        Binding("c", "copy", "Copy", id="view-copy", tooltip="Copy it to your clipboard over OSC 52."),
+        Binding("p", "plain", "Show plain", id="view-plain",
+                tooltip="Show it alone, without borders, to select it with the mouse."),
+        Binding("escape,q", "close", "Close", id="view-close"),
+    ]
+
+    def __init__(self, title: str, text: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        yield Static(self.title_text, classes="modal-title", markup=False)
+        with VerticalScroll(id="view-body", can_focus=True):
+            yield Static(self.text, markup=False, id="view-text")
+        yield KeyBar()
+
+    def on_mount(self) -> None:
+        self.query_one("#view-body").focus()
+
+    def action_copy(self) -> None:
+        copy_text(self.app, self.text, self.title_text.lower())
+
+    def action_plain(self) -> None:
+        self.app.push_screen(PlainTextScreen(self.text))
 
     def action_close(self) -> None:
         self.dismiss(None)

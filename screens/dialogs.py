@@ -10,29 +10,37 @@ from textual.widgets import Button, Static
 
 
 class ConfirmDialog(ModalScreen[bool]):
-    """Ask a yes/no question. Enter or y answers yes, Escape or n answers no."""
+    """Ask a yes/no question: y or the yes button answers yes, n or the no button no.
+    ``default`` is the answer whose button has the focus (Enter); ``escape`` the
+    answer Escape gives (no, unless told: Escape must never do the risky thing)."""
 
     BINDINGS = [
-        Binding("escape,n", "answer(False)", "No", id="confirm-no"),
+        Binding("escape", "escape", "Close", id="confirm-escape"),
+        Binding("n", "answer(False)", "No", id="confirm-no"),
         Binding("y", "answer(True)", "Yes", id="confirm-yes"),
         Binding("left,right", "app.focus_previous", show=False),
     ]
-    AUTO_FOCUS = "#no"
 
-    def __init__(self, title: str, text: str, *, yes: str = "Yes", no: str = "No") -> None:
+    def __init__(self, title: str, text: str, *, yes: str = "Yes", no: str = "No",
+                 default: bool = False, escape: bool = False) -> None:
         super().__init__()
         self.title_text = title
         self.text = text
         self.yes = yes
         self.no = no
+        self.default = default
+        self.escape = escape
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static(self.title_text, id="dialog-title", markup=False)
             yield Static(self.text, id="dialog-text", markup=False)
             with Horizontal(id="dialog-buttons"):
-                yield Button(f"{self.yes} (y)", variant="error", id="yes")
-                yield Button(f"{self.no} (n)", variant="primary", id="no")
+                yield Button(f"{self.yes} (y)", variant="primary" if self.default else "error", id="yes")
+                yield Button(f"{self.no} (n)", variant="error" if self.default else "primary", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#yes" if self.default else "#no").focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
@@ -40,3 +48,6 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def action_answer(self, value: bool) -> None:
         self.dismiss(value)
+
+    def action_escape(self) -> None:
+        self.dismiss(self.escape)

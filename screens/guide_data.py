@@ -80,10 +80,17 @@ def stage_text(guide, stage_id: str) -> tuple[str, str]:
     return title, intro
 
 
+# The app registration for a flow beyond the guides follows the guide flow it is
+# built on (certificate: the client secret's; device code: user name & password's).
+REGISTRATION_AS = {"certificate": "client_secret", "device_code": "password"}
+
+
 def steps(guide, stage_id: str, flow: str, system: str) -> list:
     stage = _stage(guide, stage_id)
     if stage is None:
         return []
+    if stage_id == "registration":
+        flow = REGISTRATION_AS.get(flow, flow)
     try:
         return list(stage.steps_for(flow, system))
     except Exception:
@@ -130,7 +137,38 @@ def ews_warning(guide, today: date | None = None) -> str:
 
 def choice_line(guide, system: str, flow: str) -> str:
     """'Monitor ERP G5 · Client secret (app-only)': short enough for one line at 80 columns."""
-    from wizard.config import FLOWS, SYSTEMS
+    from wizard.config import ALL_FLOWS, SYSTEMS
     sys_label = getattr(systems(guide).get(system), "label", None) or SYSTEMS.get(system, system)
-    flow_label = getattr(flows(guide).get(flow), "label", None) or FLOWS.get(flow, flow)
+    flow_label = getattr(flows(guide).get(flow), "label", None) or ALL_FLOWS.get(flow, flow)
     return f"{sys_label} · {flow_label}"
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[1, 2, 3, 5, 9, 10] -> '1-3, 5, 9-10'."""
+    out: list[str] = []
+    nums = sorted(set(numbers))
+    start = prev = None
+    for n in nums + [None]:
+        if start is not None and (n is None or n != prev + 1):
+            out.append(str(start) if start == prev else f"{start}-{prev}")
+            start = None
+        if n is not None and start is None:
+            start = n
+        prev = n
+    return ", ".join(out)
+
+
+def step_refs(steps) -> str:
+    """'Guide 001: Azure steps 9, 20-22; Guide 003: System settings items 2, 4':
+    the guide's step numbers this stage covers, in guide order."""
+    groups: dict[tuple, list[int]] = {}
+    for step in steps:
+        guide, section = getattr(step, "guide", None), getattr(step, "section", None)
+        if guide is None or section is None:
+            continue
+        groups.setdefault((guide, section, bool(getattr(step, "item", False))), []).append(step.n)
+    by_guide: dict[str, list[str]] = {}
+    for (guide, section, item), numbers in groups.items():
+        word = ("items" if item else "steps") if len(set(numbers)) > 1 else ("item" if item else "step")
+        by_guide.setdefault(guide, []).append(f"{section} {word} {_ranges(numbers)}")
+    return "; ".join(f"Guide {guide}: " + ", ".join(parts) for guide, parts in by_guide.items())

@@ -7,8 +7,33 @@ from textual.binding import Binding
 from textual.widgets import Input, Static
 
 from wizard import fields as f
+from wizard import readback
 
+from . import credentials
 from .base import StageScreen
+
+
+def accepts_readback(check):
+    """A GUID check that also takes a value read back over the phone: groups with
+    spaces or dashes and the check letter at the end ('5f8d 2c1a ... 5c6d K').
+    What was cleaned is said under the field, with the value as it is kept."""
+
+    def run(raw: str) -> f.Checked:
+        checked = check(raw)
+        if not checked.ok:
+            guid, reason = readback.explain_readback(raw)
+            bare = "".join(readback.groups(f.clean(raw)[0].replace("check", " ")))
+            looks_read_back = len(bare) == 33 and bare[-1].isalpha() and bare[-1] not in readback.HEX
+            if guid is not None:
+                checked = check(guid)
+                checked.notes = [f"read back with check letter {readback.check_char(guid)}: it matches"]
+            elif looks_read_back and reason:
+                return f.Checked(raw, reason)
+        if checked.ok and checked.notes and isinstance(checked.value, str) and checked.value != raw:
+            checked.notes = checked.notes + [f"kept as {checked.value}"]
+        return checked
+
+    return run
 
 
 class IdsScreen(StageScreen):
@@ -18,16 +43,24 @@ class IdsScreen(StageScreen):
                 tooltip="Demo only: fill the sample values of a scenario."),
         Binding("ctrl+t", "reveal", "Show/hide", id="reveal-secret",
                 tooltip="Show or hide the secret or password in the focused field."),
+        Binding("f8", "create_certificate", "Create certificate", id="cert-create",
+                tooltip="Certificate flow: create a key (0600) and a self-signed certificate to upload."),
+        Binding("f9", "device_sign_in", "Sign in (device code)", id="device-sign-in",
+                tooltip="Device code flow: sign in now on any device; F9 again cancels."),
     ]
     SECRET_FIELDS = ("f-auth-client_secret", "f-auth-password")
 
     def compose_body(self) -> ComposeResult:
         c = self.cfg
-        yield self.field("microsoft.client_id", "client_id", f.check_client_id, c.microsoft.client_id,
+        yield self.field("microsoft.client_id", "client_id", accepts_readback(f.check_client_id),
+                         c.microsoft.client_id,
                          placeholder="00000000-0000-0000-0000-000000000000")
-        yield self.field("microsoft.tenant_id", "tenant_id", f.check_tenant_id, c.microsoft.tenant_id,
+        yield self.field("microsoft.tenant_id", "tenant_id", accepts_readback(f.check_tenant_id),
+                         c.microsoft.tenant_id,
                          placeholder="a GUID, or a domain such as contoso.com")
-        if c.auth.flow == "password":
+        if c.auth.flow in ("certificate", "device_code"):
+            yield from credentials.compose_for(self)
+        elif c.auth.flow == "password":
             yield self.field("auth.username", "username", f.check_username, c.auth.username,
                              placeholder="e.g. svc-erp@contoso.com")
             yield self.field("auth.password", "password", f.check_password, c.auth.password,
@@ -47,7 +80,18 @@ class IdsScreen(StageScreen):
             return self.app.demo is not None
         if action == "reveal":   # the demo never shows its secrets
             return self.app.demo is None
+        if action == "create_certificate":
+            return self.cfg.auth.flow == "certificate"
+        if action == "device_sign_in":
+            return self.cfg.auth.flow == "device_code"
         return True
+
+    def action_create_certificate(self) -> None:
+        self.query_one(credentials.CertificatePanel).create()
+
+    def action_device_sign_in(self) -> None:
+        self.commit()      # the IDs as typed now
+        self.query_one(credentials.DeviceCodePanel).toggle()
 
     def action_reveal(self) -> None:
         field = self.focused

@@ -13,6 +13,7 @@ from wizard import fields as f
 from wizard.config import IncomingAccount
 
 from . import guide_data
+from . import servers
 from .base import StageScreen
 from .widgets import CheckedField, field_dom_id
 
@@ -69,6 +70,8 @@ class MailScreen(StageScreen):
     BINDINGS = [
         Binding("f5", "add_account", "Add account", id="add-account"),
         Binding("f6", "remove_account", "Remove account", id="remove-account"),
+        Binding("f7", "users", "Per-user settings", id="users",
+                tooltip="Monitor G5 22.6 (guide 003): users with their own e-mail sign-in, e.g. WEBSHOP."),
     ]
 
     @property
@@ -78,23 +81,38 @@ class MailScreen(StageScreen):
     def compose_body(self) -> ComposeResult:
         o = self.cfg.outgoing
         yield Static("Outgoing e-mail", classes="section")
-        yield self.field("outgoing.server", "server", f.check_server, o.server)
-        yield self.field("outgoing.port", "port", f.check_port, o.port)
+        yield Static(servers.protocol_line(self.cfg), id="protocol-line", classes="field-help", markup=False)
+        yield from servers.outgoing_fields(self)
         yield self.field("outgoing.sender", "sender", lambda r: f.check_email(r, "Sender mailbox"),
                          o.sender, placeholder="e.g. erp@contoso.com")
         yield self.field("outgoing.test_recipient", "test_recipient",
                          lambda r: f.check_email(r, "Test recipient"), o.test_recipient,
                          optional=True, placeholder="e.g. you@contoso.com (optional)")
+        yield from servers.incoming_fields(self)
         if self.incoming:
+            yield Static(f"Per-user e-mail settings (guide 003, e.g. WEBSHOP): {len(self.cfg.users)} "
+                         "user(s). Press F7 to add or change them.", id="users-line", classes="field-help")
+            yield Button("Per-user settings (F7)", id="users-button")
             yield Static("Incoming e-mail", classes="section")
             yield self.field("incoming.poll_minutes", "poll_minutes", f.check_poll_minutes,
                              self.cfg.incoming.poll_minutes)
             yield AccountsBox(id="accounts")
 
     def check_action(self, action: str, parameters) -> bool | None:
-        if action in ("add_account", "remove_account"):
+        if action in ("add_account", "remove_account", "users"):
             return self.incoming
         return True
+
+    def action_users(self) -> None:
+        from .users import UsersScreen
+
+        def closed(_=None) -> None:
+            n = len(self.cfg.users)
+            self.query_one("#users-line", Static).update(
+                f"Per-user e-mail settings (guide 003, e.g. WEBSHOP): {n} user(s). Press F7 to add or change them.")
+
+        self.commit()
+        self.app.push_screen(UsersScreen(), closed)
 
     def store(self, key: str, value) -> None:
         m = ACCOUNT_KEY.match(key)
@@ -116,7 +134,9 @@ class MailScreen(StageScreen):
             self.store(box.key, value)
 
     async def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "add-account":
+        if event.button.id == "users-button":
+            self.action_users()
+        elif event.button.id == "add-account":
             await self.action_add_account()
         elif (event.button.id or "").startswith("remove-"):
             await self.remove_row(int(event.button.id.split("-")[1]))

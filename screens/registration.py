@@ -11,27 +11,32 @@ from .base import StageScreen
 from .clipboard import PlainTextScreen, copy_text
 
 
-def manifest_text(flow: str, protocol: str) -> str:
+def _protocols(protocol: str, incoming: str | None) -> tuple[str, str]:
+    from wizard.recommend import choice_of, split
+    return (protocol, incoming) if incoming else split(choice_of(protocol, protocol))
+
+
+def manifest_text(flow: str, protocol: str, incoming: str | None = None) -> str:
+    """The manifest snippet for the flow over the outgoing and incoming protocols,
+    or the permissions to add by hand where no verified IDs exist."""
+    from wizard.recommend import manifest
     try:
-        from wizard.manifest import manifest_snippet
-    except ImportError:
-        return "(The manifest snippet is not available in this build.)"
-    try:
-        return manifest_snippet(flow, protocol)
-    except ValueError as exc:   # no verified IDs for this flow/protocol
+        snippet, by_hand = manifest(flow, *_protocols(protocol, incoming))
+    except ValueError as exc:
         return f"(No manifest snippet: {exc})"
+    if snippet is not None:
+        return snippet
+    return ("(No manifest snippet: these permissions have no verified IDs. Add them on API permissions > "
+            "Add a permission, then Grant admin consent:)\n" + "\n".join(f"• {p.path}" for p in by_hand))
 
 
-def permissions_text(flow: str, protocol: str) -> str:
+def permissions_text(flow: str, protocol: str, incoming: str | None = None) -> str:
+    from wizard.recommend import permissions
     try:
-        from wizard.manifest import permissions_for
-    except ImportError:
-        return ""
-    try:
-        perms = permissions_for(flow, protocol)
+        perms = permissions(flow, *_protocols(protocol, incoming))
     except ValueError:
         return ""
-    return "\n".join(f"• {getattr(p, 'path', p)}" for p in perms)
+    return "\n".join(f"• {p.path}" + ("  (add by hand)" if p.id is None else "") for p in perms)
 
 
 class RegistrationScreen(StageScreen):
@@ -49,7 +54,11 @@ class RegistrationScreen(StageScreen):
         return self.cfg.outgoing.protocol or "ews"
 
     def compose_body(self) -> ComposeResult:
-        perms = permissions_text(self.cfg.auth.flow, self.protocol)
+        from .credentials import registration_note
+        note = registration_note(self.cfg.auth.flow)
+        if note:
+            yield Static(note, id="beyond-guides", classes="panel", markup=False)
+        perms = permissions_text(self.cfg.auth.flow, self.protocol, self.cfg.incoming.protocol)
         if perms:
             box = Static(perms, id="permissions", classes="panel", markup=False)
             box.border_title = "Permissions to add"
@@ -57,14 +66,14 @@ class RegistrationScreen(StageScreen):
         yield Static("Manifest JSON (c copies it, p shows it plain; arrows scroll):",
                      classes="field-label")
         with VerticalScroll(id="manifest", can_focus=True):
-            yield Static(manifest_text(self.cfg.auth.flow, self.protocol), markup=False,
+            yield Static(manifest_text(self.cfg.auth.flow, self.protocol, self.cfg.incoming.protocol), markup=False,
                          id="manifest-text")
 
     def action_copy(self) -> None:
-        copy_text(self.app, manifest_text(self.cfg.auth.flow, self.protocol), "manifest JSON")
+        copy_text(self.app, manifest_text(self.cfg.auth.flow, self.protocol, self.cfg.incoming.protocol), "manifest JSON")
 
     def action_plain(self) -> None:
-        self.app.push_screen(PlainTextScreen(manifest_text(self.cfg.auth.flow, self.protocol)))
+        self.app.push_screen(PlainTextScreen(manifest_text(self.cfg.auth.flow, self.protocol, self.cfg.incoming.protocol)))
 
     def commit(self):
         return None

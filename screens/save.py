@@ -30,7 +30,13 @@ def masked(cfg):
 class SaveScreen(StageScreen):
     STAGE = "save"
     STEPS_FIRST = False
-    BINDINGS = [Binding("s", "save", "Save", id="save")]
+    BINDINGS = [
+        Binding("s", "save", "Save", id="save", tooltip="Write the configuration file (mode 0600)."),
+        Binding("t", "app.settings_sheet", "Settings sheet", id="settings-sheet",
+                tooltip="The values to enter in the system's settings, to read or copy (c)."),
+        Binding("r", "app.runbook", "Runbook", id="runbook",
+                tooltip="The admin's portal steps with these values, to read or copy (c)."),
+    ]
     FIRST_FOCUS = "#save-button"
 
     def existing_text(self) -> str | None:
@@ -56,6 +62,12 @@ class SaveScreen(StageScreen):
 
     def on_mount(self) -> None:
         self.query_one("#save-result").display = False
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        if action in ("app.settings_sheet", "app.runbook", "settings_sheet", "runbook"):
+            from .app import exports_module
+            return exports_module() is not None
+        return True
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "save-button":
@@ -90,6 +102,7 @@ class SaveScreen(StageScreen):
             return
         self.app.dirty = False
         self.app.saved_path = written
+        self.app.keeper.discard()   # saved: nothing left to resume
         mode = stat.S_IMODE(written.stat().st_mode)
         lines = [f"✔ Saved to {written} (mode {mode:04o}: only you can read it)."]
         if had_file:
@@ -98,7 +111,8 @@ class SaveScreen(StageScreen):
         lines += ["", "What next:",
                   f"  mailwizard check{config_arg}   runs the connection test again (for scripts, too)",
                   f"  mailwizard show{config_arg}    shows the settings, secrets masked",
-                  "Enter the same values in the system's settings as the guide shows.",
+                  "Enter the same values in the system's settings as the guide shows:",
+                  "t shows the settings sheet and r the admin runbook, each to copy with c.",
                   "Press ctrl+q to leave."]
         result = self.query_one("#save-result", Static)
         result.update("\n".join(lines))

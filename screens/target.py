@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.widgets import RadioSet, Static
 
-from wizard.config import FLOWS, SYSTEMS
+from wizard.config import ALL_FLOWS, FLOWS, SYSTEMS
+from wizard.recommend import SYSTEM_FLOWS
 
 from . import guide_data
 from .base import StageScreen
+from .protocols import ProtocolPanel, flow_label
 from .widgets import Choice
 
 FALLBACK_FLOWS = {
@@ -48,6 +51,7 @@ def _flow_info(guide, flow: str) -> dict:
 
 
 WIZARD_FLOWS = ("client_secret", "password")   # the two flows the guides set up
+OFFERED_FLOWS = WIZARD_FLOWS + ("certificate", "device_code")   # and the safer ones beyond them
 
 
 def comparison(guide) -> Text:
@@ -69,22 +73,21 @@ def comparison(guide) -> Text:
 
 class TargetScreen(StageScreen):
     STAGE = "target"
+    BINDINGS = [Binding("f5", "help_choose", "Help me choose", id="help-choose",
+                        tooltip="A few questions: the recommended sign-in method and protocol, and why.")]
 
     def compose_body(self) -> ComposeResult:
         yield Static(comparison(self.guide), id="flow-compare", classes="panel")
-        warning = guide_data.ews_warning(self.guide)
-        if warning:
-            yield Static("! Warning (EWS: Monitor ERP G5 and generic setups): " + warning, id="ews-warning", classes="panel -warning",
-                         markup=False)
         yield Static("System to connect", classes="field-label")
         with RadioSet(id="system"):
             for key, label in SYSTEMS.items():
                 yield Choice(label, value=key == self.cfg.system, id=f"system-{key}")
         yield Static("Sign-in method (authentication flow)", classes="field-label")
         with RadioSet(id="flow"):
-            for key in WIZARD_FLOWS:
-                yield Choice(FLOWS[key], value=key == self.cfg.auth.flow, id=f"flow-{key}")
+            for key in OFFERED_FLOWS:
+                yield Choice(flow_label(key), value=key == self.cfg.auth.flow, id=f"flow-{key}")
         yield Static("", id="fit-note", classes="field-msg", markup=False)
+        yield ProtocolPanel(id="protocols")   # the EWS retirement status is shown there, for EWS only
 
     FIRST_FOCUS = "#body"   # start at the top: read the comparison before choosing
 
@@ -96,34 +99,39 @@ class TargetScreen(StageScreen):
                 radio_set.action_next_button()
         self.update_note()
 
-    def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
+    async def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
         key = (event.pressed.id or "").split("-", 1)[1]
+        panel = self.query_one(ProtocolPanel)
         if event.radio_set.id == "system" and key != self.cfg.system:
             self.cfg.system = key
             self.app.mark_dirty()
+            await panel.system_changed()   # preselects the system's protocol and flow
+            return
         elif event.radio_set.id == "flow" and key != self.cfg.auth.flow:
             self.cfg.auth.flow = key
             self.app.mark_dirty()
         self.update_note()
+        panel.refresh_advice()
+
+    def action_help_choose(self) -> None:
+        self.query_one(ProtocolPanel).open_recommender()
 
     def update_note(self) -> None:
         note = self.query_one("#fit-note", Static)
         text = ""
-        if self.cfg.auth.flow not in WIZARD_FLOWS:
-            text = (f"! Warning: the file uses the {FLOWS.get(self.cfg.auth.flow, self.cfg.auth.flow)} flow, "
-                    "which the guides (and this wizard) do not set up. Choose one of the two above to "
+        if self.cfg.auth.flow not in OFFERED_FLOWS:
+            text = (f"! Warning: the file uses the {ALL_FLOWS.get(self.cfg.auth.flow, self.cfg.auth.flow)} flow, "
+                    "which this wizard does not set up. Choose one of the methods above to "
                     "continue, or keep the file and test it with `mailwizard check`.")
             note.update(text)
             note.set_class(True, "-warning")
             note.display = True
             return
         system = guide_data.systems(self.guide).get(self.cfg.system)
-        allowed = list(getattr(system, "flows", None) or FLOWS)
-        if self.cfg.system == "efecte_esm" and system is None:
-            allowed = ["password"]
+        allowed = list(SYSTEM_FLOWS.get(self.cfg.system) or getattr(system, "flows", None) or FLOWS)
         if self.cfg.auth.flow not in allowed:
             text = (f"! Warning: {SYSTEMS[self.cfg.system]} supports only: "
-                    + ", ".join(FLOWS.get(a, a) for a in allowed) + ".")
+                    + ", ".join(ALL_FLOWS.get(a, a) for a in allowed) + ".")
         elif system is not None and getattr(system, "description", ""):
             text = system.description
         note.update(text)
@@ -134,7 +142,7 @@ class TargetScreen(StageScreen):
         return None
 
     def action_next(self) -> None:
-        if self.cfg.auth.flow not in WIZARD_FLOWS:
+        if self.cfg.auth.flow not in OFFERED_FLOWS:
             self.query_one("#flow", RadioSet).focus()
             self.notify("Choose a sign-in method first.", severity="error")
             return

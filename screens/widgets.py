@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.validation import ValidationResult, Validator
-from textual.widgets import Input, RadioButton, Static
+from textual.widgets import Checkbox, Input, RadioButton, Static
 
 from wizard.fields import Checked
 
@@ -103,7 +103,12 @@ class CheckedField(Vertical):
             if checked.notes:
                 if text:
                     text.append("\n")
-                text.append("✔ OK: " + "; ".join(checked.notes))
+                # "kept as <value>" (GUID fields only) gets a line of its own
+                notes = [n for n in checked.notes if not n.startswith("kept as ")]
+                kept = [n for n in checked.notes if n.startswith("kept as ")]
+                text.append("✔ OK: " + "; ".join(notes or kept))
+                if notes and kept:
+                    text.append("\n  " + kept[0])
         msg.update(text)
         msg.set_class(bool(checked.error), "-error")
         msg.set_class(not checked.error and bool(checked.warning), "-warning")
@@ -114,6 +119,10 @@ class CheckedField(Vertical):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.show(self.checked())
+
+    def on_descendant_focus(self, event) -> None:
+        # the label and the help belong with the input: bring the whole field into view
+        self.call_after_refresh(self.scroll_visible, animate=False)
 
 
 class StepList(VerticalScroll):
@@ -151,3 +160,11 @@ class Choice(RadioButton):
     @property
     def BUTTON_INNER(self) -> str:  # noqa: N802 (Textual's name)
         return "●" if self.value else " "
+
+
+class Tick(Checkbox):
+    """A checkbox whose mark is visible without colour: X ticked, blank not."""
+
+    @property
+    def BUTTON_INNER(self) -> str:  # noqa: N802 (Textual's name)
+        return "X" if self.value else " "

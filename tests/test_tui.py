@@ -18,6 +18,11 @@ SIZE = (80, 24)
 
 # -- helpers ---------------------------------------------------------------------
 
+def quiet(app):
+    """Answer the drafts' secrets question up front (tested on its own)."""
+    app.keep_secrets = False
+    return app
+
 def screen_text(app) -> str:
     """What the terminal shows now (all layers, modals included)."""
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
@@ -120,7 +125,12 @@ async def test_client_secret_flow_end_to_end(sandbox, tmp_path):
         await paste(pilot, s.TENANT_ID)
         await pilot.press("tab")
         await paste(pilot, s.SECRET_VALUE)
-        await pilot.press("tab")
+        await pilot.press("tab")                        # leaving the filled secret field asks once
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog) and "Keep secrets in the draft" in screen_text(app)
+        await pilot.press("enter")                      # the default: leave secrets out
+        await pilot.pause()
+        assert app.keep_secrets is False and app.focused.id == "f-auth-secret_expires"
         await paste(pilot, expires)
         await goto_next(pilot, "mail")
         await fill_mail(pilot, account=s.INCOMING[0])
@@ -143,7 +153,7 @@ async def test_client_secret_flow_end_to_end(sandbox, tmp_path):
 
 async def test_password_flow_end_to_end(sandbox, tmp_path):
     path = tmp_path / "mw.toml"
-    app = make_app(path, demo=sandbox)
+    app = quiet(make_app(path, demo=sandbox))
     async with app.run_test(size=SIZE) as pilot:
         await tab_to(pilot, "flow")
         await pilot.press("down", "space")                  # second choice: user name & password
@@ -175,7 +185,7 @@ async def test_password_flow_end_to_end(sandbox, tmp_path):
 # -- (c) Secret ID instead of the Value -------------------------------------------
 
 async def test_secret_id_is_explained_and_next_refused(tmp_path):
-    app = make_app(tmp_path / "mw.toml", stage="ids")
+    app = quiet(make_app(tmp_path / "mw.toml", stage="ids"))
     async with app.run_test(size=SIZE) as pilot:
         await paste(pilot, s.SECRET_APP_ID)
         await pilot.press("tab")
@@ -194,7 +204,7 @@ async def test_secret_id_is_explained_and_next_refused(tmp_path):
 # -- (d) a failed test explains itself and leads back ------------------------------
 
 async def test_wrong_secret_shows_fix_and_jumps_back(sandbox, tmp_path):
-    app = make_app(tmp_path / "mw.toml", demo=sandbox, stage="ids")
+    app = quiet(make_app(tmp_path / "mw.toml", demo=sandbox, stage="ids"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f2")                             # demo: choose a scenario
         await pilot.pause()
@@ -225,7 +235,7 @@ async def test_wrong_secret_shows_fix_and_jumps_back(sandbox, tmp_path):
 # -- (e) values survive Back and Next ---------------------------------------------
 
 async def test_values_survive_back_and_next(tmp_path):
-    app = make_app(tmp_path / "mw.toml", stage="ids")
+    app = quiet(make_app(tmp_path / "mw.toml", stage="ids"))
     async with app.run_test(size=SIZE) as pilot:
         await paste(pilot, s.SECRET_APP_ID)
         await pilot.press("tab")
@@ -267,7 +277,7 @@ async def test_switching_flow_leaves_one_method_in_the_config(tmp_path):
     cfg = Config()
     cfg.microsoft.client_id, cfg.microsoft.tenant_id = s.PASSWORD_APP_ID, s.TENANT_ID
     cfg.auth.client_secret = s.SECRET_VALUE
-    app = make_app(path, initial=cfg, stage="ids")
+    app = quiet(make_app(path, initial=cfg, stage="ids"))
     async with app.run_test(size=SIZE) as pilot:
         app.config.auth.flow = "password"                  # as chosen on the target screen
         app.goto("ids")

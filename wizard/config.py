@@ -409,6 +409,10 @@ def validate(cfg: Config, *, today: date | None = None, resolve: bool = True,
             out.append(Problem("auth.certificate", f"file {a.certificate} does not exist", locate("auth.certificate")))
         if not re.fullmatch(r"[0-9A-Fa-f]{40}", a.thumbprint.replace(":", "")):
             out.append(Problem("auth.thumbprint", "must be the certificate's SHA-1 thumbprint: 40 hexadecimal characters, as shown in Certificates & secrets", locate("auth.thumbprint")))
+        if a.certificate.lower().endswith((".cer", ".crt", ".der")):
+            out.append(Problem("auth.certificate", "points at the public certificate (the file you upload to the portal); give the PEM file with the private key instead", locate("auth.certificate")))
+        if a.certificate_expires is not None:
+            add("auth.certificate_expires", f.check_secret_expiry(a.certificate_expires, today, label="Certificate", max_months=None))
     if a.flow in FLOW_KEYS:
         own = set(FLOW_KEYS[a.flow])
         for other, keys in FLOW_KEYS.items():

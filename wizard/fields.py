@@ -116,10 +116,14 @@ def check_client_secret(raw: str) -> Checked:
     return Checked(text, None, notes, warning)
 
 
-def check_secret_expiry(raw: str | date | None, today: date | None = None) -> Checked:
+def check_secret_expiry(raw: str | date | None, today: date | None = None, *, label: str = "Secret",
+                        max_months: int | None = SECRET_MAX_MONTHS) -> Checked:
+    """A client secret's (or certificate's) expiry: not past, not beyond what
+    Azure allows, and a warning 30 days ahead."""
     today = today or date.today()
+    what = label.lower()
     if raw is None or raw == "":
-        return Checked(None, None, [], "No expiry date given: the wizard cannot warn you before the secret expires.")
+        return Checked(None, None, [], f"No expiry date given: the wizard cannot warn you before the {what} expires.")
     if isinstance(raw, date):
         when = raw
         notes: list[str] = []
@@ -128,14 +132,15 @@ def check_secret_expiry(raw: str | date | None, today: date | None = None) -> Ch
         try:
             when = date.fromisoformat(text)
         except ValueError:
-            return Checked(text, "Secret expiry must be a date as YYYY-MM-DD (the 'Expires' column in Certificates & secrets).", notes)
+            return Checked(text, f"{label} expiry must be a date as YYYY-MM-DD (the 'Expires' column in Certificates & secrets).", notes)
     if when < today:
-        return Checked(when, f"Secret expiry {when.isoformat()} is in the past: that secret no longer works (AADSTS7000222). Create a new one (Azure steps 20-22).", notes)
-    limit = _add_months(today, SECRET_MAX_MONTHS)
-    if when > limit:
-        return Checked(when, f"Secret expiry {when.isoformat()} is more than {SECRET_MAX_MONTHS} months ahead; Azure allows at most {SECRET_MAX_MONTHS} months. Check the date in the 'Expires' column.", notes)
+        if label == "Secret":
+            return Checked(when, f"Secret expiry {when.isoformat()} is in the past: that secret no longer works (AADSTS7000222). Create a new one (Azure steps 20-22).", notes)
+        return Checked(when, f"{label} expiry {when.isoformat()} is in the past: create and upload a new {what}.", notes)
+    if max_months is not None and when > _add_months(today, max_months):
+        return Checked(when, f"{label} expiry {when.isoformat()} is more than {max_months} months ahead; Azure allows at most {max_months} months. Check the date in the 'Expires' column.", notes)
     days = (when - today).days
-    warning = f"The secret expires in {days} days: create the next one soon." if days < 30 else None
+    warning = f"The {what} expires in {days} days: create the next one soon." if days < 30 else None
     return Checked(when, None, notes, warning)
 
 

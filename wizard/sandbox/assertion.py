@@ -194,4 +194,23 @@ def check_client_assertion(identity, app: App, form: dict, *, now: float | None 
     return None
 
 
-__all__ = ["ASSERTION_TYPE", "check_client_assertion", "certificate_from", "upload", "audiences"]
+__all__ = ["ASSERTION_TYPE", "check_client_assertion", "certificate_from", "upload", "audiences",
+           "certificate_config"]
+
+
+def certificate_config(sb, key_path, *, upload_certificate: bool = True):
+    """A Config for the certificate flow against the sandbox ``sb``: the sample
+    app with full_access_as_app, the key file ``key_path`` (key + certificate,
+    as ``wizard.certs.create_certificate`` writes it) and its thumbprint; the
+    certificate is uploaded to the app unless ``upload_certificate`` is False
+    (to show AADSTS700027). For demos and tests."""
+    from ..certs import certificate_info
+    from .sample import SECRET_APP_ID
+    info = certificate_info(key_path)
+    if upload_certificate:
+        upload(sb.tenant, SECRET_APP_ID, str(key_path), "mailwizard sandbox")
+    cfg = sb.config()
+    a = cfg.auth
+    a.flow, a.client_secret, a.secret_expires = "certificate", "", None
+    a.certificate, a.thumbprint, a.certificate_expires = str(key_path), info.thumbprint, info.expires
+    return cfg

@@ -366,4 +366,18 @@ class DeviceLogins:
         return Response(200, page.encode(), {"Content-Type": "text/html; charset=utf-8"})
 
 
-__all__ = ["DeviceLogins", "DeviceAuthorization", "DEVICE_GRANT", "REFRESH_GRANT", "GRANTS"]
+__all__ = ["DeviceLogins", "DeviceAuthorization", "DEVICE_GRANT", "REFRESH_GRANT", "GRANTS", "device_code_config"]
+
+
+def device_code_config(sb, username: str | None = None):
+    """A Config for the device code flow against the sandbox ``sb``: the sample
+    public-client app with delegated EWS consent; ``username`` (default the
+    sample service account) is the expected sign-in. For demos and tests: sign
+    in with ``wizard.device_code.login`` and approve with ``sb.device.approve()``."""
+    from .sample import SERVICE_USER
+    cfg = sb.config(flow="password")
+    cfg.auth.flow, cfg.auth.password = "device_code", ""
+    cfg.auth.username = SERVICE_USER if username is None else username
+    for acc in cfg.incoming.accounts:
+        acc.username = acc.password = ""
+    return cfg

@@ -1,0 +1,87 @@
+"""Benchmark: time to the first screen of the `mailwizard` wizard, as a ratio to
+a bare Textual app that shows one Input, measured in the same run.
+Target: <= 1.3x.
+
+Method: each program is started N times, interleaved, under a pseudo-terminal
+of 80x24 (what a user's terminal gives it), and timed from the process start
+to the moment its first screen has been painted: the harness reads the output
+and stops the clock when a text of that screen appears ('Stage 1/6' for the
+wizard, the Input's placeholder for the bare app). That covers the Python
+start-up, the imports, building the first screen and the first paint. The
+program is then ended and the median of the N runs is compared.
+
+    .venv/bin/python benchmarks/tui_startup.py [--runs 9]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+from _common import ROOT, env, median, table
+from _pty import PtyProgram
+
+TARGET = 1.3
+BARE = '''
+from textual.app import App
+from textual.widgets import Input
+
+class Bare(App):
+    def compose(self):
+        yield Input(placeholder="bare-app-first-screen")
+
+Bare().run()
+'''
+
+
+def first_screen(argv: list[str], marker: str, tmp: Path) -> float:
+    prog = PtyProgram(argv, env=env(tmp), cwd=str(ROOT))
+    try:
+        return prog.wait_for(marker) - prog.started
+    finally:
+        prog.stop()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=9)
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        bare = tmp / "bare_app.py"
+        bare.write_text(BARE)
+        cases = [
+            ("bare Textual app, one Input", [sys.executable, str(bare)], "bare-app-first-screen"),
+            ("mailwizard wizard (new config)",
+             [sys.executable, "-m", "wizard", "wizard", "--config", str(tmp / "new.toml")], "Stage 1/6"),
+        ]
+        try:
+            for _, argv, marker in cases:          # warm the file cache
+                first_screen(argv, marker, tmp)
+            results: dict[str, list[float]] = {}
+            for _ in range(a.runs):                # interleaved: load hits both alike
+                for label, argv, marker in cases:
+                    results.setdefault(label, []).append(first_screen(argv, marker, tmp))
+        except TimeoutError as exc:
+            print(f"the measurement failed: {exc}")
+            return 2
+    base = median(results[cases[0][0]])
+    rows = []
+    for label, _, _ in cases:
+        m = median(results[label])
+        rows.append((label, f"{m * 1000:.0f}", f"{min(results[label]) * 1000:.0f}",
+                     f"{max(results[label]) * 1000:.0f}", f"{m / base:.2f}x"))
+    ratio = median(results[cases[1][0]]) / base
+    print(__doc__.split("\n\n")[1].replace("\n", " ").strip())
+    print()
+    print(f"time to first screen under an 80x24 pseudo-terminal, {a.runs} interleaved runs\n")
+    print(table(rows, ("program", "median ms", "min ms", "max ms", "ratio")))
+    met = ratio <= TARGET
+    print(f"\ntarget met: {'yes' if met else 'NO'} (wizard {ratio:.2f}x the bare app; target <= {TARGET}x)")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""The protocol choice (EWS, Graph, SMTP + IMAP) on the target stage, with its
+guidance, the EWS retirement status, the on-premises switch and the
+password-against-advice warning. The logic is in ``wizard.recommend``."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Button, Checkbox, RadioSet, Static
+
+from wizard import recommend as rc
+from wizard.clouds import IMAP_PORT, SMTP_PORT, resolve
+from wizard.config import ALL_FLOWS
+
+from .widgets import Choice, Tick
+
+BEYOND = {   # the flows the guides do not set up, in one line each
+    "certificate": "Certificate: app-only like the client secret, but with a key that never leaves "
+                   "this server; no secret to copy or renew every 6-24 months.",
+    "device_code": "Device code: delegated like user name & password, but the user signs in once on any "
+                   "device (MFA works); no password is stored.",
+}
+PROTOCOL_KEYS = {"ews": "ews", "graph": "graph", "smtp+imap": "smtp_imap"}   # '+' is not allowed in ids
+SERVER_KEYS = ("outgoing.server", "outgoing.port", "incoming.server", "incoming.port")
+
+
+def protocol_choice(cfg) -> str:
+    return rc.choice_of(cfg.outgoing.protocol, cfg.incoming.protocol)
+
+
+def apply_protocol(app, choice: str) -> None:
+    """Set both protocols and the matching servers and ports (the cloud's, or
+    the sandbox's in demo mode); typed drafts of those fields are dropped."""
+    cfg = app.config
+    cfg.outgoing.protocol, cfg.incoming.protocol = rc.split(choice)
+    ends = resolve(cfg)
+    demo = app.demo
+    host = demo.host if demo is not None else None
+    if choice == "smtp+imap":
+        cfg.outgoing.server = host or ends.smtp_host
+        cfg.outgoing.port = (getattr(demo, "smtp_port", 0) or SMTP_PORT) if demo else SMTP_PORT
+        cfg.incoming.server = host or ends.imap_host
+        cfg.incoming.port = (getattr(demo, "imap_port", 0) or IMAP_PORT) if demo else IMAP_PORT
+    else:
+        cfg.outgoing.server = host or ends.exchange_host
+        cfg.outgoing.port = demo.port if demo is not None else 443
+        cfg.incoming.server, cfg.incoming.port = "", 0
+        if choice == "graph" and demo is not None:
+            cfg.endpoints.graph_url = demo.base_url
+    for key in SERVER_KEYS:
+        app.drafts.pop(key, None)
+    app.mark_dirty()
+
+
+def advice_flow(app) -> str | None:
+    """The flow the recommender advised (when it was used), else None."""
+    rec = getattr(app, "flow_advice", None)
+    return rec.flow if rec is not None else None
+
+
+class ProtocolPanel(Vertical):
+    """Protocol radio buttons, guidance, EWS status, on-premises and the advice."""
+
+    def compose(self) -> ComposeResult:
+        cfg = self.app.config
+        yield Static("Beyond the guides (safer; the guides do not set them up):\n"
+                     + "\n".join(f"• {text}" for text in BEYOND.values()),
+                     id="beyond-note", classes="field-help", markup=False)
+        yield Static("", id="password-advice", classes="field-msg -warning", markup=False)
+        yield Static("Mail protocol (outgoing / incoming)", classes="field-label")
+        chosen = protocol_choice(cfg)
+        with RadioSet(id="protocol"):
+            for key, label in rc.CHOICE_LABELS.items():
+                yield Choice(label, value=key == chosen, id=f"proto-{PROTOCOL_KEYS[key]}")
+        yield Static("\n".join(f"{rc.CHOICE_LABELS[k].split(' (')[0]}: {rc.GUIDANCE[k]}" for k in rc.CHOICES),
+                     id="protocol-guide", classes="field-help", markup=False)
+        yield Tick("Exchange Server on-premises (keeps EWS)", cfg.microsoft.exchange == "on_premises",
+                       id="on-prem")
+        yield Static("", id="ews-status", classes="panel -warning", markup=False)
+        yield Button("Help me choose (F5)", id="help-choose")
+
+    def on_mount(self) -> None:
+        self.refresh_advice()
+
+    # -- events ------------------------------------------------------------
+    def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
+        if event.radio_set.id != "protocol":
+            return
+        event.stop()
+        key = (event.pressed.id or "").removeprefix("proto-")
+        choice = next(c for c, k in PROTOCOL_KEYS.items() if k == key)
+        if choice != protocol_choice(self.app.config):
+            apply_protocol(self.app, choice)
+        self.refresh_advice()
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        if event.checkbox.id != "on-prem":
+            return
+        event.stop()
+        kind = "on_premises" if event.value else "online"
+        if kind != self.app.config.microsoft.exchange:
+            self.app.config.microsoft.exchange = kind
+            self.app.mark_dirty()
+        self.refresh_advice()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "help-choose":
+            event.stop()
+            self.open_recommender()
+
+    # -- actions -------------------------------------------------------------
+    async def system_changed(self) -> None:
+        """A new system: preselect its protocol and flow (and show its guide steps)."""
+        self.app.flow_advice = None
+        await apply_choice(self.screen, *rc.defaults(self.app.config.system), focus="#system")
+
+    def open_recommender(self) -> None:
+        from .recommender import RecommenderScreen
+        screen, app = self.screen, self.app
+
+        async def chosen(rec) -> None:
+            if rec is None:
+                return
+            app.flow_advice = rec
+            await apply_choice(screen, rec.protocol, rec.flow, focus="#flow")
+            app.notify(rec.text().split("\n")[0], title="Recommendation applied", markup=False)
+
+        app.push_screen(RecommenderScreen(), chosen)
+
+    def refresh_advice(self) -> None:
+        cfg = self.app.config
+        choice = protocol_choice(cfg)
+        on_prem = self.query_one("#on-prem", Checkbox)
+        on_prem.display = choice == "ews"
+        status = self.query_one("#ews-status", Static)
+        message = rc.retirement_warning(choice, cfg.microsoft.exchange, cfg.system,
+                                        client_id=cfg.microsoft.client_id) if choice == "ews" else ""
+        if ":\n" in message:   # the PowerShell is in the admin runbook (save stage, r)
+            message = message.split(":\n")[0] + ". The admin runbook (save stage, r) has the PowerShell."
+        status.update(f"! EWS retirement: {message}" if message else "")
+        status.display = bool(message)
+        answers = getattr(getattr(self.app, "flow_advice", None), "answers", None) or rc.Answers()
+        warning = rc.password_warning(cfg.auth.flow, cfg.system, recommended=advice_flow(self.app),
+                                      mfa=answers.mfa, conditional_access=answers.conditional_access)
+        advice = self.query_one("#password-advice", Static)
+        advice.update(f"! Warning: {warning}" if warning else "")
+        advice.display = bool(warning)
+
+
+async def apply_choice(screen, protocol: str, flow: str, *, focus: str) -> None:
+    """Store a protocol and a flow chosen for the user, then rebuild the target
+    screen from the config: every radio button, note and the guide steps follow.
+    (Pressing the buttons instead would not work from a RadioSet.Changed handler,
+    which runs with RadioButton.Changed suppressed.)"""
+    app = screen.app
+    if protocol != protocol_choice(app.config):
+        apply_protocol(app, protocol)
+    if flow != app.config.auth.flow:
+        app.config.auth.flow = flow
+        app.mark_dirty()
+    await screen.recompose()
+    for radio_set in screen.query(RadioSet):   # highlight the chosen button, as on mount
+        for _ in range(max(radio_set.pressed_index, 0)):
+            radio_set.action_next_button()
+    if hasattr(screen, "update_note"):
+        screen.update_note()
+    screen.query_one(focus).focus()
+
+
+def flow_label(flow: str) -> str:
+    return ALL_FLOWS.get(flow, flow) + (" · beyond the guides" if flow in BEYOND else "")

@@ -1,0 +1,166 @@
+"""The wizard's protocol choice, recommender, per-user settings and the flows beyond
+the guides, driven by keys at 80x24."""
+
+from __future__ import annotations
+
+import stat
+import tomllib
+
+from textual.widgets import Input
+
+from screens.app import make_app
+from test_tui import SIZE, assert_focus_visible, paste, screen_text, stage, tab_to
+from wizard.sandbox import sample as s
+
+
+def quiet(app):
+    """Answer the drafts' secrets question up front (tested in test_tui)."""
+    app.keep_secrets = False
+    return app
+
+
+def shown(app, selector: str) -> str:
+    """The text of a widget if it is displayed, else ''."""
+    found = app.screen.query(selector)
+    return str(found.first().render()) if found and found.first().display else ""
+
+
+async def choose(pilot, radio_set: str, downs: int) -> None:
+    await tab_to(pilot, radio_set)
+    await pilot.press(*["down"] * downs, "space")
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()    # a new system's defaults are applied by a worker
+    await pilot.pause()
+
+
+async def test_efecte_preselects_smtp_imap_and_password(tmp_path):
+    app = quiet(make_app(tmp_path / "mw.toml"))
+    async with app.run_test(size=SIZE) as pilot:
+        await choose(pilot, "system", 1)                        # Efecte ESM
+        cfg = app.config
+        assert cfg.system == "efecte_esm" and cfg.auth.flow == "password"
+        assert (cfg.outgoing.protocol, cfg.incoming.protocol) == ("smtp", "imap")
+        assert app.screen.query_one("#proto-smtp_imap").value
+        assert "Guide 004" in str(app.screen.query_one("#steps Static").render())
+        assert not shown(app, "#ews-status") and not shown(app, "#password-advice")
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert stage(app) == "registration"
+        perms = shown(app, "#permissions")
+        assert "SMTP.Send" in perms and "IMAP.AccessAsUser.All" in perms and "add by hand" in perms
+        assert "Guide 004" in str(app.screen.query_one("#steps Static").render())
+        app.goto("mail")
+        await pilot.pause()
+        values = {i.id: i.value for i in app.screen.query(Input)}
+        assert values["f-outgoing-server"] == "smtp.office365.com" and values["f-outgoing-port"] == "587"
+        assert values["f-incoming-server"] == "outlook.office365.com" and values["f-incoming-port"] == "993"
+        assert "STARTTLS" in " ".join(str(w.render()) for w in app.screen.query(".field-help"))
+
+
+async def test_ews_shows_retirement_and_on_premises_removes_it(tmp_path):
+    app = make_app(tmp_path / "mw.toml")                       # Monitor G5: EWS preselected
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.config.outgoing.protocol == "ews"
+        assert "EWS retirement" in shown(app, "#ews-status") and "2027" in shown(app, "#ews-status")
+        await tab_to(pilot, "on-prem")
+        assert_focus_visible(app)
+        await pilot.press("space")
+        await pilot.pause()
+        assert app.config.microsoft.exchange == "on_premises"
+        assert not shown(app, "#ews-status")
+        await pilot.press("space")
+        await pilot.pause()
+        assert app.config.microsoft.exchange == "online" and shown(app, "#ews-status")
+
+
+async def test_recommender_picks_certificate_and_graph_for_app_only_generic(tmp_path):
+    app = quiet(make_app(tmp_path / "mw.toml"))
+    async with app.run_test(size=SIZE) as pilot:
+        await choose(pilot, "system", 2)                        # another system: Graph + client secret
+        assert (app.config.outgoing.protocol, app.config.auth.flow) == ("graph", "client_secret")
+        await pilot.press("f5")
+        await pilot.pause()
+        assert "Help me choose" in screen_text(app)
+        assert "Certificate" in shown(app, "#rec-result") and "Microsoft Graph" in shown(app, "#rec-result")
+        await pilot.press("u")
+        await pilot.pause()
+        await pilot.pause()
+        assert stage(app) == "target"
+        assert (app.config.auth.flow, app.config.outgoing.protocol) == ("certificate", "graph")
+        assert app.screen.query_one("#flow-certificate").value
+        app.goto("mail")
+        await pilot.pause()
+        assert "graph.microsoft.com" in shown(app, "#graph-note")
+        assert not app.screen.query("#f-outgoing-server")
+
+
+async def test_password_against_advice_is_warned(tmp_path):
+    app = quiet(make_app(tmp_path / "mw.toml"))
+    async with app.run_test(size=SIZE) as pilot:
+        assert not shown(app, "#password-advice")
+        await choose(pilot, "flow", 1)                          # user name & password on Monitor G5
+        assert app.config.auth.flow == "password"
+        warning = shown(app, "#password-advice")
+        assert "against the advice" in warning and "MFA" in warning
+        await pilot.press("up", "space")
+        await pilot.pause()
+        assert app.config.auth.flow == "client_secret" and not shown(app, "#password-advice")
+
+
+async def test_user_override_added_in_the_tui_is_saved(sandbox, tmp_path):
+    path = tmp_path / "mw.toml"
+    app = quiet(make_app(path, demo=sandbox, initial=sandbox.config(), stage="mail"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f7")
+        await pilot.pause()
+        await pilot.press("f5")
+        await pilot.pause()
+        assert app.focused.id == "f-users-0-name"
+        await paste(pilot, "WEBSHOP")
+        await pilot.press("tab", "tab")                         # past the e-mail method
+        await paste(pilot, "webshop@contoso.com")
+        await pilot.press("escape")                             # refused: the password is missing
+        await pilot.pause()
+        assert app.focused.id == "f-users-0-password"
+        await paste(pilot, "Webshop-Passw0rd!")
+        assert "Webshop-Passw0rd!" not in screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert stage(app) == "mail" and "1 user(s)" in shown(app, "#users-line")
+        app.tested_ok = True                                    # the test stage is covered elsewhere
+        app.goto("save")
+        await pilot.pause()
+        await pilot.press("s")
+        await pilot.pause()
+    data = tomllib.loads(path.read_text())
+    assert data["users"] == [{"name": "WEBSHOP", "flow": "password", "username": "webshop@contoso.com",
+                              "password": "Webshop-Passw0rd!"}]
+
+
+async def test_certificate_created_from_the_ids_stage(tmp_path):
+    from wizard.config import Config
+    cfg = Config()
+    cfg.auth.flow = "certificate"
+    app = quiet(make_app(tmp_path / "cfg" / "mw.toml", initial=cfg, stage="ids"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f8")
+        await pilot.pause()
+        auth = app.config.auth
+        key = tmp_path / "cfg" / "mailwizard-key.pem"
+        assert auth.certificate == str(key) and len(auth.thumbprint) == 40 and auth.certificate_expires
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600 and (tmp_path / "cfg" / "mailwizard.cer").exists()
+        assert "Upload" in shown(app, "#cert-result") and "Certificates & secrets" in shown(app, "#cert-result")
+        assert app.screen.query_one("#f-auth-thumbprint", Input).value == auth.thumbprint
+
+
+async def test_device_code_shows_url_and_code_and_cancels(sandbox, tmp_path):
+    from wizard.sandbox.device import device_code_config
+    app = quiet(make_app(tmp_path / "mw.toml", demo=sandbox, initial=device_code_config(sandbox), stage="ids"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f9", "f9")                           # start, and cancel before the first wait
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        code = sandbox.device.last
+        box = shown(app, "#device-code")
+        assert "/devicelogin" in box and " ".join(code[:3]) in box
+        assert "Cancelled" in shown(app, "#device-status")

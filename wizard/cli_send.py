@@ -1,0 +1,83 @@
+"""`mailwizard send`: send one message with the saved config (the runtime's
+``Mailer.send``), for scripts and cron jobs."""
+
+from __future__ import annotations
+
+import sys
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+def add_parser(subparsers, common_parent):
+    p = subparsers.add_parser(
+        "send", parents=[common_parent], help="send a message with the saved config",
+        description="Send one message over the protocol in [outgoing] protocol (ews, graph or smtp), with the "
+                    "config's sign-in, or a [[users]] entry's own sign-in with --from NAME. Waits rather than "
+                    "fails to stay under 30 messages a minute per mailbox.",
+        epilog="exit codes: 0 sent, 1 the service refused or could not be reached, 2 usage or config error.")
+    p.add_argument("--to", action="append", required=True, metavar="ADDRESS",
+                   help="recipient (repeat, or separate with commas)")
+    p.add_argument("--cc", action="append", metavar="ADDRESS", help="copy recipient (repeatable)")
+    p.add_argument("--subject", required=True, help="the subject line")
+    p.add_argument("--body-file", metavar="FILE", help="plain-text body from FILE ('-' reads standard input)")
+    p.add_argument("--attach", action="append", default=[], metavar="FILE", help="attach FILE (repeatable)")
+    p.add_argument("--from", dest="sender", metavar="USER",
+                   help="a [[users]] name (e.g. WEBSHOP) to send with that user's sign-in, or a sender address")
+    return p
+
+
+def _fail(diag, secrets, code: int) -> int:
+    from .output import scrub
+    text = f"mailwizard send: {diag.code}: {diag.cause}\n  fix: {diag.fix}"
+    if diag.service_message:
+        text += f"\n  service said: {diag.service_message}"
+    print(scrub(text, secrets), file=sys.stderr)
+    return code
+
+
+def _prompt():
+    """Device code flow: show the sign-in instructions when a person is at the terminal."""
+    if not sys.stdin.isatty():
+        return None
+    return lambda message: print(message, file=sys.stderr, flush=True)
+
+
+def run(args) -> int:
+    from .config import secrets_of
+    from .fields import check_email
+    from .runtime import Attachment, Mailer, MailError
+    from .runtime.model import recipients
+
+    for address in recipients(args.to) + recipients(args.cc):
+        checked = check_email(address, "--to/--cc")
+        if not checked.ok:
+            print(f"mailwizard send: {checked.error}", file=sys.stderr)
+            return EXIT_USAGE
+    body = ""
+    try:
+        if args.body_file == "-":
+            body = sys.stdin.read()
+        elif args.body_file:
+            with open(args.body_file, encoding="utf-8") as fh:
+                body = fh.read()
+        files = [Attachment.from_path(p) for p in args.attach]
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"mailwizard send: {args.body_file}: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except MailError as exc:
+        return _fail(exc.diagnosis, [], EXIT_USAGE)
+    try:
+        mailer = Mailer.from_config(getattr(args, "config", None), prompt=_prompt())
+    except MailError as exc:
+        return _fail(exc.diagnosis, [], EXIT_USAGE)
+    secrets = secrets_of(mailer.cfg)
+    try:
+        with mailer:
+            mailer.send(recipients(args.to), args.subject, body, cc=recipients(args.cc), attachments=files,
+                        sender=args.sender)
+    except MailError as exc:
+        return _fail(exc.diagnosis, secrets, EXIT_USAGE if exc.code == "config.invalid" else EXIT_FAIL)
+    sender = args.sender or mailer.cfg.outgoing.sender
+    print(f"sent \"{args.subject}\" from {sender} to {', '.join(recipients(args.to) + recipients(args.cc))} "
+          f"over {mailer.cfg.outgoing.protocol}" + (f" with {len(files)} attachment(s)" if files else ""))
+    return EXIT_OK

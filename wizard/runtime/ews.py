@@ -1,0 +1,237 @@
+"""EWS for the runtime, through exchangelib (imported lazily).
+
+Same rules as the connection test (``wizard.ews_client``): a token we got
+with MSAL (exchangelib never fetches one itself), explicit server version, no
+autodiscover, ``FailFast``, app-only as impersonation (exchangelib adds the
+``ExchangeImpersonation`` SOAP header and ``X-AnchorMailbox``), TLS verified
+against our CA bundle by ``TrustingAdapter``. Unlike the test it keeps one
+exchangelib configuration per token, so 20 messages share one HTTP session.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import re
+import threading
+from contextlib import ExitStack
+from datetime import datetime, timezone
+
+from ..diagnose import diagnose_ews
+from .model import Message, MailError
+
+BUILD = (15, 20)
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+")
+# requests_oauthlib (under exchangelib) logs the whole token dict and the
+# Authorization header at debug level; exchangelib's own loggers are filtered
+# by wizard.ews_client.
+_TOKEN_LOGGERS = ("requests_oauthlib", "requests_oauthlib.oauth2_session", "oauthlib", "exchangelib",
+                  "exchangelib.protocol", "exchangelib.util", "exchangelib.services.common")
+
+
+class _RedactTokens(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:
+            return True
+        if "eyJ" in text:
+            record.msg, record.args = _JWT.sub("********", text), ()
+        return True
+
+
+def _quiet_token_logs() -> None:
+    for name in _TOKEN_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _RedactTokens) for f in logger.filters):
+            logger.addFilter(_RedactTokens())
+
+
+class EwsTransport:
+    def __init__(self, cfg, tokens, *, server: str | None = None, port: int | None = None,
+                 max_connections: int = 16):
+        self.cfg = copy.deepcopy(cfg)
+        if server:
+            self.cfg.outgoing.server = server
+        if port:
+            self.cfg.outgoing.port = port
+        self.tokens = tokens
+        self.max_connections = max_connections
+        self._lock = threading.Lock()
+        self._configs: dict[tuple, object] = {}     # (token, flow) -> exchangelib Configuration
+        self._accounts: dict[tuple, object] = {}    # (address, token, flow) -> Account
+        self._processed: dict[tuple, object] = {}   # (address, folder name) -> Folder
+        self._stack = ExitStack()
+        self._route = None
+
+    # -- plumbing -----------------------------------------------------------------------
+    def _ensure_route(self):
+        if self._route is None:
+            _quiet_token_logs()
+            from ..ews_client import _route
+            self._route = self._stack.enter_context(_route(self.cfg))
+        return self._route
+
+    def _configuration(self, token: str):
+        from exchangelib import OAUTH2, Build, Configuration, FailFast, Version
+        from ..ews_client import _credentials_cls
+        config = self._configs.get(token)
+        if config is None:
+            self._drop_stale(token)
+            creds = _credentials_cls()(client_id=self.cfg.microsoft.client_id,
+                                       access_token={"access_token": token, "token_type": "Bearer"})
+            config = Configuration(service_endpoint=self.cfg.outgoing.ews_url, credentials=creds,
+                                   version=Version(build=Build(*BUILD)), retry_policy=FailFast(),
+                                   auth_type=OAUTH2, max_connections=self.max_connections)
+            self._configs[token] = config
+        return config
+
+    def _drop_stale(self, token: str) -> None:
+        """A new token replaces the old: close the old sessions."""
+        from ..ews_client import _forget
+        for key in [k for k in self._accounts if k[1] != token]:
+            _forget(self._accounts.pop(key))
+        for key in [k for k in self._configs if k != token]:
+            del self._configs[key]
+        self._processed.clear()                     # folder objects hold the old account
+
+    def _account(self, address: str, who, fresh: bool = False):
+        from exchangelib import DELEGATE, IMPERSONATION, Account
+        token = self.tokens.token("exchange", who)
+        with self._lock:
+            self._ensure_route()
+            key = (address.lower(), token, who.flow)
+            account = None if fresh else self._accounts.get(key)
+            if account is None:
+                account = Account(primary_smtp_address=address, config=self._configuration(token),
+                                  autodiscover=False, access_type=IMPERSONATION if who.app_only else DELEGATE)
+                if not fresh:
+                    self._accounts[key] = account
+            return account
+
+    def _run(self, address: str, who, work, fresh: bool = False):
+        """work(account) with errors turned into MailError; one retry with a new
+        token when Exchange says 401 (token revoked or expired early)."""
+        for attempt in (1, 2):
+            try:
+                return work(self._account(address, who, fresh))
+            except MailError:
+                raise
+            except Exception as exc:
+                route = self._route
+                diag = diagnose_ews(exc, cfg=self.cfg, flow=who.flow, address=address,
+                                    response=route.last if route else None, host=self.cfg.outgoing.server,
+                                    port=self.cfg.outgoing.port)
+                if diag.code.startswith("ews.401") and attempt == 1:
+                    self.tokens.forget("exchange", who)
+                    continue
+                raise MailError(diag, account=address) from None
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        from ..ews_client import _forget
+        with self._lock:
+            for account in self._accounts.values():
+                _forget(account)
+            self._accounts.clear()
+            self._configs.clear()
+            self._processed.clear()
+            self._stack.close()
+            self._route = None
+
+    # -- operations -------------------------------------------------------------------------
+    def send(self, who, sender: str, to: list[str], cc: list[str], subject: str, body: str, attachments,
+             save_copy: bool = False) -> None:
+        def work(account):
+            from exchangelib import FileAttachment, Mailbox
+            from exchangelib import Message as EwsMessage
+            msg = EwsMessage(account=account, subject=subject, body=body,
+                             to_recipients=[Mailbox(email_address=a) for a in to],
+                             cc_recipients=[Mailbox(email_address=a) for a in cc] or None)
+            if not who.app_only and who.username and who.username.lower() != sender.lower():
+                msg.author = Mailbox(email_address=sender)      # Send As: From is the sender, not the user
+            for att in attachments:
+                msg.attach(FileAttachment(name=att.name, content=att.data, content_type=att.content_type))
+            msg.send(save_copy=save_copy)
+        # Delegated: the signed-in user's own session sends (From carries the sender).
+        self._run(sender if who.app_only or not who.username else who.username, who, work)
+
+    def check(self, address: str, who) -> None:
+        """Open the inbox of ``address`` (GetFolder)."""
+        def work(account):
+            from exchangelib.properties import DistinguishedFolderId, Mailbox
+            from exchangelib.services import GetFolder
+            inbox = DistinguishedFolderId(id="inbox", mailbox=Mailbox(email_address=address))
+            service = GetFolder(account=account)
+            # One GetFolder of the inbox, answers not parsed into folder objects (needs no root folder).
+            for answer in service._chunked_get_elements(service.get_payload, items=[inbox], additional_fields=[],
+                                                        shape="IdOnly"):
+                if isinstance(answer, Exception):
+                    raise answer
+        self._run(address, who, work, fresh=True)
+
+    def fetch(self, address: str, who, since: datetime | None, limit: int, unprocessed_only: bool) -> list[Message]:
+        def work(account):
+            from exchangelib import EWSDateTime
+            qs = account.inbox.all()
+            if unprocessed_only:
+                qs = qs.filter(is_read=False)
+            if since is not None:
+                qs = qs.filter(datetime_received__gte=EWSDateTime.from_datetime(_aware(since)))
+            found = list(qs.order_by("datetime_received")[: max(limit * 2, limit)])
+            # Filter again here: servers that ignore a restriction must not make us re-read mail.
+            found = [i for i in found if not (unprocessed_only and i.is_read)
+                     and not (since and i.datetime_received and i.datetime_received < _aware(since))][:limit]
+            if not found:
+                return []
+            full = [i for i in account.fetch(ids=found) if not isinstance(i, Exception)]
+            return [_message(i, address) for i in full]
+        return self._run(address, who, work)
+
+    def mark_processed(self, address: str, who, message_id: str, folder: str | None) -> None:
+        def work(account):
+            item = next(iter(account.fetch(ids=[(message_id, None)])), None)
+            if item is None or isinstance(item, Exception):
+                if isinstance(item, Exception):
+                    raise item
+                return
+            item.is_read = True
+            item.save(update_fields=["is_read"])
+            if folder:
+                key = (address.lower(), folder.lower())
+                target = self._processed.get(key)
+                if target is None:
+                    target = self._processed[key] = _processed_folder(account, folder)
+                item.move(target)
+        self._run(address, who, work)
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _processed_folder(account, name: str):
+    from exchangelib import Folder
+    from exchangelib.errors import ErrorFolderNotFound
+    root = account.msg_folder_root
+    try:
+        return root / name
+    except ErrorFolderNotFound:
+        f = Folder(parent=root, name=name)
+        f.save()
+        return f
+
+
+def _message(item, address: str) -> Message:
+    sender = item.sender or item.author
+    received = item.datetime_received
+    return Message(
+        id=item.id, account=address,
+        sender=(sender.email_address if sender else "") or "",
+        to=[r.email_address for r in (item.to_recipients or []) if r.email_address],
+        subject=item.subject or "",
+        received=datetime.fromtimestamp(received.timestamp(), timezone.utc) if received else None,
+        body_text=str(item.text_body or item.body or ""),
+        attachments=[(a.name or "", a.content_type or "application/octet-stream", int(a.size or 0))
+                     for a in (item.attachments or [])],
+        is_read=bool(item.is_read))

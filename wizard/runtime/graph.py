@@ -1,0 +1,216 @@
+"""Microsoft Graph mail for the runtime (requests through ``http.make_session``:
+our CA bundle on every request, proxies from the environment, bounded timeouts).
+
+- send: ``POST /v1.0/users/{sender}/sendMail`` (202), file attachments inline
+  (``contentBytes``); Graph takes at most about 3 MB of attachments this way.
+- fetch: ``GET /v1.0/users/{account}/mailFolders/inbox/messages`` with
+  ``$select``, ``$filter`` (``isRead eq false``, ``receivedDateTime ge``),
+  ``$orderby=receivedDateTime`` and ``$top``, following ``@odata.nextLink``;
+  attachment metadata from ``/messages/{id}/attachments?$select=name,contentType,size``.
+- mark processed: ``PATCH isRead`` then ``POST /messages/{id}/move`` to a
+  "Processed" folder (found by ``$filter=displayName eq``, created when missing).
+  Both need ``Mail.ReadWrite``.
+- 429 / 503 / 504: wait ``Retry-After`` (bounded by ``max_wait``) and retry a
+  few times with the injected sleep; 401 once more with a new token.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from datetime import datetime, timezone
+from urllib.parse import quote
+
+from requests.adapters import HTTPAdapter
+
+from ..catalogue import lookup
+from ..diagnose import diagnose_network
+from ..http import DEFAULT_TIMEOUT, make_session
+from .model import Message, MailError
+
+SELECT = "id,subject,from,sender,toRecipients,receivedDateTime,body,hasAttachments,isRead"
+MAX_INLINE = 3 * 1024 * 1024
+PAGE = 50
+RETRY_STATUSES = (429, 503, 504)
+
+
+class GraphTransport:
+    def __init__(self, cfg, tokens, *, clock=time.time, sleep=time.sleep, attempts: int = 4,
+                 max_wait: float = 60.0, timeout=DEFAULT_TIMEOUT, pool: int = 32):
+        self.cfg = cfg
+        self.tokens = tokens
+        self.sleep = sleep
+        self.attempts = attempts
+        self.max_wait = max_wait
+        self.base = (cfg.endpoints.graph_url or cfg.cloud.graph_url).rstrip("/") + "/v1.0"
+        self.session = make_session(cfg, timeout=timeout)
+        self.session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=pool))
+        self._folders: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+        self.waited = 0.0
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- HTTP ------------------------------------------------------------------------------
+    def _request(self, method: str, url: str, who, address: str, *, json=None, params=None,
+                 ok=(200, 201, 202, 204)):
+        if not url.startswith("https://"):
+            url = self.base + url
+        fresh_token = False
+        for attempt in range(1, self.attempts + 1):
+            token = self.tokens.token("graph", who)
+            headers = {"Authorization": f"Bearer {token}", "Prefer": 'outlook.body-content-type="text"'}
+            try:
+                resp = self.session.request(method, url, json=json, params=params, headers=headers)
+            except Exception as exc:
+                host = self.base.split("/")[2]
+                diag = diagnose_network(exc, cfg=self.cfg, host=host, port=443, address=address) or \
+                    lookup("http.unexpected", cfg=self.cfg, host=host, service_message=f"{type(exc).__name__}")
+                raise MailError(diag, account=address) from None
+            finally:
+                del self.session.transcript[:-5]
+            if resp.status_code in ok:
+                return resp
+            if resp.status_code == 401 and not fresh_token:
+                fresh_token = True
+                self.tokens.forget("graph", who)
+                continue
+            if resp.status_code in RETRY_STATUSES and attempt < self.attempts:
+                after = resp.headers.get("Retry-After", "")
+                wait = float(after) if after.replace(".", "", 1).isdigit() else 2.0 ** attempt
+                wait = min(wait, self.max_wait)
+                self.waited += wait
+                self.sleep(wait)
+                continue
+            raise MailError(self._diagnose(resp, address), account=address)
+        raise AssertionError("unreachable")
+
+    def _diagnose(self, resp, address: str):
+        try:
+            err = resp.json().get("error") or {}
+        except ValueError:
+            err = {}
+        code, message = str(err.get("code") or ""), str(err.get("message") or "")
+        host = self.base.split("/")[2]
+        said = f"HTTP {resp.status_code} {code}: {message}".strip()
+        if "html" in resp.headers.get("content-type", "").lower():
+            return lookup("http.html", cfg=self.cfg, host=host, service_message=f"HTTP {resp.status_code}")
+        if resp.status_code in RETRY_STATUSES:
+            after = resp.headers.get("Retry-After")
+            return lookup("http.429", cfg=self.cfg, retry_after=f"{after} seconds" if after else None,
+                          service_message=said)
+        if resp.status_code == 403 and code in ("ErrorAccessDenied", "Authorization_RequestDenied", ""):
+            return lookup("graph.ErrorAccessDenied", cfg=self.cfg, address=address, service_message=said,
+                          api="Microsoft Graph")
+        if code in ("MailboxNotEnabledForRESTAPI", "ErrorInvalidUser", "ErrorSendAsDenied"):
+            return lookup(code, cfg=self.cfg, address=address, service_message=said)
+        if resp.status_code == 401:
+            return lookup("claims.roles", cfg=self.cfg, address=address, api="Microsoft Graph",
+                          permission="Mail.Send / Mail.ReadWrite", service_message=said)
+        d = lookup(code or f"http.{resp.status_code}", cfg=self.cfg, address=address, service_message=said)
+        return d
+
+    # -- operations ---------------------------------------------------------------------------
+    def send(self, who, sender: str, to, cc, subject: str, body: str, attachments, save_copy: bool = False) -> None:
+        if sum(a.size for a in attachments) > MAX_INLINE:
+            raise MailError(lookup("config.invalid", cfg=self.cfg, service_message="attachments over 3 MB in "
+                                   "total cannot be sent in one Graph sendMail call; send them in smaller parts"))
+        message = {
+            "subject": subject,
+            "body": {"contentType": "Text", "content": body},
+            "toRecipients": [{"emailAddress": {"address": a}} for a in to],
+        }
+        if cc:
+            message["ccRecipients"] = [{"emailAddress": {"address": a}} for a in cc]
+        if attachments:
+            message["attachments"] = [{"@odata.type": "#microsoft.graph.fileAttachment", "name": a.name,
+                                       "contentType": a.content_type,
+                                       "contentBytes": base64.b64encode(a.data).decode("ascii")}
+                                      for a in attachments]
+        if not who.app_only and who.username and who.username.lower() != sender.lower():
+            message["from"] = {"emailAddress": {"address": sender}}
+        self._request("POST", f"/users/{quote(sender)}/sendMail", who, sender,
+                      json={"message": message, "saveToSentItems": bool(save_copy)}, ok=(202,))
+
+    def check(self, address: str, who) -> None:
+        self._request("GET", f"/users/{quote(address)}/mailFolders/inbox", who, address, params={"$select": "id"},
+                      ok=(200,))
+
+    def fetch(self, address: str, who, since, limit: int, unprocessed_only: bool) -> list[Message]:
+        start = since or datetime(1900, 1, 1, tzinfo=timezone.utc)
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=timezone.utc)
+        # Graph wants the $orderby property first in $filter.
+        flt = f"receivedDateTime ge {start.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')}"
+        if unprocessed_only:
+            flt += " and isRead eq false"
+        params = {"$select": SELECT, "$filter": flt, "$orderby": "receivedDateTime asc",
+                  "$top": str(min(limit, PAGE))}
+        url, rows = f"/users/{quote(address)}/mailFolders/inbox/messages", []
+        while url and len(rows) < limit:
+            data = self._request("GET", url, who, address, params=params, ok=(200,)).json()
+            rows += data.get("value") or []
+            url, params = data.get("@odata.nextLink"), None      # the next link carries the query
+        out = []
+        for row in rows[:limit]:
+            if unprocessed_only and row.get("isRead"):
+                continue
+            atts = []
+            if row.get("hasAttachments"):
+                meta = self._request("GET", f"/users/{quote(address)}/messages/{quote(row['id'], safe='')}"
+                                     "/attachments", who, address,
+                                     params={"$select": "name,contentType,size"}, ok=(200,)).json()
+                atts = [(a.get("name") or "", a.get("contentType") or "application/octet-stream",
+                         int(a.get("size") or 0)) for a in meta.get("value") or []]
+            out.append(_message(row, address, atts))
+        return out
+
+    def _folder(self, address: str, who, name: str) -> str:
+        key = (address.lower(), name.lower())
+        with self._lock:
+            if key in self._folders:
+                return self._folders[key]
+        base = f"/users/{quote(address)}/mailFolders"
+        found = self._request("GET", base, who, address, ok=(200,),
+                              params={"$filter": f"displayName eq '{name.replace(chr(39), chr(39) * 2)}'"}).json()
+        rows = found.get("value") or []
+        if rows:
+            fid = rows[0]["id"]
+        else:
+            resp = self._request("POST", base, who, address, json={"displayName": name}, ok=(201, 409))
+            if resp.status_code == 409:        # created meanwhile by another poller
+                return self._folder(address, who, name)
+            fid = resp.json()["id"]
+        with self._lock:
+            self._folders[key] = fid
+        return fid
+
+    def mark_processed(self, address: str, who, message_id: str, folder: str | None) -> None:
+        path = f"/users/{quote(address)}/messages/{quote(message_id, safe='')}"
+        self._request("PATCH", path, who, address, json={"isRead": True}, ok=(200,))
+        if folder:
+            self._request("POST", path + "/move", who, address,
+                          json={"destinationId": self._folder(address, who, folder)}, ok=(200, 201))
+
+
+def _when(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _addr(obj) -> str:
+    return ((obj or {}).get("emailAddress") or {}).get("address") or ""
+
+
+def _message(row: dict, address: str, atts) -> Message:
+    return Message(id=row["id"], account=address, sender=_addr(row.get("from") or row.get("sender")),
+                   to=[_addr(r) for r in row.get("toRecipients") or [] if _addr(r)],
+                   subject=row.get("subject") or "", received=_when(row.get("receivedDateTime")),
+                   body_text=(row.get("body") or {}).get("content") or "", attachments=atts,
+                   is_read=bool(row.get("isRead")))

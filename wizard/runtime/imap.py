@@ -1,0 +1,245 @@
+"""IMAP for the runtime: implicit TLS (port 993), ``AUTHENTICATE XOAUTH2``
+with an MSAL token (the XOAUTH2 user is the mailbox read, also for a shared
+mailbox read with a delegated token), ``UID SEARCH UNSEEN [SINCE]``,
+``UID FETCH BODY.PEEK[]`` (fetching does not mark read), ``UID STORE
++FLAGS (\\Seen)``, ``UID MOVE`` to a "Processed" folder (created when missing;
+COPY + \\Deleted + EXPUNGE where MOVE is not offered).
+
+A message's ``id`` is its UID in the inbox, as text."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import imaplib
+import re
+import socket
+import ssl
+import threading
+from datetime import datetime, timedelta, timezone
+from email.utils import getaddresses, parsedate_to_datetime
+
+from ..catalogue import lookup
+from ..diagnose import diagnose_network
+from ..netcheck import trust_path
+from .model import Message, MailError
+
+TIMEOUT = 30.0
+_UID_RE = re.compile(rb"UID (\d+)")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class ImapTransport:
+    def __init__(self, cfg, tokens, *, server: str, port: int, timeout: float = TIMEOUT):
+        self.cfg = cfg
+        self.tokens = tokens
+        self.server = server or cfg.cloud.exchange_host
+        self.port = port or 993
+        self.timeout = timeout
+        self._conns: dict[str, _Conn] = {}
+        self._lock = threading.Lock()
+        self.connects = 0
+
+    # -- connections --------------------------------------------------------------------
+    def _open(self, address: str, token: str) -> imaplib.IMAP4_SSL:
+        ctx = ssl.create_default_context(cafile=trust_path(self.cfg))    # verification always on
+        imap = imaplib.IMAP4_SSL(self.server, self.port, ssl_context=ctx, timeout=self.timeout)
+        try:
+            blob = f"user={address}\x01auth=Bearer {token}\x01\x01".encode()
+            imap.authenticate("XOAUTH2", lambda _challenge: blob)
+        except BaseException:
+            try:
+                imap.shutdown()
+            except Exception:
+                pass
+            raise
+        self.connects += 1
+        return imap
+
+    def _with(self, address: str, who, work):
+        """work(imap) on this mailbox's connection (opened on first use, reopened
+        with a new token, once more after a dropped connection). Connections to
+        different mailboxes open in parallel; one mailbox's commands run in turn."""
+        for attempt in (1, 2):
+            token = self.tokens.token("exchange", who)
+            key = address.lower()
+            stale = None
+            try:
+                with self._lock:
+                    entry = self._conns.get(key)
+                    if entry is None or entry.token != token:
+                        stale, entry = entry, _Conn(token)
+                        self._conns[key] = entry
+                if stale is not None and stale.imap is not None:
+                    _logout(stale.imap)
+                with entry.lock:
+                    if entry.imap is None:
+                        entry.imap = self._open(address, token)
+                    return work(entry.imap)
+            except (imaplib.IMAP4.abort, ConnectionError, socket.timeout, ssl.SSLEOFError) as exc:
+                self._drop(key)
+                if attempt == 2:
+                    raise MailError(self._diagnose(exc, address, who), account=address) from None
+            except MailError:
+                raise
+            except Exception as exc:
+                self._drop(key)
+                raise MailError(self._diagnose(exc, address, who), account=address) from None
+        raise AssertionError("unreachable")
+
+    def _drop(self, key: str) -> None:
+        with self._lock:
+            entry = self._conns.pop(key, None)
+        if entry is not None and entry.imap is not None:
+            _logout(entry.imap)
+
+    def _diagnose(self, exc, address: str, who):
+        values = dict(cfg=self.cfg, flow=who.flow, address=address, host=self.server, port=self.port)
+        text = str(exc)
+        if isinstance(exc, imaplib.IMAP4.error) and "AUTHENTICATE" in text.upper():
+            return lookup("IMAP AUTHENTICATE failed", service_message=text[:300], **values)
+        net = diagnose_network(exc, **values)
+        if net is not None:
+            return net
+        d = lookup("imap.error", service_message=f"{type(exc).__name__}: {text}"[:300], **values)
+        return d
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._conns = list(self._conns.values()), {}
+        for entry in conns:
+            if entry.imap is not None:
+                _logout(entry.imap)
+
+    # -- operations -------------------------------------------------------------------------
+    def check(self, address: str, who) -> None:
+        def work(imap):
+            _ok(imap.select("INBOX", readonly=True), "SELECT INBOX")
+        self._with(address, who, work)
+
+    def fetch(self, address: str, who, since, limit: int, unprocessed_only: bool) -> list[Message]:
+        def work(imap):
+            _ok(imap.select("INBOX"), "SELECT INBOX")
+            criteria = ["UNSEEN"] if unprocessed_only else ["ALL"]
+            if since is not None:
+                criteria += ["SINCE", _imap_date(since)]
+            typ, data = imap.uid("SEARCH", *criteria)
+            _ok((typ, data), "UID SEARCH")
+            uids = [int(u) for u in (data[0] or b"").split()]
+            out = []
+            for chunk in _chunks(sorted(uids), 50):
+                if len(out) >= limit:
+                    break
+                typ, rows = imap.uid("FETCH", ",".join(map(str, chunk)), "(UID FLAGS INTERNALDATE BODY.PEEK[])")
+                _ok((typ, rows), "UID FETCH")
+                for row in rows:
+                    if not isinstance(row, tuple):
+                        continue
+                    m = _UID_RE.search(row[0])
+                    msg = _parse(row[1], m.group(1).decode() if m else "", address, b"\\Seen" in row[0])
+                    arrived = _internaldate(row[0])
+                    if arrived is not None:
+                        msg.received = arrived       # when the server received it, as EWS and Graph report
+                    if since is not None and msg.received and msg.received < _aware(since):
+                        continue      # SINCE is by date; keep the exact time asked for
+                    if unprocessed_only and msg.is_read:
+                        continue
+                    out.append(msg)
+            return out[:limit]
+        return self._with(address, who, work)
+
+    def mark_processed(self, address: str, who, message_id: str, folder: str | None) -> None:
+        def work(imap):
+            _ok(imap.select("INBOX"), "SELECT INBOX")
+            _ok(imap.uid("STORE", message_id, "+FLAGS", "(\\Seen)"), "UID STORE")
+            if not folder:
+                return
+            target = _quote(folder)
+            typ, data = imap.create(target)          # NO [ALREADYEXISTS] when it is there: fine
+            if "MOVE" in imap.capabilities:
+                typ, data = imap.uid("MOVE", message_id, target)
+                _ok((typ, data), "UID MOVE")
+            else:
+                _ok(imap.uid("COPY", message_id, target), "UID COPY")
+                _ok(imap.uid("STORE", message_id, "+FLAGS", "(\\Deleted)"), "UID STORE")
+                imap.expunge()
+        self._with(address, who, work)
+
+
+class _Conn:
+    def __init__(self, token: str):
+        self.token = token
+        self.imap: imaplib.IMAP4_SSL | None = None
+        self.lock = threading.Lock()
+
+
+class _ImapNo(Exception):
+    pass
+
+
+def _ok(answer, what: str):
+    typ, data = answer
+    if typ != "OK":
+        said = b" ".join(d for d in data if isinstance(d, bytes)).decode("utf-8", "replace")
+        raise _ImapNo(f"{what}: {typ} {said}")
+    return data
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _imap_date(when: datetime) -> str:
+    """IMAP's date (RFC 3501 date-text), English month whatever the locale. SINCE
+    compares dates in the server's time zone: ask from a day early and keep the
+    exact time when reading the messages."""
+    d = _aware(when).astimezone(timezone.utc) - timedelta(days=1)
+    return f"{d.day:02d}-{_MONTHS[d.month - 1]}-{d.year}"
+
+
+def _internaldate(meta: bytes) -> datetime | None:
+    import time as _time
+    parts = imaplib.Internaldate2tuple(meta)
+    if parts is None:
+        return None
+    return datetime.fromtimestamp(_time.mktime(parts), timezone.utc)
+
+
+def _chunks(items, n):
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+def _aware(when: datetime) -> datetime:
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _logout(imap) -> None:
+    try:
+        imap.logout()
+    except Exception:
+        try:
+            imap.shutdown()
+        except Exception:
+            pass
+
+
+def _parse(raw: bytes, uid: str, address: str, seen: bool) -> Message:
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    try:
+        received = parsedate_to_datetime(msg["Date"]) if msg["Date"] else None
+        if received is not None and received.tzinfo is None:
+            received = received.replace(tzinfo=timezone.utc)
+    except (TypeError, ValueError):
+        received = None
+    body = msg.get_body(preferencelist=("plain", "html"))
+    text = body.get_content() if body is not None else ""
+    atts = []
+    for part in msg.iter_attachments():
+        data = part.get_payload(decode=True) or b""
+        atts.append((part.get_filename() or "", part.get_content_type(), len(data)))
+    return Message(id=uid, account=address, sender=(getaddresses([str(msg["From"] or "")]) or [("", "")])[0][1],
+                   to=[a for _, a in getaddresses([str(msg["To"] or "")]) if a], subject=str(msg["Subject"] or ""),
+                   received=received, body_text=text, attachments=atts, is_read=seen)

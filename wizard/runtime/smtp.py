@@ -1,0 +1,135 @@
+"""SMTP submission for the runtime: STARTTLS (port 587), ``AUTH XOAUTH2``
+with an MSAL token, one connection kept per (mailbox, token) and reused.
+
+The XOAUTH2 user is the sending mailbox for app-only tokens and the signed-in
+user for delegated ones (who then needs Send As on a different sender).
+Exchange Online's limits (30 messages a minute, 10,000 recipients a day) are
+kept by the Mailer's pacer before a message gets here.
+"""
+
+from __future__ import annotations
+
+import base64
+import smtplib
+import socket
+import ssl
+import threading
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from ..catalogue import lookup
+from ..diagnose import diagnose_network
+from ..netcheck import trust_path
+from .model import MailError
+
+TIMEOUT = 30.0
+
+
+def xoauth2(user: str, token: str) -> str:
+    """The SASL XOAUTH2 initial response (base64)."""
+    return base64.b64encode(f"user={user}\x01auth=Bearer {token}\x01\x01".encode()).decode("ascii")
+
+
+def build_mime(sender: str, to, cc, subject: str, body: str, attachments) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = ", ".join(to)
+    if cc:
+        msg["Cc"] = ", ".join(cc)
+    msg["Subject"] = subject
+    msg["Date"] = formatdate(localtime=False, usegmt=True)
+    msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    msg.set_content(body)
+    for a in attachments:
+        maintype, _, subtype = a.content_type.partition("/")
+        msg.add_attachment(a.data, maintype=maintype or "application", subtype=subtype or "octet-stream",
+                           filename=a.name)
+    return msg
+
+
+class SmtpTransport:
+    def __init__(self, cfg, tokens, *, server: str, port: int, timeout: float = TIMEOUT):
+        self.cfg = cfg
+        self.tokens = tokens
+        self.server = server or cfg.cloud.smtp_host
+        self.port = port if port and port != 443 else 587
+        self.timeout = timeout
+        self._conns: dict[tuple, smtplib.SMTP] = {}
+        self._lock = threading.Lock()
+        self.connects = 0
+
+    def _context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=trust_path(self.cfg))   # verification always on
+
+    def _open(self, user: str, token: str) -> smtplib.SMTP:
+        smtp = smtplib.SMTP(self.server, self.port, timeout=self.timeout)
+        try:
+            smtp.ehlo()
+            smtp.starttls(context=self._context())
+            smtp.ehlo()
+            code, reply = smtp.docmd("AUTH", "XOAUTH2 " + xoauth2(user, token))
+            if code == 334:       # the server sent an error challenge: finish the exchange to get the reply
+                code, reply = smtp.docmd("")
+            if code != 235:
+                raise smtplib.SMTPAuthenticationError(code, reply)
+        except BaseException:
+            smtp.close()
+            raise
+        self.connects += 1
+        return smtp
+
+    def _diagnose(self, exc, sender: str, who):
+        values = dict(cfg=self.cfg, flow=who.flow, address=sender, host=self.server, port=self.port)
+        if isinstance(exc, smtplib.SMTPResponseException):
+            text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+            said = f"{exc.smtp_code} {text}"
+            for code in ("5.7.139", "5.7.3", "5.2.252"):
+                if code in text:
+                    return lookup(f"{exc.smtp_code} {code}", service_message=said, **values)
+            if "SubmissionQuotaExceeded" in text or exc.smtp_code in (421, 450, 451, 452):
+                return lookup("http.429", service_message=said, **values)
+            d = lookup(f"smtp.{exc.smtp_code}", service_message=said, **values)
+            return d
+        net = diagnose_network(exc, **values)
+        return net or lookup("http.unexpected", service_message=f"{type(exc).__name__}: {exc}"[:300], **values)
+
+    def send(self, who, sender: str, to, cc, subject: str, body: str, attachments, save_copy: bool = False) -> None:
+        msg = build_mime(sender, to, cc, subject, body, attachments)
+        user = sender if who.app_only or not who.username else who.username
+        for attempt in (1, 2):
+            token = self.tokens.token("exchange", who)
+            key = (user.lower(), token)
+            try:
+                with self._lock:
+                    for k in [k for k in self._conns if k[0] == key[0] and k != key]:
+                        _quit(self._conns.pop(k))          # token renewed: sign in again
+                    smtp = self._conns.get(key)
+                    if smtp is None:
+                        smtp = self._conns[key] = self._open(user, token)
+                    smtp.send_message(msg, from_addr=sender, to_addrs=list(to) + list(cc))
+                return
+            except (smtplib.SMTPServerDisconnected, ConnectionError, socket.timeout) as exc:
+                with self._lock:
+                    self._conns.pop(key, None)
+                if attempt == 2:
+                    raise MailError(self._diagnose(exc, sender, who), account=sender) from None
+            except Exception as exc:
+                with self._lock:
+                    bad = self._conns.pop(key, None)
+                if bad is not None:
+                    _quit(bad)
+                diag = self._diagnose(exc, sender, who)
+                raise MailError(diag, account=sender) from None
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._conns = list(self._conns.values()), {}
+        for c in conns:
+            _quit(c)
+
+
+def _quit(smtp) -> None:
+    try:
+        smtp.quit()
+    except Exception:
+        smtp.close()
