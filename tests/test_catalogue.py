@@ -17,7 +17,7 @@ from wizard.diagnose import diagnose_ews, diagnose_msal, diagnose_network, netwo
 
 CLIENT = "3f6a9c2e-8b1d-4c5e-9a7f-2d4b6e8c0a1f"
 SCREENS = {None, "target", "registration", "ids", "mail"}
-DOC = Path("/work/shared/docs/microsoft-365.md")
+DOC = Path(__file__).resolve().parents[2] / "shared" / "docs" / "microsoft-365.md"   # shared/ sits beside the repo
 
 # Every code in the error table of docs/microsoft-365.md, as the catalogue keys it.
 TABLE_CODES = [
