@@ -139,7 +139,8 @@ def _retry_wait(session, attempt: int, retry: Retry) -> float | None:
 
 def acquire_token(cfg, *, resource: str | None = None, username: str | None = None,
                   password: str | None = None, retry: Retry | None = None,
-                  timeout=DEFAULT_TIMEOUT, on_retry=None, http_cache: DiscoveryCache | None = None) -> TokenResult:
+                  timeout=DEFAULT_TIMEOUT, on_retry=None, http_cache: DiscoveryCache | None = None,
+                  api: str | None = None) -> TokenResult:
     """An access token with the config's flow, or AuthError(diagnosis).
 
     The scopes follow the config's protocols (``claims.wanted``): for EWS
@@ -147,8 +148,10 @@ def acquire_token(cfg, *, resource: str | None = None, username: str | None = No
     delegated; ``resource`` overrides the API's resource (default: the cloud's
     Exchange resource for EWS). ``username``/``password`` override the
     config's (incoming accounts with their own sign-in). ``http_cache`` (a
-    ``DiscoveryCache``) lets several calls share the tenant discovery document."""
-    want = wanted(cfg)
+    ``DiscoveryCache``) lets several calls share the tenant discovery document.
+    ``api`` ("exchange" | "graph"; default: the outgoing protocol's) picks the
+    token when the outgoing and incoming protocols use different APIs."""
+    want = wanted(cfg, api=api, username=username)
     if resource:
         want.resource = resource.rstrip("/")
     scopes = want.scopes(cfg.auth.flow)
@@ -160,7 +163,7 @@ def acquire_token(cfg, *, resource: str | None = None, username: str | None = No
         username = username or cfg.auth.username
         password = _password(password if password is not None else cfg.auth.password, "auth.password")
     flow = cfg.auth.flow
-    host, port = _login_host(cfg)
+    host, port = login_host(cfg)
     for attempt in range(1, retry.attempts + 1):
         session = make_session(cfg, timeout=timeout)
         try:
@@ -196,7 +199,8 @@ def acquire_token(cfg, *, resource: str | None = None, username: str | None = No
     raise AssertionError("unreachable")
 
 
-def _login_host(cfg) -> tuple[str, int]:
+def login_host(cfg) -> tuple[str, int]:
+    """The identity platform's host and port, for diagnoses."""
     parts = urlsplit(cfg.authority_host)
     try:
         return parts.hostname or cfg.authority_host, parts.port or 443

@@ -88,26 +88,6 @@ def _not_before(cert) -> dt.datetime:
         return cert.not_valid_before.replace(tzinfo=dt.timezone.utc)
 
 
-def _write(path: Path, data: bytes, mode: int) -> None:
-    """Atomically write ``data`` with ``mode`` from the first byte on (never world-readable in between)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def create_certificate(common_name: str, *, days: int = DEFAULT_DAYS, key_path: str | os.PathLike,
                        cert_path: str | os.PathLike, now: dt.datetime | None = None) -> CertInfo:
     """Generate an RSA 2048 key and a self-signed certificate valid ``days`` days.
@@ -147,8 +127,9 @@ def create_certificate(common_name: str, *, days: int = DEFAULT_DAYS, key_path: 
     cert_pem = cert.public_bytes(serialization.Encoding.PEM)
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
-    _write(key_path, key_pem + cert_pem, 0o600)
-    _write(cert_path, cert_pem, 0o644)
+    from .config_io import write_private
+    write_private(Path(key_path), key_pem + cert_pem)
+    write_private(Path(cert_path), cert_pem, mode=0o644)   # the public part, to upload
     sha1, sha256 = thumbprints(cert)
     return CertInfo(sha1, sha256, _not_after(cert), cert_path, key_path, common_name)
 

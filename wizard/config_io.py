@@ -230,15 +230,18 @@ def save(cfg: Config, path: str | os.PathLike) -> Path:
     return path
 
 
-def write_private(path: Path, text: str, *, backup: bool = False) -> None:
-    """Atomically write text to path with mode 0600; with backup=True the
-    current file is first copied to <name>.bak (also 0600)."""
+def write_private(path: Path, text: str | bytes, *, backup: bool = False, mode: int = 0o600) -> None:
+    """Atomically write text (or bytes) to path with mode 0600 (or ``mode``)
+    from the first byte on; with backup=True the current file is first copied
+    to <name>.bak (0600)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        os.fchmod(fd, mode)
+        data = text.encode("utf-8") if isinstance(text, str) else text
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         if backup and path.exists():

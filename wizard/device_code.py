@@ -32,7 +32,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .auth import AuthError, DiscoveryCache, TokenResult, _login_host, _quiet_msal
+from .auth import AuthError, DiscoveryCache, TokenResult, login_host, _quiet_msal
 from .catalogue import Diagnosis, lookup
 from .claims import decode_jwt, wanted
 from .diagnose import diagnose_msal, diagnose_network
@@ -120,7 +120,7 @@ def scopes_for(cfg) -> list[str]:
 
 
 def _diagnosis(cfg, result_or_exc, transcript) -> Diagnosis:
-    host, port = _login_host(cfg)
+    host, port = login_host(cfg)
     if isinstance(result_or_exc, BaseException):
         net = diagnose_network(result_or_exc, cfg=cfg, flow=FLOW, host=host, port=port)
         if net is not None:

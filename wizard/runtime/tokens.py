@@ -29,7 +29,6 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from ..catalogue import Diagnosis
 from ..claims import decode_jwt
@@ -62,14 +61,6 @@ class SignIn:
     @property
     def app_only(self) -> bool:
         return self.flow in APP_ONLY_FLOWS
-
-
-def _login_host(cfg) -> tuple[str, int]:
-    parts = urlsplit(cfg.authority_host)
-    try:
-        return parts.hostname or cfg.authority_host, parts.port or 443
-    except ValueError:
-        return parts.hostname or cfg.authority_host, 443
 
 
 def _quiet_msal() -> None:
@@ -244,7 +235,8 @@ class TokenProvider:
                                       "Correct auth.certificate.", None, "ids")) from None
 
     def _diagnose(self, exc_or_result, flow: str) -> Diagnosis:
-        host, port = _login_host(self.cfg)
+        from ..auth import login_host
+        host, port = login_host(self.cfg)
         transcript = self._session.transcript if self._session is not None else []
         if isinstance(exc_or_result, BaseException):
             net = diagnose_network(exc_or_result, cfg=self.cfg, flow=flow, host=host, port=port)
