@@ -21,6 +21,9 @@ from .dialogs import ConfirmDialog
 from .resume import DraftKeeper, ResumeDialog, SecretPrompt, secret_label, secret_slot
 
 STAGES = guide_data.STAGES
+SCREENS = {"target": ("target", "TargetScreen"), "registration": ("registration", "RegistrationScreen"),
+           "ids": ("ids", "IdsScreen"), "mail": ("mail", "MailScreen"),
+           "test": ("test", "ConnectionTestScreen"), "save": ("save", "SaveScreen")}
 
 
 DARK, LIGHT = "textual-dark", "textual-light"
@@ -122,7 +125,21 @@ class WizardApp(App):
         self.keeper.changed()
 
     async def on_mount(self) -> None:
-        await self.push_screen(self.make_screen(self.start))
+        if self.is_headless:
+            await self.show_first_screen()
+            return
+        # In a terminal: paint the stage's header, explanation and keys at once, and
+        # build the stage's fields in the next frame (like textual.lazy.Lazy).
+        from .base import SkeletonScreen
+        await self.push_screen(SkeletonScreen(self.start))
+        self.call_after_refresh(self.show_first_screen)
+
+    async def show_first_screen(self) -> None:
+        first = self.make_screen(self.start)
+        if self.screen_stack and self.screen_stack[-1].id == "skeleton":
+            await self.switch_screen(first)
+        else:
+            await self.push_screen(first)
         if self.pending_draft is not None:
             self.push_screen(ResumeDialog(self.pending_draft, self.guide), self.resume_answer)
             return
@@ -138,12 +155,10 @@ class WizardApp(App):
 
     # -- navigation -------------------------------------------------------
     def make_screen(self, stage: str):
-        from . import ids, mail, registration, save, target, test
-        modules = {"target": target.TargetScreen, "registration": registration.RegistrationScreen,
-                   "ids": ids.IdsScreen, "mail": mail.MailScreen, "test": test.ConnectionTestScreen,
-                   "save": save.SaveScreen}
+        from importlib import import_module
+        module, name = SCREENS[stage]
         self.stage = stage
-        return modules[stage]()
+        return getattr(import_module(f".{module}", __package__), name)()   # only the one needed
 
     def goto(self, stage: str, focus: str | None = None) -> None:
         screen = self.make_screen(stage)

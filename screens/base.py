@@ -177,3 +177,17 @@ class StageScreen(Screen):
     def action_back(self) -> None:
         self.commit()
         self.app.prev_stage()
+
+
+class SkeletonScreen(StageScreen):
+    """A stage's header, explanation and keys without its fields: the first frame
+    in a terminal, replaced by the real stage screen right after it is painted."""
+
+    SHOW_STEPS = False
+
+    def __init__(self, stage: str) -> None:
+        super().__init__(id="skeleton")
+        self.STAGE = stage
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        return None if action in ("next", "back") else True   # shown, but not yet

@@ -15,8 +15,8 @@ from textual.containers import Vertical
 from textual.widgets import Button, Input, Static
 
 from wizard import fields as f
+from wizard.config import copy_config
 
-from .widgets import CheckedField
 
 
 def check_certificate(raw: str) -> f.Checked:
@@ -157,7 +157,7 @@ class DeviceCodePanel(Vertical):
         self.running = True
         self.query_one("#device-start", Button).label = "Cancel the sign-in (F9)"
         self.status("Asking the identity platform for a code…")
-        self.sign_in(self.app.config, self.cancel)
+        self.sign_in(copy_config(self.app.config), self.cancel)   # the worker never sees later edits
 
     def status(self, text: str, cls: str = "") -> None:
         if not self.is_attached:      # the screen was left while the worker ran

@@ -12,7 +12,8 @@ from wizard import recommend as rc
 from wizard.clouds import IMAP_PORT, SMTP_PORT, resolve
 from wizard.config import ALL_FLOWS
 
-from .widgets import Choice, Tick
+from . import guide_data
+from .widgets import Choice, StepList, Tick
 
 BEYOND = {   # the flows the guides do not set up, in one line each
     "certificate": "Certificate: app-only like the client secret, but with a key that never leaves "
@@ -63,10 +64,10 @@ class ProtocolPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         cfg = self.app.config
+        yield Static("", id="password-advice", classes="field-msg -warning", markup=False)
         yield Static("Beyond the guides (safer; the guides do not set them up):\n"
                      + "\n".join(f"• {text}" for text in BEYOND.values()),
                      id="beyond-note", classes="field-help", markup=False)
-        yield Static("", id="password-advice", classes="field-msg -warning", markup=False)
         yield Static("Mail protocol (outgoing / incoming)", classes="field-label")
         chosen = protocol_choice(cfg)
         with RadioSet(id="protocol"):
@@ -75,7 +76,7 @@ class ProtocolPanel(Vertical):
         yield Static("\n".join(f"{rc.CHOICE_LABELS[k].split(' (')[0]}: {rc.GUIDANCE[k]}" for k in rc.CHOICES),
                      id="protocol-guide", classes="field-help", markup=False)
         yield Tick("Exchange Server on-premises (keeps EWS)", cfg.microsoft.exchange == "on_premises",
-                       id="on-prem")
+                   id="on-prem")
         yield Static("", id="ews-status", classes="panel -warning", markup=False)
         yield Button("Help me choose (F5)", id="help-choose")
 
@@ -148,23 +149,41 @@ class ProtocolPanel(Vertical):
 
 
 async def apply_choice(screen, protocol: str, flow: str, *, focus: str) -> None:
-    """Store a protocol and a flow chosen for the user, then rebuild the target
-    screen from the config: every radio button, note and the guide steps follow.
+    """Store a protocol and a flow chosen for the user, then rebuild what shows
+    them on the target screen: the flow buttons, this panel and the guide steps.
     (Pressing the buttons instead would not work from a RadioSet.Changed handler,
     which runs with RadioButton.Changed suppressed.)"""
+    from .target import OFFERED_FLOWS
     app = screen.app
     if protocol != protocol_choice(app.config):
         apply_protocol(app, protocol)
     if flow != app.config.auth.flow:
         app.config.auth.flow = flow
         app.mark_dirty()
-    await screen.recompose()
-    for radio_set in screen.query(RadioSet):   # highlight the chosen button, as on mount
+    old = screen.query_one("#flow", RadioSet)
+    parent, index = old.parent, old.parent.children.index(old)
+    await old.remove()
+    await parent.mount(RadioSet(*(Choice(flow_label(k), value=k == flow, id=f"flow-{k}") for k in OFFERED_FLOWS),
+                                id="flow"), before=index)
+    await screen.query_one(ProtocolPanel).recompose()
+    await refresh_steps(screen)
+    for radio_set in screen.query("#flow, #protocol").results(RadioSet):   # highlight the chosen one
         for _ in range(max(radio_set.pressed_index, 0)):
             radio_set.action_next_button()
-    if hasattr(screen, "update_note"):
-        screen.update_note()
-    screen.query_one(focus).focus()
+    screen.update_note()
+    screen.show_focused(screen.query_one(focus))
+
+
+async def refresh_steps(screen) -> None:
+    """Show the guide steps of the screen's stage for the current system and flow."""
+    found = screen.query("#steps").results(StepList)
+    box = next(iter(found), None)
+    if box is None:
+        return
+    cfg = screen.app.config
+    box.items = guide_data.steps(screen.guide, screen.STAGE, cfg.auth.flow, cfg.system)
+    box.border_title = f"Steps in the guide ({len(box.items)})" if box.items else "Steps in the guide"
+    await box.recompose()
 
 
 def flow_label(flow: str) -> str:

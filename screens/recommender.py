@@ -62,7 +62,7 @@ class RecommenderScreen(ModalScreen):
                 yield Button("Cancel (Esc)", id="rec-cancel")
 
     def on_mount(self) -> None:
-        self.query_one("#rec-app-only").focus()
+        self.query_one("#rec-app-only").focus(scroll_visible=False)   # keep the title in view
         self.update_result()
 
     def answers(self) -> rc.Answers:

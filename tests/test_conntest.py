@@ -404,19 +404,22 @@ def test_cancel_during_the_run(sandbox):
 
 
 def test_imap_smtp_setup_asks_for_imap_and_smtp_scopes(sandbox):
-    # Efecte ESM: delegated IMAP + SMTP; the mailbox checks are EWS only.
-    cfg = sandbox.config(flow="password", system="efecte_esm")
-    cfg.outgoing.protocol, cfg.incoming.protocol = "smtp", "imap"
+    # Efecte ESM: delegated IMAP + SMTP, one Exchange token for both; mailboxes checked over SMTP and IMAP
+    # (tests/test_conntest_protocols.py covers these protocols in depth).
+    cfg = sandbox.config(flow="password", system="efecte_esm", protocol="smtp+imap")
     report = check(cfg)
     assert report.ok, [(s.id, s.status, s.code) for s in report.steps]
     assert step(report, "claims").status == "pass"
-    assert step(report, "mailbox").status == "skip" and "EWS" in step(report, "mailbox").summary
+    assert step(report, "mailbox").status == "pass" and "XOAUTH2" in step(report, "mailbox").summary
+    assert step(report, "mailbox:orders@contoso.com").status == "pass"
     body = next(r.body for r in sandbox.requests if r.path == TOKEN).decode()
     assert "SMTP.Send" in body and "IMAP.AccessAsUser.All" in body and "EWS.AccessAsUser.All" not in body
 
 
 def test_app_only_smtp_needs_its_own_role(sandbox):
     cfg = sandbox.config(protocol="smtp")
+    # incoming stays EWS; without a server of its own it would be the cloud's Exchange host
+    cfg.incoming.server, cfg.incoming.port = sandbox.host, sandbox.port
     report = check(cfg)
     claims = step(report, "claims")
     assert (claims.status, claims.code) == ("fail", "claims.roles")

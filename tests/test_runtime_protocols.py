@@ -15,16 +15,6 @@ from wizard.sandbox import sample
 
 ORDERS, INVOICES = sample.INCOMING
 
-# The sandbox's EWS (wizard/sandbox/ews.py) keeps no attachments from CreateItem,
-# returns none from GetItem, and has no UpdateItem / MoveItem / CreateFolder.
-EWS_GAP = "sandbox EWS lacks attachments in CreateItem/GetItem and UpdateItem/MoveItem/CreateFolder"
-
-
-def _ews_gap(protocol, exc=None):
-    if protocol == "ews":
-        pytest.xfail(EWS_GAP + (f" ({exc.code})" if exc is not None else ""))
-
-
 @pytest.fixture
 def clock():
     return FakeClock()
@@ -48,8 +38,6 @@ def test_send_with_attachment_and_read_it_back(sandbox, protocol, clock, tmp_pat
     assert (msg.subject, msg.sender, msg.to) == ("Invoice 1001", sample.SENDER, [ORDERS])
     assert "Please find the invoice attached." in msg.body_text
     assert isinstance(msg.received, datetime) and msg.received.tzinfo is not None
-    if not msg.attachments:
-        _ews_gap(protocol)
     assert sorted(msg.attachments) == [("invoice-1001.pdf", "application/pdf", 220),
                                        ("order.csv", "text/csv", 11)]
 
@@ -61,12 +49,8 @@ def test_fetch_returns_only_unprocessed_mail(sandbox, protocol, clock):
             mailer.send(ORDERS, f"order {n}", f"body {n}")
         first = mailer.fetch(ORDERS)
         assert [m.subject for m in first] == ["order 0", "order 1", "order 2"]
-        try:
-            mailer.mark_processed(ORDERS, first[0])
-            mailer.mark_processed(ORDERS, first[1].id)
-        except MailError as exc:
-            _ews_gap(protocol, exc)
-            raise
+        mailer.mark_processed(ORDERS, first[0])
+        mailer.mark_processed(ORDERS, first[1].id)
         assert [m.subject for m in mailer.fetch(ORDERS)] == ["order 2"]
         assert [m.subject for m in mailer.fetch(ORDERS, limit=1, unprocessed_only=False)] == ["order 2"]
     box = sandbox.tenant.mailbox(ORDERS)
@@ -211,9 +195,9 @@ def test_wrong_direction_protocol_is_a_config_error(sandbox, clock):
 
 
 def test_ews_requests_carry_attachments_impersonation_and_is_read(sandbox, clock):
-    """What the sandbox cannot round-trip yet (see EWS_GAP), checked on the wire:
-    one CreateItem SendOnly with the attachment inline, app-only impersonation with
-    X-AnchorMailbox, and UpdateItem IsRead=true for mark_processed."""
+    """On the wire: one CreateItem SendOnly with the attachment inline, app-only
+    impersonation with X-AnchorMailbox, and UpdateItem IsRead=true then MoveItem
+    for mark_processed."""
     with mailer_for(sandbox, "ews", clock) as mailer:
         mailer.send(ORDERS, "wire", "x", attachments=[Attachment("a.csv", "text/csv", b"1;2\n")])
         create = [r for r in sandbox.requests if b"CreateItem" in r.body]
@@ -224,11 +208,12 @@ def test_ews_requests_carry_attachments_impersonation_and_is_read(sandbox, clock
         assert b"ExchangeImpersonation" in body and create[0].headers["X-AnchorMailbox"] == sample.SENDER
         msg = mailer.fetch(ORDERS)[0]
         sandbox.clear()
-        with pytest.raises(MailError):
-            mailer.mark_processed(ORDERS, msg)
-    update = [r for r in sandbox.requests if b"UpdateItem" in r.body]
-    assert update and b'FieldURI="message:IsRead"' in update[0].body and b"<t:IsRead>1</t:IsRead>" in update[0].body
-    assert update[0].headers["X-AnchorMailbox"] == ORDERS
+        mailer.mark_processed(ORDERS, msg)
+    [update] = [r for r in sandbox.requests if b"<m:UpdateItem" in r.body]
+    assert b'FieldURI="message:IsRead"' in update.body and b"<t:IsRead>1</t:IsRead>" in update.body
+    assert update.headers["X-AnchorMailbox"] == ORDERS
+    [move] = [r for r in sandbox.requests if b"<m:MoveItem" in r.body]
+    assert move.headers["X-AnchorMailbox"] == ORDERS and all(r.status == 200 for r in sandbox.requests)
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

@@ -10,7 +10,6 @@ from textual.widgets import Input
 
 from screens.app import make_app
 from test_tui import SIZE, assert_focus_visible, paste, screen_text, stage, tab_to
-from wizard.sandbox import sample as s
 
 
 def quiet(app):
@@ -41,6 +40,8 @@ async def test_efecte_preselects_smtp_imap_and_password(tmp_path):
         assert cfg.system == "efecte_esm" and cfg.auth.flow == "password"
         assert (cfg.outgoing.protocol, cfg.incoming.protocol) == ("smtp", "imap")
         assert app.screen.query_one("#proto-smtp_imap").value
+        assert app.focused.id == "system"
+        assert_focus_visible(app)
         assert "Guide 004" in str(app.screen.query_one("#steps Static").render())
         assert not shown(app, "#ews-status") and not shown(app, "#password-advice")
         await pilot.press("ctrl+n")
@@ -88,6 +89,8 @@ async def test_recommender_picks_certificate_and_graph_for_app_only_generic(tmp_
         assert stage(app) == "target"
         assert (app.config.auth.flow, app.config.outgoing.protocol) == ("certificate", "graph")
         assert app.screen.query_one("#flow-certificate").value
+        assert app.focused.id == "flow"
+        assert_focus_visible(app)
         app.goto("mail")
         await pilot.pause()
         assert "graph.microsoft.com" in shown(app, "#graph-note")

@@ -235,33 +235,57 @@ CATALOGUE: dict[str, Entry] = {
         "Check the spelling of the test recipient's address.", None, "mail"),
     # -- Graph ---------------------------------------------------------
     "graph.ErrorAccessDenied": _e(
-        "Microsoft Graph denied access: the Mail.Send / Mail.Read application permission is missing, not "
-        "consented, or the app is scoped away from {address}.",
-        "Add Mail.Send and Mail.Read (type Application) under Microsoft Graph in API permissions and grant "
-        "admin consent.", _PERMS, "registration"),
+        "Microsoft Graph denied access to {address} (403 ErrorAccessDenied): the Mail.Send / Mail.ReadWrite "
+        "permission is missing or not consented, or the app is scoped away from this mailbox (RBAC for "
+        "Applications or an application access policy).",
+        "In API permissions of app {client_id} add Microsoft Graph > Mail.Send and Mail.ReadWrite (type "
+        "Application for the client secret or certificate flow, Delegated for a user sign-in) and grant admin "
+        "consent. If they are there, ask the Exchange admin to include {address} in the app's scope "
+        "(Test-ServicePrincipalAuthorization / Get-ApplicationAccessPolicy).", _PERMS, "registration"),
+    "graph.401": _e(
+        "Microsoft Graph refused the token (401 InvalidAuthenticationToken).",
+        "Check the cloud chosen on the first screen and the API permissions and admin consent of app "
+        "{client_id}; test again to get a new token.", _PERMS, "registration"),
     "MailboxNotEnabledForRESTAPI": _e(
-        "{address} has no cloud mailbox (it may be on-premises or unlicensed).",
-        "Use an address with an Exchange Online mailbox.", None, "mail"),
+        "{address} has no cloud mailbox (it may be on-premises, inactive or unlicensed).",
+        "Use an address with an Exchange Online mailbox (Microsoft 365 admin center > Users > Licenses), or "
+        "correct the address.", None, "mail"),
     "ErrorInvalidUser": _e(
-        "{address} is not a valid user with a mailbox.",
+        "{address} is not a valid user with a mailbox in this tenant.",
         "Check the spelling, or use an address with an Exchange Online mailbox.", None, "mail"),
     # -- SMTP / IMAP ----------------------------------------------------
     "535 5.7.139": _e(
-        "SMTP AUTH is switched off for the tenant or for the mailbox {address}.",
+        "SMTP AUTH is switched off for the mailbox {address} or for the whole tenant, so the server refuses "
+        "any sign-in over SMTP (also with OAuth).",
         "In Exchange Online PowerShell run: Set-CASMailbox -Identity {address} "
-        "-SmtpClientAuthenticationDisabled $false", None, "mail"),
+        "-SmtpClientAuthenticationDisabled $false (if the whole tenant has it off, check "
+        "Get-TransportConfig | Format-List SmtpClientAuthenticationDisabled; the mailbox setting above "
+        "overrides it for this mailbox). Changes can take up to an hour.", None, "mail"),
     "535 5.7.3": _e(
-        "The SMTP server rejected the token.",
-        "Register the app's service principal in Exchange (New-ServicePrincipal -AppId {client_id} -ObjectId "
-        "<enterprise application object id>) and give it rights on the mailbox (Add-MailboxPermission "
-        "-Identity {address} -User <service principal> -AccessRights FullAccess).", None, "registration"),
+        "The SMTP server rejected the token for {address} (535 5.7.3 Authentication unsuccessful).",
+        "App-only: register the app's service principal in Exchange (New-ServicePrincipal -AppId {client_id} "
+        "-ObjectId <enterprise application object id>), give it rights on the mailbox (Add-MailboxPermission "
+        "-Identity {address} -User <service principal id> -AccessRights FullAccess) and check that the app has "
+        "the SMTP.SendAsApp permission with admin consent. User sign-in: the user needs a mailbox and the "
+        "delegated SMTP.Send permission consented.", None, "registration"),
     "554 5.2.252": _e(
-        "The account may not send as {address} (SendAsDenied).",
-        "Give the account the Send As right on {address}, or send from its own address.", None, "mail"),
+        "The account may not send as {address} (554 5.2.252 SendAsDenied).",
+        "Give the signing-in account the Send As right on {address} (Add-RecipientPermission -Identity "
+        "{address} -AccessRights SendAs -Trustee <the account>), or send from the account's own address.",
+        None, "mail"),
     "IMAP AUTHENTICATE failed": _e(
-        "The IMAP server rejected the token.",
-        "As for SMTP 535 5.7.3: register the service principal and give it Full Access to {address}; also "
-        "check that IMAP is enabled for the mailbox (Set-CASMailbox -ImapEnabled $true).", None, "registration"),
+        "The IMAP server refused the sign-in to {address} (AUTHENTICATE failed): the token was rejected, or "
+        "IMAP is switched off for the mailbox.",
+        "Check that IMAP is on for the mailbox (Set-CASMailbox -Identity {address} -ImapEnabled $true). "
+        "App-only: register the app's service principal (New-ServicePrincipal -AppId {client_id} -ObjectId "
+        "<enterprise application object id>), give it Full Access to {address} (Add-MailboxPermission "
+        "-Identity {address} -User <service principal id> -AccessRights FullAccess) and grant the "
+        "IMAP.AccessAsApp permission. User sign-in: the user needs Full Access to {address} and the delegated "
+        "IMAP.AccessAsUser.All permission.", None, "registration"),
+    "imap.error": _e(
+        "The IMAP server refused a command for {address}.",
+        "See the server's message below; check that the mailbox exists and that the account may open it.",
+        None, "mail"),
     # -- our own: config, network, TLS, HTTP ---------------------------------
     "secret.id_pasted": _e(
         "The client secret field holds the Secret ID (a GUID), not the secret Value.",
@@ -279,7 +303,8 @@ CATALOGUE: dict[str, Entry] = {
         "Check the spelling of the server name and the computer's network and DNS settings.", None, "mail"),
     "net.refused": _e(
         "The connection to {host}:{port} was refused: nothing answers on that port.",
-        "Check the host name and port; for Exchange Online it is outlook.office365.com, port 443.",
+        "Check the host name and port; for Exchange Online it is outlook.office365.com, port 443 (EWS; "
+        "port 993 for IMAP), and smtp.office365.com, port 587 for SMTP.",
         None, "mail"),
     "net.timeout": _e(
         "{host}:{port} did not answer in time.",
@@ -341,6 +366,12 @@ CATALOGUE: dict[str, Entry] = {
         "(Application instead of Delegated).",
         "In API permissions of app {client_id}, add {api} > {permission} of type Delegated, then click "
         "'Grant admin consent' until the status is green.", _PERMS, "registration"),
+    "claims.readwrite": _e(
+        "The token can read mail (Mail.Read) but not change it: the runtime marks each fetched message read "
+        "and moves it to 'Processed', which needs Mail.ReadWrite; without it `mailwizard poll` fails on every "
+        "message and fetches the same mail again.",
+        "In API permissions of app {client_id}, add {api} > Mail.ReadWrite of type {kind} (Mail.Read may then "
+        "be removed), then click 'Grant admin consent' until the status is green.", _PERMS, "registration"),
     "claims.exp": _e(
         "The token is already expired when it arrives: the computer's clock is probably wrong.",
         "Set the computer's date, time and time zone correctly (or turn on time sync) and test again.",
@@ -357,8 +388,8 @@ CATALOGUE: dict[str, Entry] = {
         "since 2026-10-01 unless the tenant allows the app).",
         "This works for now. Plan the move to Microsoft Graph before " + EWS_SHUTDOWN_DATE + "; until then "
         "keep app {client_id} in EwsAllowedAppIDs.", None, None),
-    "ews.protocol": _e(
-        "The connection test checks mailboxes over EWS only; {service} is not checked yet.",
+    "ews.protocol": _e(      # no longer used by the connection test (it checks every protocol); kept for callers
+        "The connection test did not check the mailbox over {service}.",
         "The sign-in was checked; check the mailbox in the system itself after saving.", None, None),
     "ews.redirect": _e(
         "The server redirected the request elsewhere: the server name may be wrong.",

@@ -8,7 +8,7 @@
 - TLS trust and timeouts: exchangelib creates its HTTP adapters from
   ``BaseProtocol.HTTP_ADAPTER_CLS``. We install ``TrustingAdapter`` there once;
   it changes nothing for URLs nobody registered, and for an endpoint registered
-  with ``_route()`` (only while our call runs) it verifies against our CA bundle
+  with ``route()`` (only while our call runs) it verifies against our CA bundle
   (never False), bounds the timeouts, and records the last response's status
   and headers, which exchangelib hides (403 + X-EWS-Policy-Reason arrives as a
   MalformedResponseError, 401 x-ms-diagnostics not at all).
@@ -17,17 +17,18 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import requests.adapters
 
+from . import redact
 from .catalogue import Diagnosis
 from .diagnose import diagnose_ews
 from .http import DEFAULT_TIMEOUT
 from .netcheck import trust_path
+from .redact import RedactSecrets
 
 TEST_SUBJECT = "[mailwizard test] Connection test message"
 _KEEP = ("x-ews-policy-reason", "x-ms-diagnostics", "www-authenticate", "retry-after", "content-type",
@@ -95,26 +96,14 @@ class TrustingAdapter(TrustingMixin, requests.adapters.HTTPAdapter):
     pass
 
 
-class _RedactBearer(logging.Filter):
-    """exchangelib logs request headers (with 'Authorization: Bearer <token>')
-    at debug level, and at error level when a request raises: redact them."""
-    _RX = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            text = record.getMessage()
-        except Exception:
-            return True
-        if "Bearer" in text:
-            record.msg, record.args = self._RX.sub(r"\1********", text), ()
-        return True
+# Kept for code that named the old filter: the one filter lives in wizard.redact.
+_RedactBearer = RedactSecrets
 
 
 def _quiet_logs() -> None:
-    for name in ("exchangelib.util", "exchangelib.protocol", "exchangelib.services.common"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _RedactBearer) for f in logger.filters):
-            logger.addFilter(_RedactBearer())
+    """No token in exchangelib's (or requests_oauthlib's) log records, and no
+    stderr noise when nobody configured logging."""
+    redact.install()
     root = logging.getLogger("exchangelib")
     if not any(isinstance(h, logging.NullHandler) for h in root.handlers):
         root.addHandler(logging.NullHandler())
@@ -135,27 +124,30 @@ def install_adapter() -> None:
 
 
 @contextmanager
-def _route(cfg, timeout=DEFAULT_TIMEOUT):
+def route(cfg, timeout=DEFAULT_TIMEOUT):
+    """While the block runs, exchangelib's requests to ``cfg.outgoing.ews_url``
+    verify against our CA bundle, use ``timeout``, and record the last response
+    (``route.last``). Nested and concurrent uses of one endpoint share the route."""
     install_adapter()
     prefix = cfg.outgoing.ews_url.lower()
     with _LOCK:
-        route = _ROUTES.get(prefix)
-        if route is None:
-            route = _ROUTES[prefix] = _Route(trust_path(cfg), timeout)
-        route.users += 1
+        entry = _ROUTES.get(prefix)
+        if entry is None:
+            entry = _ROUTES[prefix] = _Route(trust_path(cfg), timeout)
+        entry.users += 1
     try:
-        yield route
+        yield entry
     finally:
         with _LOCK:
-            route.users -= 1
-            if route.users <= 0:
+            entry.users -= 1
+            if entry.users <= 0:
                 _ROUTES.pop(prefix, None)
 
 
 _CREDS_CLS = None
 
 
-def _credentials_cls():
+def credentials_cls():
     """OAuth2AuthorizationCodeCredentials compared by identity. exchangelib's
     own hash covers a lazily cached attribute, so it changes after the first
     request and its protocol cache could never drop (or find) the entry again."""
@@ -177,7 +169,7 @@ def _account(cfg, token: str, address: str, flow: str):
     # No client secret: exchangelib can never fetch a token of its own. No
     # expiry in the token dict: an expired one would make exchangelib loop on
     # TokenExpiredError; the claims step has checked `exp` already.
-    creds = _credentials_cls()(
+    creds = credentials_cls()(
         client_id=cfg.microsoft.client_id, access_token={"access_token": token, "token_type": "Bearer"})
     config = Configuration(service_endpoint=cfg.outgoing.ews_url, credentials=creds,
                            version=Version(build=Build(15, 20)), retry_policy=FailFast(), auth_type=OAUTH2)
@@ -185,7 +177,7 @@ def _account(cfg, token: str, address: str, flow: str):
                    access_type=DELEGATE if flow in ("password", "device_code") else IMPERSONATION)
 
 
-def _forget(account) -> None:
+def forget(account) -> None:
     """Close the account's sessions and drop it from exchangelib's protocol
     cache (keyed by endpoint + credentials, so every token adds an entry)."""
     try:
@@ -202,15 +194,15 @@ def _forget(account) -> None:
 def _call(cfg, token, address, flow, work, timeout, busy_wait, sleep):
     flow = flow or cfg.auth.flow
     host = cfg.outgoing.server
-    with _route(cfg, timeout) as route:
+    with route(cfg, timeout) as rt:
         for attempt in (1, 2):
-            route.last = None
+            rt.last = None
             account = None
             try:
                 account = _account(cfg, token, address, flow)
                 return work(account)
             except Exception as exc:
-                diag = diagnose_ews(exc, cfg=cfg, flow=flow, address=address, response=route.last,
+                diag = diagnose_ews(exc, cfg=cfg, flow=flow, address=address, response=rt.last,
                                     host=host, port=cfg.outgoing.port)
                 back_off = getattr(exc, "back_off", None)
                 if diag.code == "ErrorServerBusy" and attempt == 1 and busy_wait > 0:
@@ -219,8 +211,12 @@ def _call(cfg, token, address, flow, work, timeout, busy_wait, sleep):
                 raise EwsError(diag) from None
             finally:
                 if account is not None:
-                    _forget(account)
+                    forget(account)
     raise AssertionError("unreachable")
+
+
+# The runtime (wizard/runtime/ews.py) shares these; the old private names stay as aliases.
+_route, _credentials_cls, _forget = route, credentials_cls, forget
 
 
 def _inbox(account):

@@ -6,6 +6,11 @@ same rule requests uses for MSAL and EWS -- DNS is checked for the proxy's
 name, TCP by opening a CONNECT tunnel through the proxy to the host (so a
 proxy that refuses the host or wants a sign-in fails here, with its answer),
 and TLS by a handshake with the host inside such a tunnel.
+
+The hosts are the ones the config really uses (``targets``): the login host,
+and per protocol the EWS host, the Graph host, the SMTP host (port 587, TLS
+after STARTTLS) and the IMAP host (port 993, implicit TLS). SMTP and IMAP are
+checked without a proxy, as smtplib / imaplib reach them in the runtime.
 """
 
 from __future__ import annotations
@@ -31,15 +36,62 @@ def trust_path(cfg) -> str:
     return certifi.where()
 
 
-def targets(cfg, *, ews: bool = True) -> list[tuple[str, str, int]]:
-    """(label, host, port) to check: the login host, and the EWS host when used."""
+# The runtime reaches these over smtplib / imaplib, which never use a proxy:
+# the test connects to them directly too, whatever HTTPS_PROXY says.
+DIRECT = ("smtp", "imap")
+
+
+def _url_host(url: str, default_port: int = 443) -> tuple[str, int]:
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return (parts.hostname or "").lower(), port or default_port
+
+
+def mail_endpoints(cfg) -> list[tuple[str, str, str, int]]:
+    """[(direction, protocol, host, port)] of the mail servers the config
+    uses: outgoing, and incoming when there are incoming accounts. SMTP is
+    STARTTLS on 587 (443 in the form means "not set"), IMAP implicit TLS on
+    993, Graph the cloud's Graph host (or ``[endpoints] graph_url``); incoming
+    EWS without its own server uses the outgoing EWS server, else the cloud's
+    Exchange host."""
+    from .clouds import IMAP_PORT, SMTP_PORT
+    o, i = cfg.outgoing, cfg.incoming
+    graph = _url_host(cfg.endpoints.graph_url or cfg.cloud.graph_url)
+    out = []
+    if o.protocol == "graph":
+        out.append(("out", "graph", *graph))
+    elif o.protocol == "smtp":
+        out.append(("out", "smtp", (o.server or cfg.cloud.smtp_host).lower(),
+                    int(o.port) if o.port and int(o.port) != 443 else SMTP_PORT))
+    else:
+        out.append(("out", o.protocol, o.server.lower(), int(o.port)))
+    if cfg.incoming.accounts:
+        if i.protocol == "graph":
+            out.append(("in", "graph", *graph))
+        elif i.protocol == "imap":
+            out.append(("in", "imap", (i.server or cfg.cloud.imap_host).lower(), int(i.port or IMAP_PORT)))
+        elif i.server:
+            out.append(("in", i.protocol, i.server.lower(), int(i.port or 443)))
+        elif o.protocol == i.protocol:
+            out.append(("in", i.protocol, o.server.lower(), int(i.port or o.port)))
+        else:
+            out.append(("in", i.protocol, cfg.cloud.exchange_host.lower(), int(i.port or 443)))
+    return out
+
+
+def targets(cfg) -> list[tuple[str, str, int]]:
+    """(label, host, port) to check: the login host, then each mail server the
+    config uses, labelled by protocol ("ews", "graph", "smtp", "imap"); each
+    host and port once."""
     parts = urlsplit(cfg.authority_host)
     out = [("login", (parts.hostname or "").lower(), parts.port or 443)]
-    if ews:
-        out.append(("ews", cfg.outgoing.server.lower(), int(cfg.outgoing.port)))
+    out += [(protocol, host, port) for _, protocol, host, port in mail_endpoints(cfg)]
     seen, unique = set(), []
     for label, host, port in out:
-        if (host, port) not in seen:
+        if host and (host, port) not in seen:
             seen.add((host, port))
             unique.append((label, host, port))
     return unique
@@ -128,9 +180,10 @@ def tunnel(host: str, port: int, timeout) -> socket.socket | None:
         raise
 
 
-def resolve(cfg, host: str, port: int, timeout: float) -> tuple[list[str], str | None]:
-    """The addresses of host (or of its proxy), and the proxy name if any. Bounded by timeout."""
-    proxy = proxy_for(host)
+def resolve(cfg, host: str, port: int, timeout: float, *, direct: bool = False) -> tuple[list[str], str | None]:
+    """The addresses of host (or of its proxy), and the proxy name if any. Bounded by timeout.
+    ``direct``: the host is reached without a proxy (SMTP, IMAP)."""
+    proxy = None if direct else proxy_for(host)
     name, p = proxy or (host, port)
     box: dict = {}
 
@@ -150,10 +203,10 @@ def resolve(cfg, host: str, port: int, timeout: float) -> tuple[list[str], str |
     return addrs, (f"{proxy[0]}:{proxy[1]}" if proxy else None)
 
 
-def connect(cfg, host: str, port: int, timeout) -> str | None:
+def connect(cfg, host: str, port: int, timeout, *, direct: bool = False) -> str | None:
     """Open and close a TCP connection to host:port -- through a CONNECT tunnel
-    when a proxy applies. Returns the proxy ("host:port") or None."""
-    proxy = proxy_for(host)
+    when a proxy applies (never when ``direct``). Returns the proxy ("host:port") or None."""
+    proxy = None if direct else proxy_for(host)
     if proxy is None:
         connect_t = timeout[0] if isinstance(timeout, tuple) else timeout
         with socket.create_connection((host, port), timeout=connect_t):
@@ -167,10 +220,51 @@ def connect(cfg, host: str, port: int, timeout) -> str | None:
     return f"{proxy[0]}:{proxy[1]}"
 
 
-def handshake(cfg, host: str, port: int, timeout) -> dict:
-    """A TLS handshake that verifies the certificate chain and name against our CA bundle."""
+class NoStartTls(OSError):
+    """The SMTP server did not offer STARTTLS."""
+
+
+def _starttls(cfg, host: str, port: int, connect_t: float, read_t: float) -> dict:
+    """SMTP submission: greeting, EHLO, STARTTLS, the handshake verified against
+    our CA bundle, QUIT. Direct, as smtplib in the runtime connects."""
+    import smtplib
+    ctx = ssl.create_default_context(cafile=trust_path(cfg))
+    smtp = smtplib.SMTP(host, port, timeout=connect_t)     # connects and reads the greeting
+    try:
+        smtp.sock.settimeout(read_t)
+        smtp.ehlo()
+        if not smtp.has_extn("starttls"):
+            raise NoStartTls(f"{host}:{port} does not offer STARTTLS after EHLO")
+        smtp.starttls(context=ctx)
+        cert = smtp.sock.getpeercert() or {}
+        info = {"version": smtp.sock.version(), "starttls": True}
+        try:
+            smtp.quit()
+        except (smtplib.SMTPException, OSError):
+            pass
+    finally:
+        smtp.close()
+    return _cert_info(info, cert)
+
+
+def _cert_info(info: dict, cert: dict) -> dict:
+    if cert.get("notAfter"):
+        when = datetime.fromtimestamp(ssl.cert_time_to_seconds(cert["notAfter"]), timezone.utc)
+        info["not_after"] = when.date().isoformat()
+    issuer = dict(x[0] for x in cert.get("issuer", ()) if x)
+    if issuer.get("commonName"):
+        info["issuer"] = issuer["commonName"]
+    return info
+
+
+def handshake(cfg, host: str, port: int, timeout, *, starttls: bool = False, direct: bool = False) -> dict:
+    """A TLS handshake that verifies the certificate chain and name against our
+    CA bundle: right away (HTTPS, IMAP on 993), or after SMTP's STARTTLS
+    (``starttls``). ``direct``: no proxy (SMTP, IMAP)."""
     connect_t, read_t = timeout if isinstance(timeout, tuple) else (timeout, timeout)
-    proxy = proxy_for(host)
+    if starttls:
+        return _starttls(cfg, host, port, connect_t, read_t)
+    proxy = None if direct else proxy_for(host)
     raw = tunnel(host, port, (connect_t, read_t)) if proxy else None
     if proxy and raw is None:   # https:// proxy: let requests do TLS-in-TLS with a real request
         from .http import make_session
@@ -184,13 +278,7 @@ def handshake(cfg, host: str, port: int, timeout) -> dict:
         raw.settimeout(read_t)
         with ctx.wrap_socket(raw, server_hostname=host) as tls:
             cert = tls.getpeercert() or {}
-            info = {"version": tls.version()}
-    if cert.get("notAfter"):
-        when = datetime.fromtimestamp(ssl.cert_time_to_seconds(cert["notAfter"]), timezone.utc)
-        info["not_after"] = when.date().isoformat()
-    issuer = dict(x[0] for x in cert.get("issuer", ()) if x)
-    if issuer.get("commonName"):
-        info["issuer"] = issuer["commonName"]
+            info = _cert_info({"version": tls.version()}, cert)
     if proxy:
         info["proxy"] = f"{proxy[0]}:{proxy[1]}"
     return info
@@ -200,6 +288,6 @@ def diagnose(exc, cfg, host: str, port: int, default: str, label: str = "") -> D
     d = diagnose_network(exc, cfg=cfg, host=host, port=port)
     if d is None:
         d = lookup(default, cfg=cfg, host=host, port=port, service_message=f"{type(exc).__name__}: {exc}")
-    if label == "login" and d.screen == "mail":
-        d.screen = "target"      # the login host comes from the cloud / endpoints settings
+    if label in ("login", "graph") and d.screen == "mail":
+        d.screen = "target"      # the login and Graph hosts come from the cloud / endpoints settings
     return d

@@ -11,8 +11,6 @@ exchangelib configuration per token, so 20 messages share one HTTP session.
 from __future__ import annotations
 
 import copy
-import logging
-import re
 import threading
 from contextlib import ExitStack
 from datetime import datetime, timezone
@@ -21,30 +19,14 @@ from ..diagnose import diagnose_ews
 from .model import Message, MailError
 
 BUILD = (15, 20)
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+")
 # requests_oauthlib (under exchangelib) logs the whole token dict and the
-# Authorization header at debug level; exchangelib's own loggers are filtered
-# by wizard.ews_client.
-_TOKEN_LOGGERS = ("requests_oauthlib", "requests_oauthlib.oauth2_session", "oauthlib", "exchangelib",
-                  "exchangelib.protocol", "exchangelib.util", "exchangelib.services.common")
-
-
-class _RedactTokens(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            text = record.getMessage()
-        except Exception:
-            return True
-        if "eyJ" in text:
-            record.msg, record.args = _JWT.sub("********", text), ()
-        return True
+# Authorization header at debug level, exchangelib the request headers: one
+# filter for the runtime and the connection test, in wizard.redact.
 
 
 def _quiet_token_logs() -> None:
-    for name in _TOKEN_LOGGERS:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _RedactTokens) for f in logger.filters):
-            logger.addFilter(_RedactTokens())
+    from .. import redact
+    redact.install()
 
 
 class EwsTransport:
@@ -68,17 +50,17 @@ class EwsTransport:
     def _ensure_route(self):
         if self._route is None:
             _quiet_token_logs()
-            from ..ews_client import _route
-            self._route = self._stack.enter_context(_route(self.cfg))
+            from ..ews_client import route
+            self._route = self._stack.enter_context(route(self.cfg))
         return self._route
 
     def _configuration(self, token: str):
         from exchangelib import OAUTH2, Build, Configuration, FailFast, Version
-        from ..ews_client import _credentials_cls
+        from ..ews_client import credentials_cls
         config = self._configs.get(token)
         if config is None:
             self._drop_stale(token)
-            creds = _credentials_cls()(client_id=self.cfg.microsoft.client_id,
+            creds = credentials_cls()(client_id=self.cfg.microsoft.client_id,
                                        access_token={"access_token": token, "token_type": "Bearer"})
             config = Configuration(service_endpoint=self.cfg.outgoing.ews_url, credentials=creds,
                                    version=Version(build=Build(*BUILD)), retry_policy=FailFast(),
@@ -88,9 +70,9 @@ class EwsTransport:
 
     def _drop_stale(self, token: str) -> None:
         """A new token replaces the old: close the old sessions."""
-        from ..ews_client import _forget
+        from ..ews_client import forget
         for key in [k for k in self._accounts if k[1] != token]:
-            _forget(self._accounts.pop(key))
+            forget(self._accounts.pop(key))
         for key in [k for k in self._configs if k != token]:
             del self._configs[key]
         self._processed.clear()                     # folder objects hold the old account
@@ -129,10 +111,10 @@ class EwsTransport:
         raise AssertionError("unreachable")
 
     def close(self) -> None:
-        from ..ews_client import _forget
+        from ..ews_client import forget
         with self._lock:
             for account in self._accounts.values():
-                _forget(account)
+                forget(account)
             self._accounts.clear()
             self._configs.clear()
             self._processed.clear()

@@ -138,6 +138,13 @@ class GraphTransport:
         self._request("GET", f"/users/{quote(address)}/mailFolders/inbox", who, address, params={"$select": "id"},
                       ok=(200,))
 
+    def inbox(self, address: str, who) -> dict:
+        """The inbox of ``address`` (one ``GET .../mailFolders/inbox``): {"total", "unread"} message
+        counts. Raises MailError. (The connection test's mailbox step.)"""
+        data = self._request("GET", f"/users/{quote(address)}/mailFolders/inbox", who, address,
+                             params={"$select": "totalItemCount,unreadItemCount"}, ok=(200,)).json()
+        return {"total": data.get("totalItemCount"), "unread": data.get("unreadItemCount")}
+
     def fetch(self, address: str, who, since, limit: int, unprocessed_only: bool) -> list[Message]:
         start = since or datetime(1900, 1, 1, tzinfo=timezone.utc)
         if start.tzinfo is None:

@@ -120,6 +120,16 @@ class ImapTransport:
             _ok(imap.select("INBOX", readonly=True), "SELECT INBOX")
         self._with(address, who, work)
 
+    def inbox(self, address: str, who) -> dict:
+        """SELECT INBOX read-only and count: {"total", "unread"}. Raises MailError.
+        (The connection test's mailbox step.)"""
+        def work(imap):
+            data = _ok(imap.select("INBOX", readonly=True), "SELECT INBOX")
+            total = int(data[0]) if data and data[0] and data[0].isdigit() else None
+            found = _ok(imap.search(None, "UNSEEN"), "SEARCH UNSEEN")
+            return {"total": total, "unread": len((found[0] or b"").split())}
+        return self._with(address, who, work)
+
     def fetch(self, address: str, who, since, limit: int, unprocessed_only: bool) -> list[Message]:
         def work(imap):
             _ok(imap.select("INBOX"), "SELECT INBOX")

@@ -121,6 +121,19 @@ class SmtpTransport:
                 diag = self._diagnose(exc, sender, who)
                 raise MailError(diag, account=sender) from None
 
+    def check(self, address: str, who) -> None:
+        """Sign in as the runtime would to send from ``address`` (STARTTLS +
+        AUTH XOAUTH2 as the mailbox app-only, as the signed-in user delegated)
+        and sign out, sending nothing. Raises MailError. (The connection
+        test's mailbox step; Send As is only checked when a message is sent.)"""
+        user = address if who.app_only or not who.username else who.username
+        try:
+            _quit(self._open(user, self.tokens.token("exchange", who)))
+        except MailError:
+            raise
+        except Exception as exc:
+            raise MailError(self._diagnose(exc, address, who), account=address) from None
+
     def close(self) -> None:
         with self._lock:
             conns, self._conns = list(self._conns.values()), {}

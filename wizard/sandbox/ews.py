@@ -1,10 +1,19 @@
 """Exchange Web Services (SOAP 1.1) as the sandbox serves it: bearer token
-checks, app-only impersonation, GetFolder, CreateItem (send), FindItem,
-GetItem, and EWS-shaped errors."""
+checks, app-only impersonation, GetFolder / FindFolder / CreateFolder (mail
+folders under msgfolderroot), CreateItem (send or save, file attachments kept),
+FindItem (restriction, sort, paging), GetItem, GetAttachment, UpdateItem
+(IsRead, Subject), MoveItem / CopyItem, and EWS-shaped errors.
+
+The messages live in the tenant's mailboxes (``tenant.Mailbox``), shared with
+Graph, SMTP and IMAP (``mailstore``): a folder created or a message moved over
+EWS is seen by the other protocols."""
 
 from __future__ import annotations
 
 import base64
+import copy
+import hashlib
+import operator
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -12,6 +21,7 @@ from datetime import datetime, timezone
 from xml.sax.saxutils import escape
 
 from .identity import EXCHANGE, Response, TokenError, verify_jwt
+from .mailstore import LOCK, deliver, message_id_header, new_id, now_iso, received_dt, to_mime
 from .tenant import Mailbox, Message
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -57,6 +67,18 @@ ERROR_TEXT = {
     "ErrorInvalidOperation": "The operation is not supported.",
     "ErrorInternalServerError": "An internal server error occurred. The operation failed.",
     "ErrorInvalidRecipients": "At least one recipient isn't valid.",
+    "ErrorInvalidIdMalformed": "Id is malformed.",
+    "ErrorFolderExists": "A folder with the specified name already exists.",
+    "ErrorCrossMailboxMoveCopy": "Cross-mailbox move or copy is not supported.",
+    "ErrorMoveCopyFailed": "The move or copy operation failed.",
+    "ErrorUnsupportedPathForQuery": "The property path is not supported for a query restriction.",
+    "ErrorUnsupportedPathForSortGroup": "The property path is not supported for sorting or grouping.",
+    "ErrorUnsupportedQueryFilter": "The restriction contains a filter that is not supported.",
+    "ErrorInvalidValueForProperty": "The value is invalid for the property.",
+    "ErrorInvalidIndexedPagingParameters": "The paging parameters are invalid.",
+    "ErrorInvalidPropertySet": "Set action is invalid for property.",
+    "ErrorIrresolvableConflict": "The send or update operation could not be performed because the change key "
+                                 "passed in the request does not match the current change key for the item.",
 }
 
 
@@ -251,18 +273,19 @@ class Ews:
 
     # -- folders -----------------------------------------------------------------------
     def _resolve_folder(self, elem, actor) -> tuple[Mailbox, str] | str:
-        """(mailbox, distinguished name) for a DistinguishedFolderId/FolderId, or an error code."""
+        """(mailbox, folder key) for a DistinguishedFolderId/FolderId, or an error code.
+        Keys: the distinguished names of FOLDERS, or CUSTOM + display name."""
         if elem.tag == _q(T, "DistinguishedFolderId"):
             name = elem.get("Id", "")
             address = _text(elem, "Mailbox", "EmailAddress")
+            if name not in FOLDERS:
+                return "ErrorFolderNotFound"
         elif elem.tag == _q(T, "FolderId"):
             parsed = _parse_id(elem.get("Id", ""), "AAMk")
             if parsed is None:
-                return "ErrorFolderNotFound"
+                return "ErrorInvalidIdMalformed"
             address, name = parsed
         else:
-            return "ErrorFolderNotFound"
-        if name not in FOLDERS:
             return "ErrorFolderNotFound"
         if address:
             mailbox = self.tenant.mailbox(address)
@@ -273,7 +296,12 @@ class Ews:
         else:
             return "ErrorMissingEmailAddress"
         denied = self._access_denied(mailbox, actor)
-        return denied or (mailbox, name)
+        if denied:
+            return denied
+        with LOCK:
+            if not _exists(mailbox, name):
+                return "ErrorFolderNotFound"
+            return mailbox, _canonical(mailbox, name)
 
     def _access_denied(self, mailbox: Mailbox, actor) -> str | None:
         if actor["user"] is None:       # app-only: full_access_as_app reaches all but scoped-out mailboxes
@@ -281,23 +309,28 @@ class Ews:
                 return "ErrorAccessDenied"
             return None
         user = actor["user"].lower()
-        if mailbox.address.lower() == user or user in {s.lower() for s in mailbox.send_as}:
+        if mailbox.address.lower() == user or user in {s.lower() for s in mailbox.send_as | mailbox.full_access}:
             return None
         return "ErrorAccessDenied"
 
-    def _folder_xml(self, mailbox: Mailbox, name: str) -> str:
-        display, cls, tag = FOLDERS[name]
-        items = mailbox.inbox if name == "inbox" else mailbox.sent if name == "sentitems" else []
+    def _folder_xml(self, mailbox: Mailbox, key: str) -> str:
+        if key.startswith(CUSTOM):
+            display, tag = key[len(CUSTOM):], "Folder"
+            cls = mailbox.folder_classes.get(display, "IPF.Note")
+        else:
+            display, cls, tag = FOLDERS[key]
+        items = _items(mailbox, key) or []
         unread = sum(1 for m in items if not m.is_read)
-        parent = "" if name == "root" else \
-            f'<t:ParentFolderId Id="{folder_id(mailbox.address, "root")}" ChangeKey="AQAAAA=="/>'
+        parent = _parent(key)
+        parent_xml = "" if parent is None else \
+            f'<t:ParentFolderId Id="{folder_id(mailbox.address, parent)}" ChangeKey="AQAAAA=="/>'
         fclass = f"<t:FolderClass>{cls}</t:FolderClass>" if cls else ""
-        children = {"root": 2, "msgfolderroot": len(FOLDERS) - 3}.get(name, 0)
+        children = len(_children(mailbox, key))
         counts = (f"<t:TotalCount>{len(items)}</t:TotalCount><t:ChildFolderCount>{children}</t:ChildFolderCount>"
-                  if tag != "CalendarFolder" else f"<t:ChildFolderCount>0</t:ChildFolderCount>")
+                  if tag != "CalendarFolder" else f"<t:ChildFolderCount>{children}</t:ChildFolderCount>")
         unread_xml = f"<t:UnreadCount>{unread}</t:UnreadCount>" if tag == "Folder" else ""
-        return (f'<t:{tag}><t:FolderId Id="{folder_id(mailbox.address, name)}" ChangeKey="AQAAABYAAAA="/>'
-                f'{parent}{fclass}<t:DisplayName>{display}</t:DisplayName>{counts}'
+        return (f'<t:{tag}><t:FolderId Id="{folder_id(mailbox.address, key)}" ChangeKey="AQAAABYAAAA="/>'
+                f'{parent_xml}{fclass}<t:DisplayName>{escape(display)}</t:DisplayName>{counts}'
                 f'<t:EffectiveRights><t:CreateAssociated>true</t:CreateAssociated><t:CreateContents>true'
                 f'</t:CreateContents><t:CreateHierarchy>true</t:CreateHierarchy><t:Delete>true</t:Delete>'
                 f'<t:Modify>true</t:Modify><t:Read>true</t:Read><t:ViewPrivateItems>true</t:ViewPrivateItems>'
@@ -311,26 +344,73 @@ class Ews:
             if isinstance(res, str):
                 out.append(self._error_msg("GetFolder", res))
             else:
-                out.append(f"<m:Folders>{self._folder_xml(*res)}</m:Folders>")
+                with LOCK:
+                    out.append(f"<m:Folders>{self._folder_xml(*res)}</m:Folders>")
         return self._message("GetFolder", out)
 
     def op_FindFolder(self, op, actor, claims) -> Response:
+        """Shallow (children) or Deep (all below) traversal, with an optional
+        restriction on folder:DisplayName / FolderClass / counts, and paging."""
         parents = op.find(_q(M, "ParentFolderIds"))
+        deep = op.get("Traversal", "Shallow") == "Deep"
+        restriction = op.find(_q(M, "Restriction"))
         out = []
         for elem in list(parents) if parents is not None else []:
             res = self._resolve_folder(elem, actor)
             if isinstance(res, str):
                 out.append(self._error_msg("FindFolder", res))
                 continue
-            mailbox, name = res
-            children = [f for f in FOLDERS if f not in ("root", "archivemsgfolderroot")] \
-                if name in ("root", "msgfolderroot") else []
-            if name == "msgfolderroot":
-                children.remove("msgfolderroot")
-            xml = "".join(self._folder_xml(mailbox, f) for f in children)
-            out.append(f'<m:RootFolder IndexedPagingOffset="{len(children)}" TotalItemsInView="{len(children)}" '
-                       f'IncludesLastItemInRange="true"><t:Folders>{xml}</t:Folders></m:RootFolder>')
+            mailbox, key = res
+            with LOCK:
+                keys = _descendants(mailbox, key, deep)
+                try:
+                    if restriction is not None and len(restriction):
+                        keys = [k for k in keys if _matches(restriction[0], lambda uri, k=k: _folder_field(mailbox, k, uri))]
+                    offset, page, last = _page(keys, op.find(_q(M, "IndexedPageFolderView")))
+                except _Refused as exc:
+                    out.append(self._error_msg("FindFolder", exc.code))
+                    continue
+                xml = "".join(self._folder_xml(mailbox, k) for k in page)
+            out.append(f'<m:RootFolder IndexedPagingOffset="{offset}" TotalItemsInView="{len(keys)}" '
+                       f'IncludesLastItemInRange="{"true" if last else "false"}"><t:Folders>{xml}</t:Folders>'
+                       f'</m:RootFolder>')
         return self._message("FindFolder", out)
+
+    def op_CreateFolder(self, op, actor, claims) -> Response:
+        """Mail folders (class IPF.Note or none) directly under msgfolderroot, the only
+        place the sandbox's mailbox model has custom folders; a name already
+        taken there (any case, well-known names too) is ErrorFolderExists."""
+        parent_elem = op.find(_q(M, "ParentFolderId"))
+        folders = op.find(_q(M, "Folders"))
+        parent = (self._resolve_folder(parent_elem[0], actor) if parent_elem is not None and len(parent_elem)
+                  else "ErrorFolderNotFound")
+        out = []
+        for f in list(folders) if folders is not None else []:
+            if isinstance(parent, str):
+                out.append(self._error_msg("CreateFolder", parent))
+                continue
+            mailbox, key = parent
+            display = _text(f, "DisplayName")
+            cls = _text(f, "FolderClass")
+            if key != "msgfolderroot" or f.tag != _q(T, "Folder") or not (cls in ("", "IPF.Note") or
+                                                                          cls.startswith("IPF.Note.")):
+                out.append(self._error_msg("CreateFolder", "ErrorInvalidOperation",
+                                           "The sandbox creates mail folders (IPF.Note) under msgfolderroot only."))
+                continue
+            if not display:
+                out.append(self._error_msg("CreateFolder", "ErrorInvalidOperation",
+                                           "A folder needs a DisplayName."))
+                continue
+            with LOCK:
+                taken = {_display(mailbox, k).lower() for k in _children(mailbox, "msgfolderroot")}
+                if display.lower() in taken:
+                    out.append(self._error_msg("CreateFolder", "ErrorFolderExists"))
+                    continue
+                mailbox.folders[display] = []
+                mailbox.folder_classes[display] = cls
+            out.append(f'<m:Folders><t:Folder><t:FolderId Id="{folder_id(mailbox.address, CUSTOM + display)}" '
+                       f'ChangeKey="AQAAABYAAAA="/></t:Folder></m:Folders>')
+        return self._message("CreateFolder", out)
 
     # -- sending -------------------------------------------------------------------------
     def op_CreateItem(self, op, actor, claims) -> Response:
@@ -342,6 +422,9 @@ class Ews:
         return self._message("CreateItem", out)
 
     def _create_one(self, msg, disposition, op, actor) -> str:
+        """SendOnly delivers (no copy kept, as documented); SendAndSaveCopy also
+        saves a copy in SavedItemFolderId (default Sent Items); SaveOnly saves in
+        SavedItemFolderId (default Drafts). File attachments are kept."""
         if msg.tag != _q(T, "Message"):
             return self._error_msg("CreateItem", "ErrorInvalidOperation")
         sender_addr = _text(msg, "From", "Mailbox", "EmailAddress") or _text(msg, "Sender", "Mailbox", "EmailAddress")
@@ -358,30 +441,58 @@ class Ews:
             return self._error_msg("CreateItem", "ErrorNonExistentMailbox")
         if not self._may_send_as(sender, actor):
             return self._error_msg("CreateItem", "ErrorSendAsDenied")
-        recipients = []
+        addrs = {}
         for kind in ("ToRecipients", "CcRecipients", "BccRecipients"):
             box = msg.find(_q(T, kind))
-            for mb in list(box) if box is not None else []:
-                addr = _text(mb, "EmailAddress")
-                if addr:
-                    recipients.append(addr)
-        if disposition != "SaveOnly" and not recipients:
+            addrs[kind] = [a for a in (_text(mb, "EmailAddress") for mb in (list(box) if box is not None else []))
+                           if a]
+        recipients = addrs["ToRecipients"] + addrs["CcRecipients"] + addrs["BccRecipients"]
+        sending = disposition in ("SendOnly", "SendAndSaveCopy")
+        if sending and not recipients:
             return self._error_msg("CreateItem", "ErrorInvalidRecipients")
+        attachments = []
+        box = msg.find(_q(T, "Attachments"))
+        for att in list(box) if box is not None else []:
+            if att.tag != _q(T, "FileAttachment"):
+                return self._error_msg("CreateItem", "ErrorInvalidOperation",
+                                       "The sandbox keeps file attachments only.")
+            try:
+                content = base64.b64decode(_text(att, "Content"), validate=True)
+            except ValueError:
+                return self._error_msg("CreateItem", "ErrorInvalidRequest", "The attachment content is not base64.")
+            attachments.append({"name": _text(att, "Name") or "attachment",
+                                "content_type": _text(att, "ContentType") or "application/octet-stream",
+                                "content": content})
+        target = None
+        if disposition != "SendOnly":
+            if saved is not None and len(saved):
+                target = self._resolve_folder(saved[0], actor)
+                if isinstance(target, str):
+                    return self._error_msg("CreateItem", target)
+            else:
+                target = (sender, "sentitems" if sending else "drafts")
         body_elem = msg.find(_q(T, "Body"))
         message = Message(
-            id=str(uuid.uuid4()), sender=sender.address, to=recipients, subject=_text(msg, "Subject"),
-            body=(body_elem.text or "") if body_elem is not None else "",
-            received=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
-        if disposition in ("SendOnly", "SendAndSaveCopy"):
-            for addr in recipients:
-                box = self.tenant.mailbox(addr)
-                if box is not None:
-                    box.inbox.append(Message(**{**vars(message), "to": list(recipients)}))
-            sender.sent.append(message)
+            id=new_id(), sender=sender.address, to=addrs["ToRecipients"], cc=addrs["CcRecipients"],
+            subject=_text(msg, "Subject"), body=(body_elem.text or "") if body_elem is not None else "",
+            received=now_iso(), attachments=attachments,
+            body_type="html" if body_elem is not None and body_elem.get("BodyType", "").lower() == "html" else "text",
+            internet_message_id=f"<{uuid.uuid4().hex}@sandbox.contoso.com>", is_read=not sending)
+        with LOCK:
+            if sending:
+                deliver(self.tenant, message, recipients, save_sent=False)
+            if target is not None:
+                dest = _items(*target, create=True)
+                if dest is None:
+                    return self._error_msg("CreateItem", "ErrorInvalidOperation",
+                                           "The sandbox saves messages in mail folders only.")
+                kept = copy.deepcopy(message)
+                kept.id, kept.is_read = new_id(), True
+                dest.append(kept)
+        if sending:
             return "<m:Items/>"
-        sender.sent.append(message)
-        return (f'<m:Items><t:Message><t:ItemId Id="{item_id(sender.address, message.id)}" '
-                f'ChangeKey="CQAAABYAAAA="/></t:Message></m:Items>')
+        return (f'<m:Items><t:Message><t:ItemId Id="{item_id(target[0].address, kept.id)}" '
+                f'ChangeKey="{_change_key(kept)}"/></t:Message></m:Items>')
 
     def _may_send_as(self, sender: Mailbox, actor) -> bool:
         rights = {s.lower() for s in sender.send_as}
@@ -394,52 +505,460 @@ class Ews:
             or actor["app"].lower() in rights
 
     # -- reading -------------------------------------------------------------------------
-    def _message_xml(self, mailbox: Mailbox, m: Message, full: bool) -> str:
-        to = "".join(f"<t:Mailbox><t:EmailAddress>{escape(a)}</t:EmailAddress><t:RoutingType>SMTP"
-                     f"</t:RoutingType><t:MailboxType>Mailbox</t:MailboxType></t:Mailbox>" for a in m.to)
-        body = f'<t:Body BodyType="Text">{escape(m.body)}</t:Body>' if full else ""
-        sender = (f"<t:Mailbox><t:Name>{escape(m.sender)}</t:Name><t:EmailAddress>{escape(m.sender)}"
-                  f"</t:EmailAddress><t:RoutingType>SMTP</t:RoutingType><t:MailboxType>Mailbox</t:MailboxType>"
-                  f"</t:Mailbox>")
-        return (f'<t:Message><t:ItemId Id="{item_id(mailbox.address, m.id)}" ChangeKey="CQAAABYAAAA="/>'
-                f'<t:ParentFolderId Id="{folder_id(mailbox.address, "inbox")}" ChangeKey="AQAAAA=="/>'
-                f'<t:ItemClass>IPM.Note</t:ItemClass><t:Subject>{escape(m.subject)}</t:Subject>{body}'
-                f'<t:DateTimeReceived>{m.received}</t:DateTimeReceived>'
+    def _message_xml(self, mailbox: Mailbox, key: str, m: Message, full: bool, mime: bool = False) -> str:
+        def boxes(addresses):
+            return "".join(f"<t:Mailbox><t:Name>{escape(a)}</t:Name><t:EmailAddress>{escape(a)}</t:EmailAddress>"
+                           f"<t:RoutingType>SMTP</t:RoutingType><t:MailboxType>Mailbox</t:MailboxType></t:Mailbox>"
+                           for a in addresses)
+        stamp = received_dt(m).strftime("%Y-%m-%dT%H:%M:%SZ")
+        mime_xml = (f'<t:MimeContent CharacterSet="UTF-8">{base64.b64encode(to_mime(m)).decode()}</t:MimeContent>'
+                    if mime else "")
+        body = atts = ""
+        if full:
+            body = (f'<t:Body BodyType="{"HTML" if m.body_type == "html" else "Text"}">{escape(m.body)}'
+                    f'</t:Body>')
+            if m.attachments:
+                atts = "<t:Attachments>" + "".join(
+                    self._attachment_xml(mailbox, m, i, content=False) for i in range(len(m.attachments))
+                ) + "</t:Attachments>"
+        sender = f"<t:Mailbox><t:Name>{escape(m.sender)}</t:Name><t:EmailAddress>{escape(m.sender)}" \
+                 f"</t:EmailAddress><t:RoutingType>SMTP</t:RoutingType><t:MailboxType>Mailbox</t:MailboxType>" \
+                 f"</t:Mailbox>"
+        cc = f"<t:CcRecipients>{boxes(m.cc)}</t:CcRecipients>" if m.cc else ""
+        return (f'<t:Message>{mime_xml}<t:ItemId Id="{item_id(mailbox.address, m.id)}" '
+                f'ChangeKey="{_change_key(m)}"/>'
+                f'<t:ParentFolderId Id="{folder_id(mailbox.address, key)}" ChangeKey="AQAAAA=="/>'
+                f'<t:ItemClass>IPM.Note</t:ItemClass><t:Subject>{escape(m.subject)}</t:Subject>{body}{atts}'
+                f'<t:DateTimeReceived>{stamp}</t:DateTimeReceived>'
+                f'<t:DateTimeSent>{stamp}</t:DateTimeSent><t:DateTimeCreated>{stamp}</t:DateTimeCreated>'
                 f'<t:HasAttachments>{"true" if m.attachments else "false"}</t:HasAttachments>'
-                f'<t:ToRecipients>{to}</t:ToRecipients><t:IsRead>{"true" if m.is_read else "false"}</t:IsRead>'
-                f'<t:Sender>{sender}</t:Sender><t:From>{sender}</t:From></t:Message>')
+                f'<t:Sender>{sender}</t:Sender><t:ToRecipients>{boxes(m.to)}</t:ToRecipients>{cc}'
+                f'<t:From>{sender}</t:From><t:InternetMessageId>{escape(message_id_header(m))}'
+                f'</t:InternetMessageId><t:IsRead>{"true" if m.is_read else "false"}</t:IsRead></t:Message>')
+
+    def _attachment_xml(self, mailbox: Mailbox, m: Message, index: int, content: bool) -> str:
+        a = m.attachments[index]
+        data = a.get("content") or b""
+        body = f"<t:Content>{base64.b64encode(data).decode()}</t:Content>" if content else ""
+        return (f'<t:FileAttachment><t:AttachmentId Id="{attachment_id(mailbox.address, m.id, index)}"/>'
+                f'<t:Name>{escape(a.get("name") or "attachment")}</t:Name>'
+                f'<t:ContentType>{escape(a.get("content_type") or "application/octet-stream")}</t:ContentType>'
+                f'<t:Size>{len(data)}</t:Size>'
+                f'<t:LastModifiedTime>{received_dt(m).strftime("%Y-%m-%dT%H:%M:%SZ")}</t:LastModifiedTime>'
+                f'<t:IsInline>false</t:IsInline><t:IsContactPhoto>false</t:IsContactPhoto>{body}'
+                f'</t:FileAttachment>')
 
     def op_FindItem(self, op, actor, claims) -> Response:
+        """Shallow FindItem with an optional restriction (IsRead, DateTimeReceived,
+        Subject, HasAttachments), SortOrder and IndexedPageItemView."""
         parents = op.find(_q(M, "ParentFolderIds"))
+        restriction = op.find(_q(M, "Restriction"))
+        order = op.find(_q(M, "SortOrder"))
         out = []
         for elem in list(parents) if parents is not None else []:
             res = self._resolve_folder(elem, actor)
             if isinstance(res, str):
                 out.append(self._error_msg("FindItem", res))
                 continue
-            mailbox, name = res
-            items = mailbox.inbox if name == "inbox" else mailbox.sent if name == "sentitems" else []
-            paging = op.find(_q(M, "IndexedPageItemView"))
-            offset = int(paging.get("Offset", "0")) if paging is not None else 0
-            limit = int(paging.get("MaxEntriesReturned", "1000")) if paging is not None else 1000
-            page = items[offset:offset + limit]
-            last = "true" if offset + len(page) >= len(items) else "false"
-            xml = "".join(self._message_xml(mailbox, m, False) for m in page)
-            out.append(f'<m:RootFolder IndexedPagingOffset="{offset + len(page)}" TotalItemsInView='
-                       f'"{len(items)}" IncludesLastItemInRange="{last}"><t:Items>{xml}</t:Items></m:RootFolder>')
+            mailbox, key = res
+            with LOCK:
+                items = list(_items(mailbox, key) or [])
+                try:
+                    if restriction is not None and len(restriction):
+                        items = [m for m in items if _matches(restriction[0], lambda uri, m=m: _item_field(m, uri))]
+                    if order is not None:
+                        items = _sorted(items, order)
+                    offset, page, last = _page(items, op.find(_q(M, "IndexedPageItemView")))
+                except _Refused as exc:
+                    out.append(self._error_msg("FindItem", exc.code))
+                    continue
+                xml = "".join(self._message_xml(mailbox, key, m, False) for m in page)
+            out.append(f'<m:RootFolder IndexedPagingOffset="{offset}" TotalItemsInView="{len(items)}" '
+                       f'IncludesLastItemInRange="{"true" if last else "false"}"><t:Items>{xml}</t:Items>'
+                       f'</m:RootFolder>')
         return self._message("FindItem", out)
+
+    def _locate(self, elem, actor) -> tuple[Mailbox, str, Message] | str:
+        """(mailbox, folder key, message) for an ItemId, or an error code."""
+        parsed = _parse_id(elem.get("Id", ""), "AAMkI") if elem is not None else None
+        if parsed is None:
+            return "ErrorInvalidIdMalformed"
+        mailbox = self.tenant.mailbox(parsed[0])
+        if mailbox is None:
+            return "ErrorItemNotFound"
+        denied = self._access_denied(mailbox, actor)
+        if denied:
+            return denied
+        found = _find_message(mailbox, parsed[1])
+        return "ErrorItemNotFound" if found is None else (mailbox, *found)
 
     def op_GetItem(self, op, actor, claims) -> Response:
         ids = op.find(_q(M, "ItemIds"))
+        shape = op.find(_q(M, "ItemShape"))
+        mime = shape is not None and (_text(shape, "IncludeMimeContent").lower() in ("true", "1") or any(
+            p.get("FieldURI") == "item:MimeContent" for p in shape.iter(_q(T, "FieldURI"))))
         out = []
         for elem in list(ids) if ids is not None else []:
-            parsed = _parse_id(elem.get("Id", ""), "AAMkI")
-            mailbox = self.tenant.mailbox(parsed[0]) if parsed else None
-            found = None
-            if mailbox is not None and not self._access_denied(mailbox, actor):
-                found = next((m for m in mailbox.inbox + mailbox.sent if m.id == parsed[1]), None)
-            if found is None:
-                out.append(self._error_msg("GetItem", "ErrorItemNotFound"))
-            else:
-                out.append(f"<m:Items>{self._message_xml(mailbox, found, True)}</m:Items>")
+            with LOCK:
+                res = self._locate(elem, actor)
+                if isinstance(res, str):
+                    out.append(self._error_msg("GetItem", res))
+                else:
+                    out.append(f"<m:Items>{self._message_xml(*res, True, mime)}</m:Items>")
         return self._message("GetItem", out)
+
+    def op_GetAttachment(self, op, actor, claims) -> Response:
+        ids = op.find(_q(M, "AttachmentIds"))
+        out = []
+        for elem in list(ids) if ids is not None else []:
+            parsed = _parse_id(elem.get("Id", ""), "AAMkA")
+            index, _, message_id = parsed[1].partition(":") if parsed else ("", "", "")
+            if parsed is None or not index.isdigit():
+                out.append(self._error_msg("GetAttachment", "ErrorInvalidIdMalformed"))
+                continue
+            mailbox = self.tenant.mailbox(parsed[0])
+            with LOCK:
+                denied = self._access_denied(mailbox, actor) if mailbox is not None else "ErrorItemNotFound"
+                found = None if denied else _find_message(mailbox, message_id)
+                if denied or found is None or int(index) >= len(found[1].attachments):
+                    out.append(self._error_msg("GetAttachment", denied or "ErrorItemNotFound"))
+                    continue
+                xml = self._attachment_xml(mailbox, found[1], int(index), content=True)
+            out.append(f"<m:Attachments>{xml}</m:Attachments>")
+        return self._message("GetAttachment", out)
+
+    # -- changing ----------------------------------------------------------------------------
+    def op_UpdateItem(self, op, actor, claims) -> Response:
+        """SetItemField of message:IsRead and item:Subject; other fields are refused
+        (ErrorInvalidPropertySet). ConflictResolution NeverOverwrite checks the ChangeKey."""
+        changes = op.find(_q(M, "ItemChanges"))
+        never_overwrite = op.get("ConflictResolution", "AutoResolve") == "NeverOverwrite"
+        out = []
+        for change in list(changes) if changes is not None else []:
+            id_elem = change.find(_q(T, "ItemId"))
+            with LOCK:
+                res = self._locate(id_elem, actor)
+                if isinstance(res, str):
+                    out.append(self._error_msg("UpdateItem", res))
+                    continue
+                mailbox, key, m = res
+                sent_key = id_elem.get("ChangeKey")
+                if never_overwrite and sent_key and sent_key != _change_key(m):
+                    out.append(self._error_msg("UpdateItem", "ErrorIrresolvableConflict"))
+                    continue
+                staged = _staged_updates(change.find(_q(T, "Updates")))
+                if isinstance(staged, str):
+                    out.append(self._error_msg("UpdateItem", "ErrorInvalidPropertySet",
+                                               f"Set action is invalid for property. ({staged})"))
+                    continue
+                for name, value in staged.items():
+                    setattr(m, name, value)
+                out.append(f'<m:Items><t:Message><t:ItemId Id="{item_id(mailbox.address, m.id)}" '
+                           f'ChangeKey="{_change_key(m)}"/></t:Message></m:Items>'
+                           f'<m:ConflictResults><t:Count>0</t:Count></m:ConflictResults>')
+        return self._message("UpdateItem", out)
+
+    def op_MoveItem(self, op, actor, claims) -> Response:
+        return self._move_or_copy("MoveItem", op, actor, move=True)
+
+    def op_CopyItem(self, op, actor, claims) -> Response:
+        return self._move_or_copy("CopyItem", op, actor, move=False)
+
+    def _move_or_copy(self, name: str, op, actor, move: bool) -> Response:
+        """Within one mailbox, into a mail folder; the moved (or new) item gets a new ID, as in Exchange."""
+        to = op.find(_q(M, "ToFolderId"))
+        target = self._resolve_folder(to[0], actor) if to is not None and len(to) else "ErrorFolderNotFound"
+        ids = op.find(_q(M, "ItemIds"))
+        new_ids = op.get("ReturnNewItemIds", "true").lower() not in ("false", "0")
+        out = []
+        for elem in list(ids) if ids is not None else []:
+            if isinstance(target, str):
+                out.append(self._error_msg(name, target))
+                continue
+            with LOCK:
+                res = self._locate(elem, actor)
+                if isinstance(res, str):
+                    out.append(self._error_msg(name, res))
+                    continue
+                mailbox, key, m = res
+                if mailbox is not target[0]:
+                    out.append(self._error_msg(name, "ErrorCrossMailboxMoveCopy"))
+                    continue
+                dest = _items(*target, create=True)
+                if dest is None:
+                    out.append(self._error_msg(name, "ErrorMoveCopyFailed"))
+                    continue
+                if move:
+                    _items(mailbox, key).remove(m)
+                    moved = m
+                else:
+                    moved = copy.deepcopy(m)
+                moved.id, moved.uid = new_id(), 0
+                dest.append(moved)
+            out.append(f'<m:Items><t:Message><t:ItemId Id="{item_id(mailbox.address, moved.id)}" '
+                       f'ChangeKey="{_change_key(moved)}"/></t:Message></m:Items>' if new_ids else "<m:Items/>")
+        return self._message(name, out)
+
+
+# -- the mailbox's folders as EWS sees them ------------------------------------------------------
+
+CUSTOM = "~"    # folder key prefix for folders made by the mailbox (EWS CreateFolder, Graph, IMAP CREATE)
+MAIL_DISPLAY = {"inbox": "Inbox", "sentitems": "Sent Items", "deleteditems": "Deleted Items",
+                "drafts": "Drafts", "junkemail": "Junk Email"}
+TOP_FOLDERS = [k for k in FOLDERS if k not in ("root", "msgfolderroot", "archivemsgfolderroot")]
+
+
+class _Refused(Exception):
+    """A restriction, sort or view the sandbox answers with an EWS error code."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+def attachment_id(address: str, message_id: str, index: int) -> str:
+    return base64.b64encode(f"AAMkA:{address.lower()}:{index}:{message_id}".encode()).decode()
+
+
+def _change_key(m: Message) -> str:
+    """Changes whenever the item does (as Exchange's ChangeKey)."""
+    state = f"{m.id}|{m.is_read}|{m.subject}|{sorted(m.flags)}".encode()
+    return "CQAAABYAAA" + base64.b64encode(hashlib.sha1(state).digest()[:9]).decode()
+
+
+def _own_folder(mb: Mailbox, display: str) -> str | None:
+    """The key of mb.folders for a display name (case-insensitive)."""
+    return next((k for k in mb.folders if k.lower() == display.lower()), None)
+
+
+def _is_custom(name: str) -> bool:
+    return name.lower() not in {v.lower() for v in MAIL_DISPLAY.values()}
+
+
+def _exists(mb: Mailbox, key: str) -> bool:
+    if key.startswith(CUSTOM):
+        name = key[len(CUSTOM):]
+        return _is_custom(name) and _own_folder(mb, name) is not None
+    return key in FOLDERS
+
+
+def _canonical(mb: Mailbox, key: str) -> str:
+    """A custom folder's key with the display name as stored."""
+    if key.startswith(CUSTOM):
+        return CUSTOM + (_own_folder(mb, key[len(CUSTOM):]) or key[len(CUSTOM):])
+    return key
+
+
+def _display(mb: Mailbox, key: str) -> str:
+    return key[len(CUSTOM):] if key.startswith(CUSTOM) else FOLDERS[key][0]
+
+
+def _items(mb: Mailbox, key: str, create: bool = False) -> list[Message] | None:
+    """The messages of a folder; None for a folder that holds no mail (root, calendar...)."""
+    if key == "inbox":
+        return mb.inbox
+    if key == "sentitems":
+        return mb.sent
+    display = MAIL_DISPLAY.get(key) or (key[len(CUSTOM):] if key.startswith(CUSTOM) else None)
+    if display is None:
+        return None
+    found = _own_folder(mb, display)
+    if found is not None:
+        return mb.folders[found]
+    if key in MAIL_DISPLAY:
+        return mb.folders.setdefault(display, []) if create else []
+    return None
+
+
+def _parent(key: str) -> str | None:
+    if key == "root":
+        return None
+    return "root" if key in ("msgfolderroot", "archivemsgfolderroot") else "msgfolderroot"
+
+
+def _children(mb: Mailbox, key: str) -> list[str]:
+    if key == "root":
+        return ["msgfolderroot"]
+    if key == "msgfolderroot":
+        return TOP_FOLDERS + [CUSTOM + n for n in mb.folders if _is_custom(n)]
+    return []
+
+
+def _descendants(mb: Mailbox, key: str, deep: bool) -> list[str]:
+    out = []
+    for child in _children(mb, key):
+        out.append(child)
+        if deep:
+            out.extend(_descendants(mb, child, True))
+    return out
+
+
+def _find_message(mb: Mailbox, message_id: str) -> tuple[str, Message] | None:
+    """(folder key, message) of a message anywhere in the mailbox."""
+    named = {v.lower(): k for k, v in MAIL_DISPLAY.items()}
+    places = [("inbox", mb.inbox), ("sentitems", mb.sent)] + \
+        [(named.get(n.lower(), CUSTOM + n), items) for n, items in mb.folders.items()]
+    for key, items in places:
+        for m in items:
+            if m.id == message_id:
+                return key, m
+    return None
+
+
+# -- restrictions, sorting, paging ----------------------------------------------------------------
+
+COMPARE = {"IsEqualTo": operator.eq, "IsNotEqualTo": operator.ne, "IsGreaterThan": operator.gt,
+           "IsGreaterThanOrEqualTo": operator.ge, "IsLessThan": operator.lt, "IsLessThanOrEqualTo": operator.le}
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("true", "false", "1", "0"):
+        raise ValueError(text)
+    return value in ("true", "1")
+
+
+def _when(text: str) -> datetime:
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _item_field(m: Message, uri: str, code: str = "ErrorUnsupportedPathForQuery"):
+    if uri == "message:IsRead":
+        return m.is_read
+    if uri in ("item:DateTimeReceived", "item:DateTimeSent", "item:DateTimeCreated"):
+        return received_dt(m)
+    if uri == "item:Subject":
+        return m.subject
+    if uri == "item:HasAttachments":
+        return bool(m.attachments)
+    if uri == "item:ItemClass":
+        return "IPM.Note"
+    raise _Refused(code)
+
+
+def _folder_field(mb: Mailbox, key: str, uri: str):
+    if uri == "folder:DisplayName":
+        return _display(mb, key)
+    if uri == "folder:FolderClass":
+        if key.startswith(CUSTOM):
+            return mb.folder_classes.get(key[len(CUSTOM):], "IPF.Note") or None
+        return FOLDERS[key][1]
+    if uri in ("folder:TotalCount", "folder:UnreadCount"):
+        items = _items(mb, key) or []
+        return len(items) if uri == "folder:TotalCount" else sum(1 for m in items if not m.is_read)
+    if uri == "folder:ChildFolderCount":
+        return len(_children(mb, key))
+    raise _Refused("ErrorUnsupportedPathForQuery")
+
+
+def _coerce(text: str, like):
+    if isinstance(like, bool):
+        return _bool(text)
+    if isinstance(like, datetime):
+        return _when(text)
+    if isinstance(like, int):
+        return int(text)
+    return text
+
+
+def _matches(expr, get) -> bool:
+    """Evaluate an EWS restriction (SearchExpression) with ``get(field_uri)`` giving values."""
+    tag = _local(expr.tag)
+    if tag == "And":
+        return all(_matches(c, get) for c in expr)
+    if tag == "Or":
+        return any(_matches(c, get) for c in expr)
+    if tag == "Not":
+        if len(expr) != 1:
+            raise _Refused("ErrorUnsupportedQueryFilter")
+        return not _matches(expr[0], get)
+    path = expr.find(_q(T, "FieldURI"))
+    if path is None:                        # IndexedFieldURI / ExtendedFieldURI
+        raise _Refused("ErrorUnsupportedPathForQuery")
+    value = get(path.get("FieldURI", ""))
+    if tag == "Exists":
+        return value is not None
+    if tag in COMPARE:
+        const = expr.find(f"{_q(T, 'FieldURIOrConstant')}/{_q(T, 'Constant')}")
+        if const is None:
+            raise _Refused("ErrorUnsupportedQueryFilter")
+        try:
+            other = _coerce(const.get("Value", ""), value)
+        except ValueError:
+            raise _Refused("ErrorInvalidValueForProperty") from None
+        if value is None:
+            return False
+        return COMPARE[tag](value, other)
+    if tag == "Contains":
+        const = expr.find(_q(T, "Constant"))
+        if const is None or not isinstance(value, str):
+            raise _Refused("ErrorUnsupportedQueryFilter")
+        text, part = value, const.get("Value", "")
+        if "ignorecase" in expr.get("ContainmentComparison", "Exact").lower():
+            text, part = text.lower(), part.lower()
+        mode = expr.get("ContainmentMode", "Substring")
+        if mode == "FullString":
+            return text == part
+        if mode == "Prefixed":
+            return text.startswith(part)
+        if mode == "PrefixOnWords":
+            return any(w.startswith(part) for w in text.split())
+        return part in text
+    raise _Refused("ErrorUnsupportedQueryFilter")
+
+
+def _sorted(items: list[Message], order) -> list[Message]:
+    rows = list(items)
+    for field_order in reversed(list(order)):
+        path = field_order.find(_q(T, "FieldURI"))
+        uri = path.get("FieldURI", "") if path is not None else ""
+        rows.sort(key=lambda m: _item_field(m, uri, "ErrorUnsupportedPathForSortGroup"),
+                  reverse=field_order.get("Order", "Ascending") == "Descending")
+    return rows
+
+
+def _page(rows: list, view) -> tuple[int, list, bool]:
+    """(IndexedPagingOffset of the next page, this page, IncludesLastItemInRange)."""
+    if view is None:
+        return len(rows), rows, True
+    try:
+        offset = int(view.get("Offset", "0"))
+        limit = int(view.get("MaxEntriesReturned") or max(len(rows), 1))
+    except ValueError:
+        raise _Refused("ErrorInvalidIndexedPagingParameters") from None
+    if offset < 0 or limit < 1:
+        raise _Refused("ErrorInvalidIndexedPagingParameters")
+    if view.get("BasePoint", "Beginning") == "End":
+        end = max(len(rows) - offset, 0)
+        start = max(end - limit, 0)
+        return offset + (end - start), rows[start:end], start == 0
+    page = rows[offset:offset + limit]
+    return offset + len(page), page, offset + len(page) >= len(rows)
+
+
+SETTABLE = {"message:IsRead": ("is_read", "IsRead", _bool), "item:Subject": ("subject", "Subject", str)}
+
+
+def _staged_updates(updates) -> dict | str:
+    """{attribute: value} for the UpdateItem changes, or the field URI the sandbox cannot set."""
+    staged = {}
+    for upd in list(updates) if updates is not None else []:
+        path = upd.find(_q(T, "FieldURI"))
+        uri = path.get("FieldURI", "") if path is not None else _local(upd.tag)
+        if _local(upd.tag) != "SetItemField" or uri not in SETTABLE:
+            return uri
+        attr, tag, parse = SETTABLE[uri]
+        container = next((c for c in upd if c is not path), None)
+        value = container.find(_q(T, tag)) if container is not None else None
+        if value is None:
+            return uri
+        try:
+            staged[attr] = parse((value.text or "").strip() if parse is _bool else (value.text or ""))
+        except ValueError:
+            return uri
+    return staged

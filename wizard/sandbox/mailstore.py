@@ -124,7 +124,7 @@ def to_mime(m: Message) -> bytes:
         msg["Cc"] = ", ".join(m.cc)
     msg["Subject"] = m.subject
     msg["Date"] = format_datetime(received_dt(m))
-    msg["Message-ID"] = m.internet_message_id or f"<{hashlib.sha1(m.id.encode()).hexdigest()}@{HOST.lower()}>"
+    msg["Message-ID"] = message_id_header(m)
     msg["MIME-Version"] = "1.0"
     msg.set_content(m.body, subtype="html" if m.body_type == "html" else "plain")
     for a in m.attachments:
@@ -133,6 +133,11 @@ def to_mime(m: Message) -> bytes:
     if msg.is_multipart():
         msg.set_boundary("_mw_" + hashlib.sha1(m.id.encode()).hexdigest()[:24])
     return msg.as_bytes()
+
+
+def message_id_header(m: Message) -> str:
+    """The message's Internet Message-ID ("<...@...>"), derived from its id when it has none."""
+    return m.internet_message_id or f"<{hashlib.sha1(m.id.encode()).hexdigest()}@{HOST.lower()}>"
 
 
 def received_dt(m: Message) -> datetime:
@@ -209,6 +214,7 @@ def server_context(material) -> ssl.SSLContext:
 class LineServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = False
+    request_queue_size = 64         # listen backlog, as the HTTPS server's: bursts of parallel logins
 
     def __init__(self, sandbox, handler, implicit_tls: bool):
         self.sandbox, self.implicit_tls = sandbox, implicit_tls
@@ -241,7 +247,10 @@ class LineServer(socketserver.ThreadingTCPServer):
 
 
 class LineHandler(socketserver.BaseRequestHandler):
-    """Reads CRLF lines; subclasses implement greet() and command(line)."""
+    """Reads CRLF lines; subclasses implement greet() and command(line).
+
+    ``Sandbox.latency`` delays each reply: the greeting and the answer to each
+    command line (not the lines a command reads itself, such as DATA's)."""
     MAX_LINE = 1 << 20
 
     def setup(self) -> None:
@@ -276,15 +285,22 @@ class LineHandler(socketserver.BaseRequestHandler):
         line = self.rfile.readline(self.MAX_LINE)
         return line.rstrip(b"\r\n") if line else None
 
+    def wait_latency(self) -> None:
+        sb = self.server.sandbox
+        if sb.latency:
+            sb._stopping.wait(sb.latency)       # stop() ends the wait at once
+
     def handle(self) -> None:
         if self.closing:
             return
         try:
+            self.wait_latency()
             self.greet()
             while not self.closing:
                 line = self.readline()
                 if line is None:
                     break
+                self.wait_latency()
                 self.command(line.decode("utf-8", "replace"))
         except (OSError, ValueError):
             pass

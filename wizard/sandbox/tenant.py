@@ -104,6 +104,9 @@ class Mailbox:
     imap_disabled: bool = False     # Set-CASMailbox -ImapEnabled $false
     # Folders besides inbox and sent, by display name ("Processed", "Deleted Items").
     folders: dict[str, list[Message]] = field(default_factory=dict)
+    # EWS FolderClass of those folders by display name; missing: "IPF.Note", "": none
+    # (EWS CreateFolder of a plain <t:Folder> without a class).
+    folder_classes: dict[str, str] = field(default_factory=dict)
     uid_next: int = 1               # next IMAP UID (one counter for all folders)
 
 
