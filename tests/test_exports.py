@@ -142,7 +142,7 @@ def test_runbook_has_the_real_client_id_and_no_secret(sandbox):
 def test_runbook_sections_follow_flow_and_protocols(sandbox):
     graph = sandbox.config(flow="client_secret", protocol="graph")
     book = admin_runbook(graph, today=TODAY)
-    assert '"Application Mail.Send"' in book and '"Application Mail.Read"' in book
+    assert '"Application Mail.Send"' in book and '"Application Mail.ReadWrite"' in book
     assert "EwsAllowedAppIDs" not in book
 
     app_smtp = sandbox.config(flow="client_secret", protocol="smtp+imap")

@@ -216,7 +216,8 @@ def test_manifest_password_ews():
 def test_manifest_graph_app_only():
     roles = access(pasted("client_secret", "graph"), MICROSOFT_GRAPH)
     assert ("b633e1c5-b582-4048-a93e-9f11b44c7e96", "Role") in roles
-    assert ("810c84a8-4a9e-49e6-bf7d-12d183f40d01", "Role") in roles
+    assert ("e2a3a72e-5f79-4c64-b1b1-878b674786c9", "Role") in roles   # Mail.ReadWrite: mark processed, move
+    assert ("810c84a8-4a9e-49e6-bf7d-12d183f40d01", "Role") not in roles
     assert manifest_entries("client_secret", "graph") == pasted("client_secret", "graph")
 
 

@@ -203,7 +203,7 @@ CATALOGUE: dict[str, Entry] = {
         "then add this app:\n"
         "  Set-OrganizationConfig -EWSEnabled $true -EwsAllowedAppIDs @{{Add=\"{client_id}\"}}\n"
         "or, if that form is refused, give the full list: the IDs read above plus {client_id}. "
-        "Changes can take up to 24 hours. For the long run use Microsoft Graph (Mail.Send / Mail.Read) "
+        "Changes can take up to 24 hours. For the long run use Microsoft Graph (Mail.Send / Mail.ReadWrite) "
         "instead of EWS.", None, "mail"),
     "ews.403": _e(
         "Exchange answered 403 Forbidden. Right after a new app registration or consent this is normal: "

@@ -250,7 +250,7 @@ def settings_sheet(cfg, *, reveal: bool = False, today: date | None = None) -> s
 EXO_ENVIRONMENTS = {"global": None, "usgov": "O365USGovGCCHigh", "usgov-dod": "O365USGovDoD", "china": "O365China"}
 RBAC_ROLES = {  # RBAC for Applications role per protocol and direction
     ("ews", "out"): "Application EWS.AccessAsApp", ("ews", "in"): "Application EWS.AccessAsApp",
-    ("graph", "out"): "Application Mail.Send", ("graph", "in"): "Application Mail.Read",
+    ("graph", "out"): "Application Mail.Send", ("graph", "in"): "Application Mail.ReadWrite",
 }
 
 

@@ -17,7 +17,7 @@ docs/exchange-web-services/how-to-authenticate-an-ews-application-by-using-oauth
   next to the Exchange permission. The snippet here is the whole property, so
   it keeps User.Read by default (``include_user_read=False`` drops it).
 User.Read e1fe6dd8-... also appears, as a Graph "Scope", in guide 001's example.
-Graph application roles Mail.Send / Mail.Read: IDs as in docs/microsoft-365.md;
+Graph application roles Mail.Send (ID as in docs/microsoft-365.md) and Mail.ReadWrite;
 several independent permission tables agree, but no Microsoft page was read.
 TODO: IMAP.AccessAsUser.All, SMTP.Send, offline_access (delegated, Microsoft
 Graph in the portal, guide 004) and IMAP.AccessAsApp / SMTP.SendAsApp
@@ -68,15 +68,17 @@ EWS_ACCESS_AS_USER = _p(EXCHANGE_ONLINE, "EWS.AccessAsUser.All", "Delegated",
                         "3b5f3d61-589b-4a3c-a359-5dd4b5ee5bd5")
 USER_READ = _p(MICROSOFT_GRAPH, "User.Read", "Delegated", "e1fe6dd8-ba31-4d61-89e7-88639da4683d")
 GRAPH_MAIL_SEND = _p(MICROSOFT_GRAPH, "Mail.Send", "Application", "b633e1c5-b582-4048-a93e-9f11b44c7e96")
-GRAPH_MAIL_READ = _p(MICROSOFT_GRAPH, "Mail.Read", "Application", "810c84a8-4a9e-49e6-bf7d-12d183f40d01")
+# Mail.ReadWrite, not Mail.Read: the runtime marks fetched mail read and moves it to "Processed".
+# ID agreed by many independent permission tables (no Microsoft page read).
+GRAPH_MAIL_READWRITE = _p(MICROSOFT_GRAPH, "Mail.ReadWrite", "Application", "e2a3a72e-5f79-4c64-b1b1-878b674786c9")
 OFFLINE_ACCESS = _p(MICROSOFT_GRAPH, "offline_access", "Delegated")
 
 _TABLE: dict[tuple[str, str], tuple[Permission, ...]] = {
     ("client_secret", "ews"): (FULL_ACCESS_AS_APP,),
     ("password", "ews"): (EWS_ACCESS_AS_USER,),
-    ("client_secret", "graph"): (GRAPH_MAIL_SEND, GRAPH_MAIL_READ),
+    ("client_secret", "graph"): (GRAPH_MAIL_SEND, GRAPH_MAIL_READWRITE),
     ("password", "graph"): (_p(MICROSOFT_GRAPH, "Mail.Send", "Delegated"),
-                            _p(MICROSOFT_GRAPH, "Mail.Read", "Delegated")),
+                            _p(MICROSOFT_GRAPH, "Mail.ReadWrite", "Delegated")),
     ("client_secret", "imap"): (_p(EXCHANGE_ONLINE, "IMAP.AccessAsApp", "Application"),),
     ("client_secret", "smtp"): (_p(EXCHANGE_ONLINE, "SMTP.SendAsApp", "Application"),),
     ("password", "imap"): (_p(MICROSOFT_GRAPH, "IMAP.AccessAsUser.All", "Delegated"), OFFLINE_ACCESS),

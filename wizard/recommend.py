@@ -30,7 +30,7 @@ CHOICE_LABELS = {
 }
 GUIDANCE = {
     "ews": "Only if the system speaks nothing else: EWS in Exchange Online is being retired.",
-    "graph": "Recommended for new Exchange Online setups: REST over HTTPS, Mail.Send / Mail.Read.",
+    "graph": "Recommended for new Exchange Online setups: REST over HTTPS, Mail.Send / Mail.ReadWrite.",
     "smtp+imap": "For systems that send over SMTP (587 STARTTLS) and read over IMAP (993), e.g. Efecte ESM.",
 }
 # What each system can do (the guides and the products' own settings).

@@ -47,10 +47,10 @@ def allow_list_commands(client_id: str) -> str:
 def _graph_alternative(cfg) -> str:
     if cfg.system == "monitor_g5":
         return ("Monitor G5 talks to Exchange Online over EWS only: ask Monitor for a version that uses "
-                "Microsoft Graph. In mailwizard set outgoing.protocol = \"graph\" (Graph Mail.Send / Mail.Read application "
+                "Microsoft Graph. In mailwizard set outgoing.protocol = \"graph\" (Graph Mail.Send / Mail.ReadWrite application "
                 "permissions) once the system supports it.")
     return ("Use Microsoft Graph instead (outgoing.protocol = \"graph\", application permissions Mail.Send / "
-            "Mail.Read), or IMAP/SMTP with OAuth (XOAUTH2) where the system only speaks those.")
+            "Mail.ReadWrite), or IMAP/SMTP with OAuth (XOAUTH2) where the system only speaks those.")
 
 
 def ews_status(cfg, today: date | None = None) -> tuple[str, str]:
