@@ -50,35 +50,39 @@ def _url_host(url: str, default_port: int = 443) -> tuple[str, int]:
     return (parts.hostname or "").lower(), port or default_port
 
 
-def mail_endpoints(cfg) -> list[tuple[str, str, str, int]]:
-    """[(direction, protocol, host, port)] of the mail servers the config
-    uses: outgoing, and incoming when there are incoming accounts. SMTP is
-    STARTTLS on 587 (443 in the form means "not set"), IMAP implicit TLS on
-    993, Graph the cloud's Graph host (or ``[endpoints] graph_url``); incoming
-    EWS without its own server uses the outgoing EWS server, else the cloud's
-    Exchange host."""
+def mail_endpoint(cfg, direction: str) -> tuple[str, str, int]:
+    """(protocol, host, port) of the mail server for ``direction`` ("out" or
+    "in"). SMTP is STARTTLS on 587 (443 in the form means "not set"), IMAP
+    implicit TLS on 993, Graph the cloud's Graph host (or ``[endpoints]
+    graph_url``); incoming EWS without its own server uses the outgoing EWS
+    server, else the cloud's Exchange host. The check and the runtime both
+    use this, so they talk to the same servers."""
     from .clouds import IMAP_PORT, SMTP_PORT
     o, i = cfg.outgoing, cfg.incoming
-    graph = _url_host(cfg.endpoints.graph_url or cfg.cloud.graph_url)
-    out = []
-    if o.protocol == "graph":
-        out.append(("out", "graph", *graph))
-    elif o.protocol == "smtp":
-        out.append(("out", "smtp", (o.server or cfg.cloud.smtp_host).lower(),
-                    int(o.port) if o.port and int(o.port) != 443 else SMTP_PORT))
-    else:
-        out.append(("out", o.protocol, o.server.lower(), int(o.port)))
+    if direction == "out":
+        if o.protocol == "graph":
+            return ("graph", *_url_host(cfg.endpoints.graph_url or cfg.cloud.graph_url))
+        if o.protocol == "smtp":
+            return ("smtp", (o.server or cfg.cloud.smtp_host).lower(),
+                    int(o.port) if o.port and int(o.port) != 443 else SMTP_PORT)
+        return (o.protocol, o.server.lower(), int(o.port))
+    if i.protocol == "graph":
+        return ("graph", *_url_host(cfg.endpoints.graph_url or cfg.cloud.graph_url))
+    if i.protocol == "imap":
+        return ("imap", (i.server or cfg.cloud.imap_host).lower(), int(i.port or IMAP_PORT))
+    if i.server:
+        return (i.protocol, i.server.lower(), int(i.port or 443))
+    if o.protocol == i.protocol:
+        return (i.protocol, o.server.lower(), int(i.port or o.port))
+    return (i.protocol, cfg.cloud.exchange_host.lower(), int(i.port or 443))
+
+
+def mail_endpoints(cfg) -> list[tuple[str, str, str, int]]:
+    """[(direction, protocol, host, port)] of the mail servers the config
+    uses: outgoing, and incoming when there are incoming accounts."""
+    out = [("out", *mail_endpoint(cfg, "out"))]
     if cfg.incoming.accounts:
-        if i.protocol == "graph":
-            out.append(("in", "graph", *graph))
-        elif i.protocol == "imap":
-            out.append(("in", "imap", (i.server or cfg.cloud.imap_host).lower(), int(i.port or IMAP_PORT)))
-        elif i.server:
-            out.append(("in", i.protocol, i.server.lower(), int(i.port or 443)))
-        elif o.protocol == i.protocol:
-            out.append(("in", i.protocol, o.server.lower(), int(i.port or o.port)))
-        else:
-            out.append(("in", i.protocol, cfg.cloud.exchange_host.lower(), int(i.port or 443)))
+        out.append(("in", *mail_endpoint(cfg, "in")))
     return out
 
 

@@ -89,16 +89,9 @@ class Mailer:
             return t
 
     def _endpoint(self, protocol: str, direction: str) -> tuple[str, int]:
-        o, i = self.cfg.outgoing, self.cfg.incoming
-        if direction == "out":
-            if protocol == "graph":
-                return "", 0
-            return o.server, o.port
-        if protocol == "imap":
-            return i.server or self.cfg.cloud.exchange_host, i.port or 993
-        if protocol == "ews":
-            return i.server or o.server, i.port or (o.port if not i.server else 443)
-        return "", 0
+        from ..netcheck import mail_endpoint
+        _, host, port = mail_endpoint(self.cfg, direction)
+        return ("", 0) if protocol == "graph" else (host, port)
 
     def _make(self, protocol: str, server: str, port: int):
         if protocol == "ews":
