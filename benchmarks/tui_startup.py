@@ -10,7 +10,9 @@ wizard, the Input's placeholder for the bare app). That covers the Python
 start-up, the imports, building the first screen and the first paint. The
 wizard paints a stage's header, explanation and keys first and its fields in
 the next frame; the time until those are painted too ('Steps in the guide')
-is shown as well. The program is then ended and the medians compared.
+is shown as well, and so is the wizard started without the command line
+(argparse and its config path look-up). The program is then ended and the
+medians compared.
 
     .venv/bin/python benchmarks/tui_startup.py [--runs 9]
 """
@@ -36,6 +38,12 @@ class Bare(App):
 
 Bare().run()
 '''
+DIRECT = '''
+import sys
+from screens.app import make_app
+
+make_app(sys.argv[1]).run()
+'''
 
 
 def first_screen(argv: list[str], markers: tuple[str, ...], tmp: Path) -> list[float]:
@@ -59,11 +67,15 @@ def main() -> int:
         tmp = Path(d)
         bare = tmp / "bare_app.py"
         bare.write_text(BARE)
+        direct = tmp / "wizard_app.py"
+        direct.write_text(DIRECT)
         cases = [
             ("bare Textual app, one Input", [sys.executable, str(bare)], ("bare-app-first-screen",)),
             ("mailwizard wizard (new config)",
              [sys.executable, "-m", "wizard", "wizard", "--config", str(tmp / "new.toml")],
              ("Stage 1/6", "Steps in the guide")),
+            ("wizard app without the CLI (make_app().run())",
+             [sys.executable, str(direct), str(tmp / "new.toml")], ("Stage 1/6",)),
         ]
         try:
             for _, argv, marker in cases:          # warm the file cache

@@ -11,14 +11,11 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 
-from wizard import config as config_module
-from wizard import config_io
-from wizard.config import Config
-
 from . import guide_data
 from .commands import WizardCommands
-from .dialogs import ConfirmDialog
-from .resume import DraftKeeper, ResumeDialog, SecretPrompt, secret_label, secret_slot
+
+# Imported where used, so that the first frame is painted before they load:
+# wizard.config, wizard.config_io (tomlkit), wizard.drafts, the guide, the stage screens.
 
 STAGES = guide_data.STAGES
 SCREENS = {"target": ("target", "TargetScreen"), "registration": ("registration", "RegistrationScreen"),
@@ -72,6 +69,23 @@ class DemoInfo:
             cfg.endpoints.graph_url = self.base_url
 
 
+class _Loaded:
+    """An app attribute that WizardApp.load() fills on first use (config, guide, ...)."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.key = "_" + name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        if obj._loader is not None:
+            obj.load()
+        return obj.__dict__[self.key]
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self.key] = value
+
+
 class WizardApp(App):
     TITLE = "mailwizard"
     CSS_PATH = css_path()
@@ -93,20 +107,33 @@ class WizardApp(App):
                 tooltip="Every action by name: type a few letters, Enter runs it."),
     ]
 
-    def __init__(self, config_path: Path, config: Config, *, demo: DemoInfo | None = None,
-                 guide=None, start: str = "target", load_error: str | None = None,
-                 problems: list | None = None, draft=None) -> None:
+    config_path = _Loaded()
+    config = _Loaded()
+    guide = _Loaded()
+    load_error = _Loaded()
+    problems = _Loaded()
+    pending_draft = _Loaded()   # a draft to offer at start
+
+    def __init__(self, config_path: Path | None = None, config: Config | None = None, *,
+                 demo: DemoInfo | None = None, guide=None, start: str = "target",
+                 load_error: str | None = None, problems: list | None = None, draft=None,
+                 loader=None) -> None:
+        """Either the values themselves, or ``loader``: a function returning them as a
+        dict (see make_app), called on first use, after the first frame is painted."""
         # NO_COLOR: Textual would still paint in shades of grey; with ANSI colours
         # on, its NO_COLOR filter removes every colour and leaves bold/underline/reverse.
         super().__init__(ansi_color=True if "NO_COLOR" in os.environ else None)
         self.theme = start_theme()
-        self.config_path = Path(config_path)
-        self.config = config
+        self._loader = loader
+        if loader is None:
+            self.config_path = Path(config_path)
+            self.config = config
+            self.guide = guide
+            self.load_error = load_error
+            self.problems = problems or []
+            self.pending_draft = draft
         self.demo = demo
-        self.guide = guide
         self.start = start
-        self.load_error = load_error
-        self.problems = problems or []
         self.drafts: dict[str, str] = {}   # raw text typed per config key (kept across screens)
         self.dirty = False                  # values changed since load/save
         self.tested_ok = False              # last connection test passed for these values
@@ -115,8 +142,20 @@ class WizardApp(App):
         self.stage = start
         self.keep_secrets: bool | None = None   # None: not asked yet
         self.missing_secrets: list[str] = []    # secrets a resumed draft did not keep
-        self.pending_draft = draft              # offered at start
-        self.keeper = DraftKeeper(self)
+        self._keeper = None
+
+    def load(self) -> None:
+        loader, self._loader = self._loader, None
+        if loader is not None:
+            for name, value in loader().items():
+                setattr(self, name, value)
+
+    @property
+    def keeper(self):
+        if self._keeper is None:
+            from .resume import DraftKeeper
+            self._keeper = DraftKeeper(self)
+        return self._keeper
 
     # -- state ------------------------------------------------------------
     def mark_dirty(self) -> None:
@@ -126,21 +165,22 @@ class WizardApp(App):
 
     async def on_mount(self) -> None:
         if self.is_headless:
-            await self.show_first_screen()
+            await self.push_screen(self.make_screen(self.start))
+            self.after_first_screen()
             return
-        # In a terminal: paint the stage's header, explanation and keys at once, and
-        # build the stage's fields in the next frame (like textual.lazy.Lazy).
+        # In a terminal: paint the stage's title and keys at once; read the config,
+        # the guide and any draft, and build the stage's fields, in the next frame.
         from .base import SkeletonScreen
         await self.push_screen(SkeletonScreen(self.start))
-        self.call_after_refresh(self.show_first_screen)
+        self.call_after_refresh(self.replace_skeleton)
 
-    async def show_first_screen(self) -> None:
-        first = self.make_screen(self.start)
-        if self.screen_stack and self.screen_stack[-1].id == "skeleton":
-            await self.switch_screen(first)
-        else:
-            await self.push_screen(first)
+    def replace_skeleton(self) -> None:
+        self.switch_screen(self.make_screen(self.start))   # not awaited: keys stay live
+        self.after_first_screen()
+
+    def after_first_screen(self) -> None:
         if self.pending_draft is not None:
+            from .resume import ResumeDialog
             self.push_screen(ResumeDialog(self.pending_draft, self.guide), self.resume_answer)
             return
         if self.load_error:
@@ -204,6 +244,7 @@ class WizardApp(App):
     @work(exclusive=True, group="resume")
     async def ask_missing_secrets(self) -> None:
         skipped = []
+        from .resume import SecretPrompt, secret_label, secret_slot
         for name in list(self.missing_secrets):
             label, check = secret_label(self.config, name)
             value = await self.push_screen_wait(SecretPrompt(label, check))
@@ -227,6 +268,7 @@ class WizardApp(App):
         """Only one sign-in method is active at a time: take the other flows' values
         out of the config (the file and the test must not see them) but keep them
         as typed, so switching back brings them back."""
+        from wizard import config as config_module
         flow_keys = getattr(config_module, "FLOW_KEYS", None) or {
             "client_secret": ("client_secret", "secret_expires"), "password": ("username", "password")}
         auth = self.config.auth
@@ -353,6 +395,7 @@ class WizardApp(App):
             if yes:
                 self.exit()
 
+        from .dialogs import ConfirmDialog
         if not isinstance(self.screen, ConfirmDialog):
             self.push_screen(ConfirmDialog(
                 "Quit without saving?",
@@ -364,23 +407,27 @@ class WizardApp(App):
 def make_app(config_path, *, demo=None, initial: Config | None = None,
              stage: str = "target") -> WizardApp:
     """Build the wizard. Starts from ``initial`` if given, else from the values in
-    ``config_path`` when it exists (read leniently). ``demo``: a Sandbox (or a
-    dict with host, port, base_url, ca_path) the app talks to instead of Microsoft."""
-    path = config_io.resolve_path(config_path)
-    load_error, problems = None, []
-    cfg = initial
-    if cfg is None:
-        cfg, problems, load_error = config_io.load_lenient(path)
-        cfg = cfg or Config()
+    ``config_path`` when it exists (read leniently), and offers a draft left for
+    that path. ``demo``: a Sandbox (or a dict with host, port, base_url, ca_path)
+    the app talks to instead of Microsoft. Files are read on first use."""
     info = DemoInfo.of(demo) if demo is not None else None
-    if info is not None:
-        info.apply(cfg)
-    draft = None
-    if initial is None:
-        from wizard.drafts import load_draft
-        draft = load_draft(path)
-    return WizardApp(path, cfg, demo=info, guide=guide_data.load(), start=stage,
-                     load_error=load_error, problems=problems, draft=draft)
+
+    def load() -> dict:
+        from wizard import config_io
+        from wizard.config import Config
+        path = config_io.resolve_path(config_path)
+        load_error, problems, cfg, draft = None, [], initial, None
+        if cfg is None:
+            cfg, problems, load_error = config_io.load_lenient(path)
+            cfg = cfg or Config()
+            from wizard.drafts import load_draft
+            draft = load_draft(path)
+        if info is not None:
+            info.apply(cfg)
+        return {"config_path": path, "config": cfg, "guide": guide_data.load(),
+                "load_error": load_error, "problems": problems or [], "pending_draft": draft}
+
+    return WizardApp(demo=info, start=stage, loader=load)
 
 
 def exports_module():

@@ -11,7 +11,6 @@ from textual.widgets import Input, Static
 
 from . import guide_data
 from .keybar import KeyBar
-from .resume import secret_slot
 from .widgets import CheckedField, StepList, field_dom_id
 
 
@@ -119,6 +118,7 @@ class StageScreen(Screen):
         box = next((a for a in event.input.ancestors if isinstance(a, CheckedField)), None)
         if box is None:
             return
+        from .resume import secret_slot
         self.app.keeper.save_now()
         if event.value and (box.password or secret_slot(self.cfg, box.key)):
             self.app.keeper.ask_consent()
@@ -180,14 +180,19 @@ class StageScreen(Screen):
 
 
 class SkeletonScreen(StageScreen):
-    """A stage's header, explanation and keys without its fields: the first frame
-    in a terminal, replaced by the real stage screen right after it is painted."""
-
-    SHOW_STEPS = False
+    """The first frame in a terminal: the stage's title and keys, painted before the
+    config, the guide and the stage's fields are loaded; replaced by the stage screen
+    in the next frame. It reads neither app.config nor app.guide (that would load them)."""
 
     def __init__(self, stage: str) -> None:
         super().__init__(id="skeleton")
         self.STAGE = stage
+
+    def compose(self) -> ComposeResult:
+        title = guide_data.FALLBACK[self.STAGE][0]
+        yield Static(f"Stage {self.number}/6 · {title}", id="stage-title", markup=False)
+        yield VerticalScroll(id="body")
+        yield KeyBar()
 
     def check_action(self, action: str, parameters) -> bool | None:
         return None if action in ("next", "back") else True   # shown, but not yet

@@ -19,6 +19,9 @@ from wizard.conntest import Tuning, run_check
 from wizard.sandbox import sample
 from wizard.sandbox.assertion import ASSERTION_TYPE, upload
 
+# the sample app's consented Exchange application permissions, as the token lists them
+APP_ROLES = ["IMAP.AccessAsApp", "SMTP.SendAsApp", "full_access_as_app"]
+
 EXCHANGE = "https://outlook.office365.com"
 
 
@@ -118,7 +121,7 @@ def test_key_only_file_uses_the_sha1_thumbprint_of_the_config(sandbox, tmp_path)
     assert client_credential(cfg)["thumbprint"] == info.thumbprint
     from wizard.auth import acquire_token
     tok = acquire_token(cfg)
-    assert tok.claims["roles"] == ["full_access_as_app"] and tok.claims["appid"] == sample.SECRET_APP_ID
+    assert tok.claims["roles"] == APP_ROLES and tok.claims["appid"] == sample.SECRET_APP_ID
 
 
 def test_unregistered_certificate_is_aadsts700027_with_cause_and_fix(sandbox, tmp_path):
@@ -200,7 +203,7 @@ def test_valid_assertions_get_an_app_only_token(sandbox, uploaded, alg, sha256):
     assert r.status_code == 200, r.text
     from wizard.claims import decode_jwt
     claims = decode_jwt(r.json()["access_token"])
-    assert claims["roles"] == ["full_access_as_app"] and claims["idtyp"] == "app"
+    assert claims["roles"] == APP_ROLES and claims["idtyp"] == "app"
 
 
 @pytest.mark.parametrize("change,code", [

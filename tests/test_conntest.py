@@ -417,6 +417,7 @@ def test_imap_smtp_setup_asks_for_imap_and_smtp_scopes(sandbox):
 
 
 def test_app_only_smtp_needs_its_own_role(sandbox):
+    sandbox.tenant.app(sample.SECRET_APP_ID).roles["exchange"].discard("SMTP.SendAsApp")   # the sample has it
     cfg = sandbox.config(protocol="smtp")
     # incoming stays EWS; without a server of its own it would be the cloud's Exchange host
     cfg.incoming.server, cfg.incoming.port = sandbox.host, sandbox.port

@@ -196,6 +196,51 @@ def test_config_validates_clean(sandbox):
     assert [p for p in validate(sandbox.config(flow="password")) if not p.warning] == []
 
 
+def test_config_for_the_certificate_and_device_code_flows():
+    from wizard.certs import certificate_info
+    from wizard.config import validate
+    with Sandbox() as sb:
+        cfg = sb.config(flow="certificate", protocol="graph")
+        key = Path(cfg.auth.certificate)
+        assert (cfg.auth.flow, cfg.microsoft.client_id, cfg.auth.client_secret) == \
+            ("certificate", sample.SECRET_APP_ID, "")
+        assert cfg.outgoing.protocol == "graph" and key.is_file() and key.stat().st_mode & 0o077 == 0
+        assert cfg.auth.thumbprint == certificate_info(key).thumbprint
+        assert [p for p in validate(cfg) if not p.warning] == []
+        app = sb.tenant.app(sample.SECRET_APP_ID)
+        assert [c.thumbprint for c in app.certificates] == [cfg.auth.thumbprint]
+        again = sb.config(flow="certificate", sender=sample.RECIPIENT)       # same key, uploaded once
+        assert again.auth.certificate == str(key) and again.outgoing.sender == sample.RECIPIENT
+        assert len(app.certificates) == 1
+        sb.reset()                                                          # the tenant forgets the upload
+        assert sb.config(flow="certificate").auth.certificate == str(key)
+        assert len(sb.tenant.app(sample.SECRET_APP_ID).certificates) == 1
+
+        dc = sb.config(flow="device_code", protocol="smtp+imap")
+        assert (dc.auth.flow, dc.microsoft.client_id, dc.auth.username, dc.auth.password) == \
+            ("device_code", sample.PASSWORD_APP_ID, sample.SERVICE_USER, "")
+        assert (dc.outgoing.protocol, dc.incoming.protocol) == ("smtp", "imap")
+        assert [p for p in validate(dc) if not p.warning] == []
+    assert not key.exists() and not key.parent.exists()                    # removed at stop()
+
+
+@pytest.mark.parametrize("protocol", ["ews", "graph", "smtp+imap"])
+@pytest.mark.parametrize("flow", ["client_secret", "password", "certificate"])
+def test_sample_tenant_is_set_up_for_the_runtime(sandbox, protocol, flow):
+    """`mailwizard demo` on any protocol: the sample apps have every permission the runtime
+    uses (send, read, mark read, move to a folder) without a test granting anything."""
+    from wizard.runtime import Mailer
+    orders = sample.INCOMING[0]
+    with Mailer(sandbox.config(flow=flow, protocol=protocol)) as mailer:
+        mailer.send(orders, f"demo {protocol}", "x")
+        [msg] = mailer.fetch(orders)
+        mailer.mark_processed(orders, msg)
+        assert mailer.fetch(orders) == []
+    box = sandbox.tenant.mailbox(orders)
+    assert [m.subject for m in next(v for k, v in box.folders.items() if k.lower() == "processed")] == \
+        [f"demo {protocol}"]
+
+
 def test_main_prints_ids_but_no_secrets():
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     proc = subprocess.Popen([sys.executable, "-m", "wizard.sandbox"], stdout=subprocess.PIPE,
@@ -212,6 +257,9 @@ def test_main_prints_ids_but_no_secrets():
     text = "".join(lines)
     assert "https://127.0.0.1:" in text and sample.TENANT_ID in text and sample.SECRET_APP_ID in text
     assert "ca.pem" in text
+    ports = {line.split()[0]: int(line.split()[1].rsplit(":", 1)[1]) for line in lines
+             if line.startswith(("SMTP ", "IMAP "))}
+    assert set(ports) == {"SMTP", "IMAP"} and all(p > 0 for p in ports.values())
     for secret in (sample.SECRET_VALUE, sample.EXPIRED_SECRET_VALUE, sample.NO_CONSENT_SECRET_VALUE,
                    sample.SERVICE_PASSWORD):
         assert secret not in text
@@ -281,10 +329,11 @@ def test_msal_client_credentials_token_claims(sandbox):
     c = claims(result["access_token"])
     assert c["aud"] == EXCHANGE and c["iss"] == f"https://sts.windows.net/{sample.TENANT_ID}/"
     assert c["tid"] == sample.TENANT_ID and c["appid"] == sample.SECRET_APP_ID
-    assert c["roles"] == ["full_access_as_app"] and "scp" not in c and "upn" not in c
+    assert c["roles"] == ["IMAP.AccessAsApp", "SMTP.SendAsApp", "full_access_as_app"]   # all consented, sorted
+    assert "scp" not in c and "upn" not in c
     assert c["iat"] <= c["nbf"] + 1 and 3500 < c["exp"] - c["iat"] <= 3600 and c["oid"]
     graph = claims(app_token(sandbox, resource=GRAPH))
-    assert graph["aud"] == GRAPH and graph["roles"] == ["Mail.Read", "Mail.Send"]
+    assert graph["aud"] == GRAPH and graph["roles"] == ["Mail.Read", "Mail.ReadWrite", "Mail.Send"]
 
 
 def test_consent_missing_still_gets_a_token_without_roles(sandbox):

@@ -212,8 +212,8 @@ def test_ews_error_codes(sandbox, account):
                 '</m:ParentFolderId><m:Folders><t:Folder><t:DisplayName>Sub</t:DisplayName></t:Folder>'
                 '</m:Folders></m:CreateFolder>')
     assert "<m:ResponseCode>ErrorInvalidOperation</m:ResponseCode>" in text
-    text = soap(sandbox, token, '<m:DeleteItem DeleteType="HardDelete"><m:ItemIds>'
-                f'{item_ref}</m:ItemIds></m:DeleteItem>')
+    text = soap(sandbox, token, '<m:GetRooms><m:RoomList><t:EmailAddress>rooms@contoso.com</t:EmailAddress>'
+                '</m:RoomList></m:GetRooms>')                              # an operation the sandbox lacks
     assert "<m:ResponseCode>ErrorInvalidOperation</m:ResponseCode>" in text
     text = soap(sandbox, token, '<m:GetFolder><m:FolderShape><t:BaseShape>Default</t:BaseShape></m:FolderShape>'
                 '<m:FolderIds><t:FolderId Id="bm90LWEtZm9sZGVy"/><t:FolderId Id="%s"/></m:FolderIds>'

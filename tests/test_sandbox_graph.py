@@ -95,6 +95,7 @@ def test_send_with_attachment_then_read_back_with_paging(sandbox):
 
 
 def test_filter_patch_and_move_need_readwrite(sandbox):
+    sandbox.tenant.app(sample.SECRET_APP_ID).roles["graph"].discard("Mail.ReadWrite")    # the sample has it
     tok = token(sandbox)
     for i in range(2):
         call(sandbox, "POST", f"users/{sample.SENDER}/sendMail", tok, json=mail(f"Invoice {i}"))
@@ -132,6 +133,8 @@ def test_filter_patch_and_move_need_readwrite(sandbox):
 
 
 def test_delegated_me_send_as_and_other_mailboxes(sandbox):
+    # the token carries every consented scope: take the sample's .Shared consent away first
+    sandbox.tenant.app(sample.PASSWORD_APP_ID).scopes["graph"] -= {"Mail.ReadWrite.Shared", "Mail.Send.Shared"}
     tok = user_token(sandbox)
     r = call(sandbox, "POST", "me/sendMail", tok,
              json=mail("From ERP", **{"from": {"emailAddress": {"address": sample.SENDER}}}))
@@ -142,7 +145,7 @@ def test_delegated_me_send_as_and_other_mailboxes(sandbox):
              json=mail("Spoof", **{"from": {"emailAddress": {"address": sample.RECIPIENT}}}))
     graph_error(r, 403, "ErrorSendAsDenied")
     assert call(sandbox, "GET", "me/mailFolders/inbox", tok).json()["totalItemCount"] == 0
-    # another mailbox needs Mail.Read.Shared (not consented in the sample) besides the mailbox right
+    # another mailbox needs Mail.Read.Shared (consent taken away above) besides the mailbox right
     graph_error(call(sandbox, "GET", f"users/{sample.INCOMING[0]}/mailFolders/inbox", tok), 403, "ErrorAccessDenied")
     sandbox.tenant.app(sample.PASSWORD_APP_ID).scopes["graph"].add("Mail.Read.Shared")
     shared = user_token(sandbox, f"{GRAPH}/Mail.Read.Shared")

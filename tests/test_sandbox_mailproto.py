@@ -62,6 +62,11 @@ def letter(subject="Invoice 42", sender=sample.SENDER, to=sample.RECIPIENT, atta
     return msg
 
 
+def revoke_app_only(tenant) -> None:
+    """Take away the app-only IMAP/SMTP roles the sample app has (a token then lacks them)."""
+    tenant.app(sample.SECRET_APP_ID).roles["exchange"] -= {"SMTP.SendAsApp", "IMAP.AccessAsApp"}
+
+
 def grant_app_only(tenant, address) -> None:
     app = tenant.app(sample.SECRET_APP_ID)
     app.roles["exchange"] |= {"SMTP.SendAsApp", "IMAP.AccessAsApp"}
@@ -106,6 +111,7 @@ def test_smtp_auth_disabled_is_5_7_139(sandbox, tenant_off, mailbox_off, scope):
 
 
 def test_smtp_rejected_tokens_are_5_7_3(sandbox):
+    revoke_app_only(sandbox.tenant)
     graph_token = user_token(sandbox, "https://graph.microsoft.com/Mail.Send")
     bad = [(sample.SERVICE_USER, graph_token),                     # wrong audience
            (sample.RECIPIENT, user_token(sandbox)),                # not the token's user, no right
@@ -122,7 +128,17 @@ def test_smtp_app_only_needs_service_principal_role_and_mailbox_permission(sandb
     with smtp_login(sandbox, app_token(sandbox), sample.SENDER) as s:
         s.send_message(letter(attach=False))
     assert len(sandbox.tenant.mailbox(sample.RECIPIENT).inbox) == 1
-    sandbox.tenant.app(sample.SECRET_APP_ID).exchange_service_principal = False
+    app, box = sandbox.tenant.app(sample.SECRET_APP_ID), sandbox.tenant.mailbox(sample.SENDER)
+    app.exchange_service_principal = False
+    with pytest.raises(smtplib.SMTPAuthenticationError):
+        smtp_login(sandbox, app_token(sandbox), sample.SENDER)
+    app.exchange_service_principal = True
+    box.full_access.discard(sample.SECRET_APP_ID)                 # no FullAccess on the mailbox
+    with pytest.raises(smtplib.SMTPAuthenticationError):
+        smtp_login(sandbox, app_token(sandbox), sample.SENDER)
+    box.full_access.add(sample.SECRET_APP_ID)
+    smtp_login(sandbox, app_token(sandbox), sample.SENDER).quit()
+    revoke_app_only(sandbox.tenant)                               # no SMTP.SendAsApp in the token
     with pytest.raises(smtplib.SMTPAuthenticationError):
         smtp_login(sandbox, app_token(sandbox), sample.SENDER)
 
@@ -219,6 +235,7 @@ def test_imap_xoauth2_search_fetch_mark_seen_and_move(sandbox):
 
 
 def test_imap_rejections_are_authenticate_failed(sandbox):
+    revoke_app_only(sandbox.tenant)                     # app_token below: app-only without IMAP.AccessAsApp
     token = user_token(sandbox)
     with imaplib.IMAP4_SSL(sandbox.host, sandbox.imap_port, ssl_context=tls(sandbox), timeout=5) as m:
         with pytest.raises(imaplib.IMAP4.error, match="LOGIN failed"):
@@ -295,3 +312,32 @@ def test_across_protocols_graph_to_imap_and_smtp_to_graph(sandbox):
     [msg] = r.json()["value"]
     assert msg["from"]["emailAddress"]["address"] == sample.SENDER and msg["internetMessageId"].startswith("<")
     assert "@odata.nextLink" not in r.json()
+
+
+def test_latency_delays_each_smtp_and_imap_reply():
+    latency = 0.05
+    with Sandbox(latency=latency) as sb:
+        assert sb._mail_server("smtp").request_queue_size == sb._mail_server("imap").request_queue_size == 64
+        t0 = time.perf_counter()
+        s = smtplib.SMTP(sb.host, sb.smtp_port, timeout=5)                  # waits for the greeting
+        t1 = time.perf_counter()
+        assert s.noop()[0] == 250
+        t2 = time.perf_counter()
+        s.close()
+        m = imaplib.IMAP4_SSL(sb.host, sb.imap_port, ssl_context=tls(sb), timeout=5)
+        t3 = time.perf_counter()
+        assert m.noop()[0] == "OK"
+        t4 = time.perf_counter()
+        m.shutdown()
+    assert min(t1 - t0, t2 - t1, t4 - t3) >= latency
+
+
+def test_where_the_sample_app_may_not_use_smtp_and_imap_app_only(sandbox):
+    """The sample is set up completely; each missing piece is its own refusal."""
+    assert smtp_login(sandbox, app_token(sandbox), sample.SENDER).quit()[0] == 221
+    imap_login(sandbox, app_token(sandbox), sample.INCOMING[0]).logout()
+    sandbox.tenant.mailbox(sample.INCOMING[0]).full_access.clear()
+    with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATE failed."):
+        imap_login(sandbox, app_token(sandbox), sample.INCOMING[0])
+    with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATE failed."):    # never granted on RECIPIENT
+        imap_login(sandbox, app_token(sandbox), sample.RECIPIENT)

@@ -21,7 +21,9 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     with Sandbox(latency=args.latency) as sb:
         lines = [
-            f"base URL      {sb.base_url}",
+            f"base URL      {sb.base_url}  (identity platform, EWS, Graph)",
+            f"SMTP          {sb.host}:{sb.smtp_port}  (STARTTLS, AUTH XOAUTH2)",
+            f"IMAP          {sb.host}:{sb.imap_port}  (TLS, AUTHENTICATE XOAUTH2)",
             f"CA bundle     {sb.ca_path}",
             f"tenant ID     {sample.TENANT_ID}  (domain {sample.DOMAIN})",
             f"client ID     {sample.SECRET_APP_ID}  (client secret flow)",

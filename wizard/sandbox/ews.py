@@ -562,7 +562,8 @@ class Ews:
                 continue
             mailbox, key = res
             with LOCK:
-                items = list(_items(mailbox, key) or [])
+                # Associated: the folder's hidden items (none here); Shallow and SoftDeleted: its mail
+                items = [] if op.get("Traversal") == "Associated" else list(_items(mailbox, key) or [])
                 try:
                     if restriction is not None and len(restriction):
                         items = [m for m in items if _matches(restriction[0], lambda uri, m=m: _item_field(m, uri))]

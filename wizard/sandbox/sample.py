@@ -13,7 +13,10 @@ from .tenant import App, Mailbox, Secret, Tenant, User
 TENANT_ID = "5f8d2c1a-7b3e-4a9d-8c6f-1e2d3b4a5c6d"
 DOMAIN = "contoso.com"
 
-# App registered as in guides 000/001: client secret, full_access_as_app consented.
+# App registered as in guides 000/001: client secret, full_access_as_app consented;
+# set up completely for the runtime on every protocol: Graph Mail.Send/Read/ReadWrite,
+# app-only IMAP/SMTP (IMAP.AccessAsApp, SMTP.SendAsApp, its service principal
+# registered in Exchange Online, FullAccess on the sender and incoming mailboxes).
 SECRET_APP_ID = "3f6a9c2e-8b1d-4c5e-9a7f-2d4b6e8c0a1f"
 SECRET_VALUE = "Qm48Q~Zr5TgVb2NcX7kLp1WsDf9HjY3uEo6RiAaK"
 SECRET_ID = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
@@ -21,7 +24,7 @@ EXPIRED_SECRET_VALUE = "Vw21Q~Kd8PmNx4BtR6cZs0LyGh3JfU7eWq5TnOiE"
 EXPIRED_SECRET_ID = "b2c3d4e5-f6a7-4b8c-9d0e-1f2a3b4c5d6e"
 
 # App for the user name/password flow (guide 002): public client flows = Yes,
-# EWS.AccessAsUser.All delegated and consented.
+# EWS.AccessAsUser.All delegated and consented (and IMAP/SMTP, Graph mail incl. .Shared).
 PASSWORD_APP_ID = "9b1c7d3e-5f2a-4e8b-a6c4-3d7f1e9b2c5a"
 
 # App registered but admin consent never granted (guide step 15 skipped).
@@ -53,14 +56,17 @@ def sample_tenant(today: date | None = None) -> Tenant:
                     Secret(SECRET_VALUE, SECRET_ID, today + timedelta(days=540)),
                     Secret(EXPIRED_SECRET_VALUE, EXPIRED_SECRET_ID, today - timedelta(days=3)),
                 ],
-                roles={"exchange": {"full_access_as_app"}, "graph": {"Mail.Send", "Mail.Read"}},
+                roles={"exchange": {"full_access_as_app", "IMAP.AccessAsApp", "SMTP.SendAsApp"},
+                       "graph": {"Mail.Send", "Mail.Read", "Mail.ReadWrite"}},
                 public_client=False,
+                exchange_service_principal=True,
             ),
             App(
                 client_id=PASSWORD_APP_ID,
                 name="Monitor G5 (user name/password)",
                 scopes={"exchange": {"EWS.AccessAsUser.All", "IMAP.AccessAsUser.All", "SMTP.Send"},
-                        "graph": {"User.Read", "Mail.Send", "Mail.Read"}},
+                        "graph": {"User.Read", "Mail.Send", "Mail.Read", "Mail.ReadWrite", "Mail.Send.Shared",
+                                  "Mail.ReadWrite.Shared"}},
                 public_client=True,
             ),
             App(
@@ -75,10 +81,11 @@ def sample_tenant(today: date | None = None) -> Tenant:
             User(MFA_USER, MFA_PASSWORD, "User with MFA", mfa=True),
         ],
         mailboxes=[
-            Mailbox(SENDER, send_as={SERVICE_USER}),
+            Mailbox(SENDER, send_as={SERVICE_USER}, full_access={SECRET_APP_ID}),
             Mailbox(SERVICE_USER),
             Mailbox(RECIPIENT),
-            # The service account reads the shared incoming mailboxes (password flow).
-            *[Mailbox(a, send_as={SERVICE_USER}) for a in INCOMING],
+            # The service account reads the shared incoming mailboxes (password flow);
+            # the client-secret app opens them over IMAP (FullAccess for its service principal).
+            *[Mailbox(a, send_as={SERVICE_USER}, full_access={SECRET_APP_ID}) for a in INCOMING],
         ],
     )

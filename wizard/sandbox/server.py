@@ -4,8 +4,11 @@ request recording and fault injection."""
 from __future__ import annotations
 
 import copy
+import os
+import shutil
 import socket
 import ssl
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -71,6 +74,8 @@ class Sandbox:
         self._thread: threading.Thread | None = None
         self.clock = time.monotonic     # SMTP submission limits read this; tests may replace it
         self._mail_servers: dict = {}   # "smtp"/"imap" -> LineServer, started on first use of the port
+        self._workdir: str | None = None        # temporary folder for the certificate flow's key file
+        self._cert: tuple[str, str] | None = None
         from .smtp import Limits
         self.smtp_limits = Limits(lambda: self.clock())
 
@@ -112,6 +117,10 @@ class Sandbox:
         return self
 
     def stop(self) -> None:
+        with self._lock:
+            workdir, self._workdir, self._cert = self._workdir, None, None
+        if workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
         server, self._server = self._server, None
         if server is None:
             return
@@ -184,8 +193,50 @@ class Sandbox:
     def config(self, flow: str = "client_secret", *, protocol: str | None = None, **overrides):
         """A wizard Config filled with the sample tenant's values, pointing at this sandbox.
 
+        ``flow``: "client_secret" (default), "password", "certificate" (a key file the
+        sandbox makes in its own temporary folder, removed at ``stop()``, its certificate
+        uploaded to the sample app) or "device_code" (the sample public client; sign in
+        with ``wizard.device_code.login`` and approve with ``sb.device.approve()``).
         ``protocol``: "ews" (default), "graph" (outgoing and incoming), "smtp" (outgoing), "imap"
         (incoming) or "smtp+imap"; server and port then point at the matching sandbox server."""
+        if flow == "certificate":
+            from .assertion import certificate_config
+            key_path, thumbprint = self._certificate()
+            app = self.tenant.app(sample.SECRET_APP_ID)
+            uploaded = app is not None and any(c.thumbprint == thumbprint for c in app.certificates)
+            cfg = certificate_config(self, key_path, upload_certificate=not uploaded)
+        elif flow == "device_code":
+            from .device import device_code_config
+            cfg = device_code_config(self)
+        else:
+            cfg = self._config(flow)
+        if protocol:
+            self._set_protocol(cfg, protocol)
+        for key, value in overrides.items():
+            for section in (cfg.microsoft, cfg.auth, cfg.outgoing, cfg.incoming, cfg.endpoints):
+                if key in vars(section):
+                    setattr(section, key, value)
+                    break
+            else:
+                if key in ("system", "version"):
+                    setattr(cfg, key, value)
+                else:
+                    raise TypeError(f"config() got an unknown override {key!r}")
+        return cfg
+
+    def _certificate(self) -> tuple[str, str]:
+        """(key file, SHA-1 thumbprint) of the sandbox's own app certificate, made on first use."""
+        with self._lock:
+            if self._cert is None:
+                from wizard.certs import create_certificate
+                self._workdir = tempfile.mkdtemp(prefix="mailwizard-sandbox-cert-")
+                key = os.path.join(self._workdir, "sandbox-app.pem")
+                info = create_certificate("mailwizard sandbox", days=365, key_path=key,
+                                          cert_path=os.path.join(self._workdir, "sandbox-app.cer"))
+                self._cert = (key, info.thumbprint)
+            return self._cert
+
+    def _config(self, flow: str):
         from wizard.config import Config, Endpoints, IncomingAccount
 
         cfg = Config()
@@ -212,18 +263,6 @@ class Sandbox:
             for acc in cfg.incoming.accounts:
                 acc.username, acc.password = sample.SERVICE_USER, sample.SERVICE_PASSWORD
         cfg.endpoints = Endpoints(authority=self.base_url, ca_bundle=self.ca_path)
-        if protocol:
-            self._set_protocol(cfg, protocol)
-        for key, value in overrides.items():
-            for section in (cfg.microsoft, cfg.auth, cfg.outgoing, cfg.incoming, cfg.endpoints):
-                if key in vars(section):
-                    setattr(section, key, value)
-                    break
-            else:
-                if key in ("system", "version"):
-                    setattr(cfg, key, value)
-                else:
-                    raise TypeError(f"config() got an unknown override {key!r}")
         return cfg
 
     def _set_protocol(self, cfg, protocol: str) -> None:
