@@ -234,3 +234,39 @@ def test_an_untrusted_certificate_is_refused_with_a_fix(sandbox, protocol, clock
         with pytest.raises(MailError) as e:
             mailer.send(ORDERS, "x", "y")
     assert e.value.code == "tls.untrusted" and "ca_bundle" in e.value.diagnosis.fix
+
+
+@pytest.mark.parametrize("protocol", ["imap", "smtp"])
+def test_close_signs_out_of_every_connection_at_once(protocol):
+    """Each LOGOUT / QUIT is a round trip: closing N mailboxes' connections one
+    after another cost N round trips. Every fake connection's sign-out waits at a
+    barrier for all the others, so this only passes when they run concurrently."""
+    import threading
+    from wizard.runtime.imap import ImapTransport, _Conn
+    from wizard.runtime.smtp import SmtpTransport
+
+    n = 5
+    barrier = threading.Barrier(n, timeout=10)
+    met = []
+
+    class Fake:
+        def signout(self):
+            barrier.wait()          # BrokenBarrierError (after 10 s) when signed out in turn
+            met.append(self)
+        logout = quit = signout
+
+        def shutdown(self):
+            pass
+        close = shutdown
+
+    if protocol == "imap":
+        t = ImapTransport(None, None, server="127.0.0.1", port=993, max_workers=32)
+        for i in range(n):
+            t._conns[f"a{i}"] = _Conn("token")
+            t._conns[f"a{i}"].imap = Fake()
+    else:
+        t = SmtpTransport(None, None, server="127.0.0.1", port=587, max_workers=32)
+        for i in range(n):
+            t._conns[(f"a{i}", "token")] = Fake()
+    t.close()
+    assert len(met) == n and not t._conns

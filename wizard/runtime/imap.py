@@ -22,7 +22,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 from ..catalogue import lookup
 from ..diagnose import diagnose_network
 from ..netcheck import trust_path
-from .model import Message, MailError
+from .model import Message, MailError, each_at_once
 
 TIMEOUT = 30.0
 _UID_RE = re.compile(rb"UID (\d+)")
@@ -33,12 +33,13 @@ def _quote(name: str) -> str:
 
 
 class ImapTransport:
-    def __init__(self, cfg, tokens, *, server: str, port: int, timeout: float = TIMEOUT):
+    def __init__(self, cfg, tokens, *, server: str, port: int, timeout: float = TIMEOUT, max_workers: int = 32):
         self.cfg = cfg
         self.tokens = tokens
         self.server = server or cfg.cloud.exchange_host
         self.port = port or 993
         self.timeout = timeout
+        self.max_workers = max_workers          # connections logged out at once by close()
         self._conns: dict[str, _Conn] = {}
         self._lock = threading.Lock()
         self.connects = 0
@@ -108,11 +109,13 @@ class ImapTransport:
         return d
 
     def close(self) -> None:
+        """Log out of every mailbox's connection. Each LOGOUT is a round trip:
+        the connections are independent, so they are logged out concurrently
+        (a bounded pool), not one after another (that cost one round trip per account)."""
         with self._lock:
             conns, self._conns = list(self._conns.values()), {}
-        for entry in conns:
-            if entry.imap is not None:
-                _logout(entry.imap)
+        open_ = [entry.imap for entry in conns if entry.imap is not None]
+        each_at_once(_logout, open_, self.max_workers)
 
     # -- operations -------------------------------------------------------------------------
     def check(self, address: str, who) -> None:

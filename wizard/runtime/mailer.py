@@ -102,10 +102,10 @@ class Mailer:
             return GraphTransport(self.cfg, self.tokens, clock=self.clock, sleep=self.sleep)
         if protocol == "smtp":
             from .smtp import SmtpTransport
-            return SmtpTransport(self.cfg, self.tokens, server=server, port=port)
+            return SmtpTransport(self.cfg, self.tokens, server=server, port=port, max_workers=self.max_workers)
         if protocol == "imap":
             from .imap import ImapTransport
-            return ImapTransport(self.cfg, self.tokens, server=server, port=port)
+            return ImapTransport(self.cfg, self.tokens, server=server, port=port, max_workers=self.max_workers)
         raise AssertionError(protocol)
 
     def _outgoing(self):

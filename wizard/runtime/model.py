@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import mimetypes
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -89,3 +90,14 @@ def recipients(value) -> list[str]:
     for item in items:
         out += [p.strip() for p in str(item).replace(";", ",").split(",") if p.strip()]
     return out
+
+
+def each_at_once(fn, items, max_workers: int) -> None:
+    """fn(item) for every item, concurrently in a bounded pool (in turn for one item)."""
+    workers = max(1, min(max_workers, len(items)))
+    if workers == 1:
+        for item in items:
+            fn(item)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mailwizard-close") as pool:
+        list(pool.map(fn, items))

@@ -20,7 +20,7 @@ from email.utils import formatdate, make_msgid
 from ..catalogue import lookup
 from ..diagnose import diagnose_network
 from ..netcheck import trust_path
-from .model import MailError
+from .model import MailError, each_at_once
 
 TIMEOUT = 30.0
 
@@ -48,12 +48,13 @@ def build_mime(sender: str, to, cc, subject: str, body: str, attachments) -> Ema
 
 
 class SmtpTransport:
-    def __init__(self, cfg, tokens, *, server: str, port: int, timeout: float = TIMEOUT):
+    def __init__(self, cfg, tokens, *, server: str, port: int, timeout: float = TIMEOUT, max_workers: int = 32):
         self.cfg = cfg
         self.tokens = tokens
         self.server = server or cfg.cloud.smtp_host
         self.port = port if port and port != 443 else 587
         self.timeout = timeout
+        self.max_workers = max_workers          # connections closed at once by close()
         self._conns: dict[tuple, smtplib.SMTP] = {}
         self._lock = threading.Lock()
         self.connects = 0
@@ -135,10 +136,10 @@ class SmtpTransport:
             raise MailError(self._diagnose(exc, address, who), account=address) from None
 
     def close(self) -> None:
+        """QUIT every connection, concurrently (each QUIT is a round trip)."""
         with self._lock:
             conns, self._conns = list(self._conns.values()), {}
-        for c in conns:
-            _quit(c)
+        each_at_once(_quit, conns, self.max_workers)
 
 
 def _quit(smtp) -> None:
