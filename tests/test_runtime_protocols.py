@@ -243,7 +243,7 @@ def test_close_signs_out_of_every_connection_at_once(protocol):
     barrier for all the others, so this only passes when they run concurrently."""
     import threading
     from wizard.runtime.imap import ImapTransport, _Conn
-    from wizard.runtime.smtp import SmtpTransport
+    from wizard.runtime.smtp import SmtpTransport, _Session
 
     n = 5
     barrier = threading.Barrier(n, timeout=10)
@@ -267,6 +267,45 @@ def test_close_signs_out_of_every_connection_at_once(protocol):
     else:
         t = SmtpTransport(None, None, server="127.0.0.1", port=587, max_workers=32)
         for i in range(n):
-            t._conns[(f"a{i}", "token")] = Fake()
+            t._conns[f"a{i}"] = _Session("token")
+            t._conns[f"a{i}"].smtp = Fake()
     t.close()
     assert len(met) == n and not t._conns
+
+
+def test_smtp_sessions_of_different_users_run_in_parallel():
+    """Two senders' messages must not wait for each other's sign-in: each fake
+    sign-in waits at a barrier for the other, so serial sessions fail."""
+    import threading
+    from types import SimpleNamespace
+    from wizard.runtime.smtp import SmtpTransport
+
+    barrier = threading.Barrier(2, timeout=10)
+    sent = []
+
+    class FakeSmtp:
+        def send_message(self, msg, from_addr, to_addrs):
+            sent.append(from_addr)
+
+        def quit(self):
+            pass
+
+    class Tokens:
+        def token(self, api, who):
+            return "token"
+
+    t = SmtpTransport(None, Tokens(), server="127.0.0.1", port=587)
+
+    def fake_open(user, token):
+        barrier.wait()
+        return FakeSmtp()
+
+    t._open = fake_open
+    who = SimpleNamespace(app_only=True, username="", flow="client_secret")
+    threads = [threading.Thread(target=t.send, args=(who, f"{n}@contoso.com", ["x@contoso.com"], [], "s", "b", ()))
+               for n in ("a", "b")]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sorted(sent) == ["a@contoso.com", "b@contoso.com"]

@@ -55,7 +55,7 @@ class SmtpTransport:
         self.port = port if port and port != 443 else 587
         self.timeout = timeout
         self.max_workers = max_workers          # connections closed at once by close()
-        self._conns: dict[tuple, smtplib.SMTP] = {}
+        self._conns: dict[str, _Session] = {}        # signed-in user -> its session
         self._lock = threading.Lock()
         self.connects = 0
 
@@ -95,32 +95,41 @@ class SmtpTransport:
         return net or lookup("http.unexpected", service_message=f"{type(exc).__name__}: {exc}"[:300], **values)
 
     def send(self, who, sender: str, to, cc, subject: str, body: str, attachments, save_copy: bool = False) -> None:
+        """One SMTP session per signed-in user, reused; sessions of different
+        users run in parallel, one user's messages go in turn."""
         msg = build_mime(sender, to, cc, subject, body, attachments)
         user = sender if who.app_only or not who.username else who.username
+        ukey = user.lower()
         for attempt in (1, 2):
             token = self.tokens.token("exchange", who)
-            key = (user.lower(), token)
+            stale = None
+            with self._lock:
+                entry = self._conns.get(ukey)
+                if entry is None or entry.token != token:     # first use, or token renewed: sign in again
+                    stale, entry = entry, _Session(token)
+                    self._conns[ukey] = entry
+            if stale is not None and stale.smtp is not None:
+                _quit(stale.smtp)
             try:
-                with self._lock:
-                    for k in [k for k in self._conns if k[0] == key[0] and k != key]:
-                        _quit(self._conns.pop(k))          # token renewed: sign in again
-                    smtp = self._conns.get(key)
-                    if smtp is None:
-                        smtp = self._conns[key] = self._open(user, token)
-                    smtp.send_message(msg, from_addr=sender, to_addrs=list(to) + list(cc))
+                with entry.lock:
+                    if entry.smtp is None:
+                        entry.smtp = self._open(user, token)
+                    entry.smtp.send_message(msg, from_addr=sender, to_addrs=list(to) + list(cc))
                 return
             except (smtplib.SMTPServerDisconnected, ConnectionError, socket.timeout) as exc:
-                with self._lock:
-                    self._conns.pop(key, None)
+                self._drop(ukey, entry, quit_it=False)
                 if attempt == 2:
                     raise MailError(self._diagnose(exc, sender, who), account=sender) from None
             except Exception as exc:
-                with self._lock:
-                    bad = self._conns.pop(key, None)
-                if bad is not None:
-                    _quit(bad)
-                diag = self._diagnose(exc, sender, who)
-                raise MailError(diag, account=sender) from None
+                self._drop(ukey, entry)
+                raise MailError(self._diagnose(exc, sender, who), account=sender) from None
+
+    def _drop(self, ukey: str, entry: "_Session", *, quit_it: bool = True) -> None:
+        with self._lock:
+            if self._conns.get(ukey) is entry:
+                del self._conns[ukey]
+        if quit_it and entry.smtp is not None:
+            _quit(entry.smtp)
 
     def check(self, address: str, who) -> None:
         """Sign in as the runtime would to send from ``address`` (STARTTLS +
@@ -138,8 +147,17 @@ class SmtpTransport:
     def close(self) -> None:
         """QUIT every connection, concurrently (each QUIT is a round trip)."""
         with self._lock:
-            conns, self._conns = list(self._conns.values()), {}
-        each_at_once(_quit, conns, self.max_workers)
+            entries, self._conns = list(self._conns.values()), {}
+        each_at_once(_quit, [e.smtp for e in entries if e.smtp is not None], self.max_workers)
+
+
+class _Session:
+    """One user's SMTP connection and the token it signed in with."""
+
+    def __init__(self, token: str):
+        self.token = token
+        self.smtp: smtplib.SMTP | None = None
+        self.lock = threading.Lock()
 
 
 def _quit(smtp) -> None:
