@@ -96,7 +96,7 @@ def main() -> int:
     print(table(rows, ("key presses", "n", "median ms", "max ms", f">= {TARGET_MS:.0f} ms")))
     worst = max(ms for ms, _ in samples)
     print("\nper press, ms: " + " ".join(f"{ms:.0f}" for ms, _ in samples))
-    print("(the first F1 and F3 also import and build that view for the first time)")
+    print("(F3 builds the read-back view anew each time; F1 updates the one help screen)")
     met = bool(during) and worst < TARGET_MS
     print(f"\ntarget met: {'yes' if met else 'NO'} (slowest press {worst:.1f} ms; "
           f"{len(during)} presses during the test; target < {TARGET_MS:.0f} ms each)")

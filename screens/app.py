@@ -143,6 +143,7 @@ class WizardApp(App):
         self.keep_secrets: bool | None = None   # None: not asked yet
         self.missing_secrets: list[str] = []    # secrets a resumed draft did not keep
         self._keeper = None
+        self._help = None   # one help screen, kept (installed) and updated
 
     def load(self) -> None:
         loader, self._loader = self._loader, None
@@ -177,6 +178,21 @@ class WizardApp(App):
     def replace_skeleton(self) -> None:
         self.switch_screen(self.make_screen(self.start))   # not awaited: keys stay live
         self.after_first_screen()
+        self.call_after_refresh(self.freeze_startup_objects)
+
+    @staticmethod
+    def freeze_startup_objects() -> None:
+        """Keep the garbage collector's full collections off the keys: move what
+        start-up built (Textual, the guide, the first screen) out of its reach, and
+        collect less often (a full collection walks every object, msal's and
+        exchangelib's once the test imported them, and stalled a key by 50-130 ms).
+        Terminal runs only: a test process runs many apps and needs their memory back."""
+        import gc
+        from . import help, readback   # noqa: F401  (F1 and F3 answer at once the first time too)
+        gc.collect()
+        gc.freeze()
+        gen0, gen1, gen2 = gc.get_threshold()
+        gc.set_threshold(max(gen0, 10_000), gen1, max(gen2, 50))
 
     def after_first_screen(self) -> None:
         if self.pending_draft is not None:
@@ -334,8 +350,12 @@ class WizardApp(App):
         from .help import HelpScreen
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss(None)
+        elif self._help is None or not self._help.is_mounted:
+            self._help = HelpScreen(self.screen)
+            self.install_screen(self._help, "help")
+            self.push_screen("help")
         else:
-            self.push_screen(HelpScreen(self.screen))
+            self.push_screen(self._help.about(self.screen))
 
     def action_read_back(self) -> None:
         from .readback import ReadBackScreen

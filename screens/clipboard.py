@@ -14,7 +14,7 @@ import os
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import Screen
 from textual.widgets import Static
 
 from .keybar import KeyBar
@@ -44,7 +44,7 @@ def copy_text(app, text: str, what: str, plain_key: str = "p") -> None:
     )
 
 
-class PlainTextScreen(ModalScreen[None]):
+class PlainTextScreen(Screen[None]):
     """The text alone, no borders or padding, so the terminal can select it cleanly."""
 
     BINDINGS = [Binding("escape,q", "close", "Close", id="plain-close")]
@@ -62,7 +62,7 @@ class PlainTextScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
-class TextViewScreen(ModalScreen[None]):
+class TextViewScreen(Screen[None]):
     """A document (settings sheet, runbook) to read, copy (c) or show plain (p)."""
 
     BINDINGS = [

@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import Screen
 from textual.widgets import Static
 
 from . import guide_data
@@ -69,7 +69,7 @@ def help_text(app, screen) -> Text:
     return text
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Screen[None]):
     BINDINGS = [Binding("escape,f1,q,question_mark", "close", "Close help", id="help-close")]
 
     def __init__(self, under) -> None:
@@ -84,6 +84,15 @@ class HelpScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#help-body").focus()
+
+    def about(self, under) -> "HelpScreen":
+        """Show the help for another screen (the app keeps one HelpScreen: building
+        a new one on each F1 cost a keypress 50 ms)."""
+        if under is not self.under:
+            self.under = under
+            self.query_one("#help-body").scroll_home(animate=False)
+        self.query_one("#help-text", Static).update(help_text(self.app, under))
+        return self
 
     def action_close(self) -> None:
         self.dismiss(None)

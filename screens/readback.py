@@ -7,7 +7,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import Screen
 from textual.widgets import Digits, Static
 
 from wizard import readback
@@ -97,7 +97,7 @@ class ReadBackItem(Vertical, can_focus=True):
         self.query_one(".rb-detail", Static).update(detail_text(self.label, self.value, spelled))
 
 
-class ReadBackScreen(ModalScreen[None]):
+class ReadBackScreen(Screen[None]):
     BINDINGS = [
         Binding("n", "spell", "NATO spelling", id="rb-spell",
                 tooltip="Show or hide the spelling of each character (alpha, bravo, ...)."),

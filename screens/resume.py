@@ -143,6 +143,14 @@ class DraftKeeper:
         app.tested_ok = False
 
 
+def config_newer(draft) -> bool:
+    try:
+        mtime = draft.config_path.stat().st_mtime
+    except OSError:
+        return False
+    return mtime > draft.saved_at.timestamp() + 1
+
+
 class ResumeDialog(ConfirmDialog):
     """Continue the unfinished setup (default) or start over (removes the draft)."""
 
@@ -150,6 +158,9 @@ class ResumeDialog(ConfirmDialog):
         text = (draft.describe(datetime.now(timezone.utc)) +
                 f"\nContinue goes to {stage_words(draft.stage, guide)} with every value typed; "
                 "Start over forgets them.")
+        if config_newer(draft):
+            text += ("\n! Warning: the config file was saved after this draft (by another "
+                     "mailwizard, or by hand): continuing replaces its values when you save.")
         super().__init__("Continue where you stopped?", text,
                          yes="Continue", no="Start over", default=True, escape=True)
 

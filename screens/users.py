@@ -10,11 +10,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, RadioSet, Static
+from textual.widgets import Button, Input, RadioSet, Static
 
 from wizard import fields as f
 from wizard.config import UserOverride
 
+from .keybar import KeyBar
 from .widgets import CheckedField, Choice
 
 USER_KEY = re.compile(r"^users\[(\d+)\]\.(\w+)$")
@@ -57,7 +58,7 @@ class UsersScreen(Screen):
         with VerticalScroll(id="users-body"):
             yield Static(INTRO, classes="intro", markup=False)
             yield Vertical(id="user-rows")
-        yield Footer()
+        yield KeyBar()   # wraps: every key shown at 60 columns too
 
     async def on_mount(self) -> None:
         await self.rebuild(0 if self.users else -1)

@@ -18,7 +18,7 @@ from screens.help import HelpScreen, binding_rows
 from screens.keybar import KeyBar, pack, screen_keys
 from screens.readback import ReadBackScreen
 from screens.widgets import CheckedField
-from wizard import config_io, drafts, readback
+from wizard import drafts, readback
 from wizard.config import Config, IncomingAccount, to_dict
 from wizard.sandbox import sample as s
 
@@ -47,10 +47,9 @@ async def test_every_screen_fits(sandbox, tmp_path, size):
     cfg.incoming.accounts = [IncomingAccount(address=s.INCOMING[0], types=["CRM"])]
     app = make_app(tmp_path / "mw.toml", demo=sandbox, initial=cfg)
     app.keep_secrets = False
+    app.animation_level = "none"        # scrolling jumps instead of gliding: same end, sooner
     async with app.run_test(size=size) as pilot:
-        import time
         for name in ("target", "registration", "ids", "mail", "test", "save"):
-            print(name, time.perf_counter())
             if name != "target":
                 app.goto(name)
             await settle(pilot)
@@ -281,3 +280,34 @@ async def test_help_lists_every_binding_and_palette_has_the_actions(tmp_path):
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, ReadBackScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        app.action_settings_sheet()                    # copy out: the settings sheet
+        await settle(pilot)
+        from screens.clipboard import TextViewScreen
+        assert isinstance(app.screen, TextViewScreen) and "Settings sheet" in screen_text(app)
+        await pilot.press("c")
+        assert app.clipboard == app.screen.text and "Server address" in app.clipboard
+
+
+def test_osc52_inside_gnu_screen_is_wrapped_in_pieces():
+    import base64
+    from screens.clipboard import in_gnu_screen, osc52
+    text = "x" * 200
+    plain = osc52(text)
+    assert plain == "\x1b]52;c;" + base64.b64encode(text.encode()).decode() + "\a"
+    wrapped = osc52(text, gnu_screen=True)
+    assert wrapped.startswith("\x1bP\x1b]52;c;") and wrapped.endswith("\x07\x1b\\")
+    pieces = wrapped.split("\x1b\\\x1bP")
+    assert len(pieces) > 1 and all(len(p) < 100 for p in pieces)
+    assert "".join(p.removeprefix("\x1bP\x1b]52;c;").removesuffix("\x07\x1b\\") for p in pieces) == \
+        base64.b64encode(text.encode()).decode()
+    assert in_gnu_screen({"STY": "1.pts"}) and not in_gnu_screen({"STY": "1", "TMUX": "x"})
+
+
+def test_guide_step_numbers_are_summarised():
+    from types import SimpleNamespace as N
+    from screens.guide_data import step_refs
+    steps = [N(guide="001", section="Azure", n=n, item=False) for n in (9, 20, 21, 22)]
+    steps.append(N(guide="003", section="Users", n=1, item=True))
+    assert step_refs(steps) == "Guide 001: Azure steps 9, 20-22; Guide 003: Users item 1"
