@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:                    # plain `mailwizard`: straight to the wizard, no parser to build
+        return _cmd_wizard(argparse.Namespace(command="wizard", config=None, profile=None))
     parser = build_parser()
     args = parser.parse_args(argv)
     command = args.command or "wizard"
@@ -174,18 +177,13 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_USAGE
 
 
-def _config_path(args):
-    from .config_io import resolve_path
-    return resolve_path(args.config)
-
-
 def _cmd_wizard(args) -> int:
     if not sys.stdin.isatty() or not sys.stdout.isatty():
         print("mailwizard: the wizard needs an interactive terminal. For scripts use `mailwizard check`.",
               file=sys.stderr)
         return EXIT_USAGE
     from screens.app import make_app
-    app = make_app(_config_path(args))
+    app = make_app(args.config)      # the path is resolved after the first paint
     app.run()
     return app.return_code or 0
 
