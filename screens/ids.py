@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input, Static
@@ -41,6 +42,8 @@ class IdsScreen(StageScreen):
     BINDINGS = [
         Binding("f2", "fill", "Fill sample", id="demo-fill",
                 tooltip="Demo only: fill the sample values of a scenario."),
+        Binding("f6", "find_tenant", "Find tenant ID", id="find-tenant",
+                tooltip="Type a domain (contoso.com) in Directory (tenant) ID and look up its GUID and cloud."),
         Binding("ctrl+t", "reveal", "Show/hide", id="reveal-secret",
                 tooltip="Show or hide the secret or password in the focused field."),
         Binding("f8", "create_certificate", "Create certificate", id="cert-create",
@@ -85,6 +88,44 @@ class IdsScreen(StageScreen):
         if action == "device_sign_in":
             return self.cfg.auth.flow == "device_code"
         return True
+
+    TENANT_INPUT = "#f-microsoft-tenant_id"
+
+    def action_find_tenant(self) -> None:
+        """Tenant discovery: the domain typed in the tenant field -> its GUID and
+        cloud, from the public openid-configuration (no sign-in)."""
+        box = self.query_one(self.TENANT_INPUT, Input)
+        query = f.clean(box.value)[0]
+        if not query:
+            self.notify("Type your domain (e.g. contoso.com) in Directory (tenant) ID first.", severity="warning")
+            box.focus()
+            return
+        self.notify(f"Looking up {query}…", title="Find tenant ID", timeout=3)
+        self.find_tenant(query)
+
+    @work(thread=True, exclusive=True, group="discover", exit_on_error=False, description="Tenant discovery")
+    def find_tenant(self, query: str) -> None:
+        from wizard.discovery import DiscoveryError, discover_tenant
+        cfg = self.cfg
+        try:
+            info = discover_tenant(query, authority=cfg.endpoints.authority or None,
+                                   ca_bundle=cfg.ca_bundle)
+        except DiscoveryError as exc:
+            self.app.call_from_thread(self.notify, str(exc), title="Tenant not found", severity="error",
+                                      timeout=12)
+            return
+        self.app.call_from_thread(self.tenant_found, query, info)
+
+    def tenant_found(self, query: str, info) -> None:
+        from wizard.clouds import CLOUDS
+        self.query_one(self.TENANT_INPUT, Input).value = info.tenant_id
+        cloud = ""
+        if info.cloud and info.cloud in CLOUDS:
+            self.cfg.microsoft.cloud = info.cloud
+            cloud = f" in the {CLOUDS[info.cloud].label} cloud"
+        region = f", region {info.region_scope}" if info.region_scope else ""
+        self.notify(f"{query} is tenant {info.tenant_id}{cloud}{region}. The GUID is filled in.",
+                    title="Tenant found", timeout=10)
 
     def action_create_certificate(self) -> None:
         self.query_one(credentials.CertificatePanel).create()
