@@ -114,6 +114,9 @@ class SaveScreen(StageScreen):
                   "Enter the same values in the system's settings as the guide shows:",
                   "t shows the settings sheet and r the admin runbook, each to copy with c.",
                   "Press ctrl+q to leave."]
+        if self.app.demo is not None:
+            lines += ["", "Demo: this file points at the sandbox tenant, which stops when the wizard exits;",
+                      "`mailwizard sandbox --write-config FILE` serves one to try `check` against."]
         result = self.query_one("#save-result", Static)
         result.update("\n".join(lines))
         result.display = True
