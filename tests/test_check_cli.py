@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from sandbox_helpers import record_issued_tokens
 from wizard import config_io
 from wizard.cli import main
 from wizard.sandbox import Fault, sample
@@ -56,24 +57,10 @@ def assert_shape(data) -> None:
     assert data["ok"] == all(s["status"] != "fail" for s in data["steps"]) or not data["ok"]
 
 
-class Tokens(list):
-    """Every access token the sandbox issues during a test."""
-
-
 @pytest.fixture
 def tokens(sandbox, monkeypatch):
-    issued = Tokens()
-    original = sandbox.identity._token_response
-
-    def recording(*args, **kwargs):
-        resp = original(*args, **kwargs)
-        try:
-            issued.append(json.loads(resp.body)["access_token"])
-        except (ValueError, KeyError, TypeError):
-            pass
-        return resp
-    monkeypatch.setattr(sandbox.identity, "_token_response", recording)
-    return issued
+    """Every access token the sandbox issues during a test."""
+    return record_issued_tokens(sandbox, monkeypatch)
 
 
 def assert_no_secrets(text: str, sandbox, tokens, extra=()) -> None:

@@ -4,11 +4,10 @@ masked output."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
+from cli_helpers import help_output
 from wizard import config_io
 from wizard.cli import main
 from wizard.sandbox import sample
@@ -18,16 +17,7 @@ HEAVY = ("textual", "msal", "exchangelib")
 
 @pytest.mark.parametrize("argv", [["--help"], ["check", "--help"], ["show", "--help"]])
 def test_help_answers_without_importing_textual_msal_or_exchangelib(argv):
-    code = (
-        "import sys\n"
-        "from wizard.cli import main\n"
-        "try:\n"
-        f"    main({argv!r})\n"
-        "except SystemExit as e:\n"
-        "    assert e.code == 0, e.code\n"
-        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = help_output(argv, HEAVY)
     assert "usage: mailwizard" in out
     assert out.strip().splitlines()[-1] == "[]"
 

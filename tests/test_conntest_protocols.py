@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, unquote
 import pytest
 
 from runtime_helpers import grant_all
+from sandbox_helpers import record_issued_tokens
 from wizard import config_io, netcheck
 from wizard.cli import main
 from wizard.config import Config, IncomingAccount, secrets_of
@@ -43,18 +44,7 @@ class Sleeps(list):
 @pytest.fixture
 def issued(sandbox, monkeypatch):
     """Every access token the sandbox hands out during the test."""
-    tokens = []
-    original = sandbox.identity._token_response
-
-    def recording(*args, **kwargs):
-        resp = original(*args, **kwargs)
-        try:
-            tokens.append(json.loads(resp.body)["access_token"])
-        except (ValueError, KeyError, TypeError):
-            pass
-        return resp
-    monkeypatch.setattr(sandbox.identity, "_token_response", recording)
-    return tokens
+    return record_issued_tokens(sandbox, monkeypatch)
 
 
 def cfg_for(sb, protocol, flow="client_secret", **overrides) -> Config:

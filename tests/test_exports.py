@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from cli_helpers import help_output
 from wizard.cli import main
 from wizard.config import UserOverride, secrets_of
 from wizard.config_io import save
@@ -201,17 +202,6 @@ def test_cli_export_prints_writes_private_and_checks_usage(sandbox, tmp_path, ca
 
 @pytest.mark.parametrize("argv", [["export", "--help"], ["rotate", "--help"], ["discover", "--help"]])
 def test_new_commands_help_without_heavy_imports(argv):
-    import subprocess
-    import sys
-    code = (
-        "import sys\n"
-        "from wizard.cli import main\n"
-        "try:\n"
-        f"    main({argv!r})\n"
-        "except SystemExit as e:\n"
-        "    assert e.code == 0, e.code\n"
-        "print(sorted(m for m in ('textual', 'msal', 'exchangelib', 'requests') if m in sys.modules))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = help_output(argv, ('textual', 'msal', 'exchangelib', 'requests'))
     assert "exit codes" in out
     assert out.strip().splitlines()[-1] == "[]"

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import stat
-import subprocess
 import sys
 from datetime import date, timedelta
 
 import pytest
 
+from cli_helpers import help_output
 from wizard import config_io, drafts
 from wizard.answers import AnswerError, gather
 from wizard.cli import build_parser, main
@@ -351,16 +351,7 @@ def test_list_with_nothing_yet(monkeypatch, capsys):
 
 @pytest.mark.parametrize("argv", [["init", "--help"], ["list", "--help"]])
 def test_help_is_light(argv):
-    code = (
-        "import sys\n"
-        "from wizard.cli import main\n"
-        "try:\n"
-        f"    main({argv!r})\n"
-        "except SystemExit as e:\n"
-        "    assert e.code == 0, e.code\n"
-        "print(sorted(m for m in ('textual', 'msal', 'exchangelib', 'tomlkit') if m in sys.modules))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = help_output(argv, ('textual', 'msal', 'exchangelib', 'tomlkit'))
     assert out.strip().splitlines()[-1] == "[]"
 
 

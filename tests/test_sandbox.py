@@ -18,6 +18,7 @@ import requests
 from cryptography import x509
 from requests.adapters import HTTPAdapter
 
+from sandbox_helpers import app_token, token_request
 from wizard.sandbox import Fault, Sandbox, sample, sample_tenant
 from wizard.sandbox.ca import material
 from wizard.sandbox.tenant import User
@@ -56,17 +57,6 @@ def session(sb: Sandbox, timeout: float = 5) -> requests.Session:
     s.verify = sb.ca_path
     s.mount("https://", ca_adapter(sb.ca_path)())
     return s
-
-
-def token_request(sb: Sandbox, tenant: str = sample.TENANT_ID, **form) -> requests.Response:
-    return requests.post(f"{sb.base_url}/{tenant}/oauth2/v2.0/token", data=form, verify=sb.ca_path, timeout=5)
-
-
-def app_token(sb: Sandbox, client_id=sample.SECRET_APP_ID, secret=sample.SECRET_VALUE, resource=EXCHANGE) -> str:
-    r = token_request(sb, grant_type="client_credentials", client_id=client_id, client_secret=secret,
-                      scope=f"{resource}/.default")
-    assert r.status_code == 200, r.text
-    return r.json()["access_token"]
 
 
 def user_token(sb: Sandbox, username=sample.SERVICE_USER, password=sample.SERVICE_PASSWORD,
@@ -337,7 +327,7 @@ def test_msal_client_credentials_token_claims(sandbox):
 
 
 def test_consent_missing_still_gets_a_token_without_roles(sandbox):
-    c = claims(app_token(sandbox, sample.NO_CONSENT_APP_ID, sample.NO_CONSENT_SECRET_VALUE))
+    c = claims(app_token(sandbox, client_id=sample.NO_CONSENT_APP_ID, secret=sample.NO_CONSENT_SECRET_VALUE))
     assert c["appid"] == sample.NO_CONSENT_APP_ID and "roles" not in c
 
 
@@ -474,7 +464,7 @@ def test_ews_missing_mailbox(sandbox, ews):
 
 def test_ews_token_without_permission_is_2000008(sandbox, ews):
     from exchangelib.errors import UnauthorizedError
-    token = app_token(sandbox, sample.NO_CONSENT_APP_ID, sample.NO_CONSENT_SECRET_VALUE)
+    token = app_token(sandbox, client_id=sample.NO_CONSENT_APP_ID, secret=sample.NO_CONSENT_SECRET_VALUE)
     r = soap_get_inbox(sandbox, token)
     assert r.status_code == 401
     assert r.headers["x-ms-diagnostics"] == ('2000008;reason="The token contains no permissions, or permissions '

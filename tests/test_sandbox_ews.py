@@ -10,6 +10,7 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
+from sandbox_helpers import app_token
 from wizard.sandbox import sample
 
 EXCHANGE = "https://outlook.office365.com"
@@ -21,14 +22,6 @@ SOAP_HEAD = ('<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="http://
              '<t:RequestServerVersion Version="Exchange2016"/><t:ExchangeImpersonation><t:ConnectingSID>'
              '<t:PrimarySmtpAddress>{anchor}</t:PrimarySmtpAddress></t:ConnectingSID></t:ExchangeImpersonation>'
              '</s:Header><s:Body>')
-
-
-def app_token(sb) -> str:
-    r = requests.post(f"{sb.base_url}/{sample.TENANT_ID}/oauth2/v2.0/token", verify=sb.ca_path, timeout=5,
-                      data={"grant_type": "client_credentials", "client_id": sample.SECRET_APP_ID,
-                            "client_secret": sample.SECRET_VALUE, "scope": f"{EXCHANGE}/.default"})
-    assert r.status_code == 200, r.text
-    return r.json()["access_token"]
 
 
 def soap(sb, token, body: str, anchor=ORDERS) -> str:

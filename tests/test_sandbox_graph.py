@@ -7,6 +7,7 @@ import base64
 import pytest
 import requests
 
+from sandbox_helpers import app_token, password_token
 from wizard.sandbox import Fault, sample
 
 GRAPH = "https://graph.microsoft.com"
@@ -15,19 +16,11 @@ ERROR_INNER = {"date", "request-id", "client-request-id"}
 
 
 def token(sb, resource=GRAPH, client_id=sample.SECRET_APP_ID, secret=sample.SECRET_VALUE) -> str:
-    r = requests.post(f"{sb.base_url}/{sample.TENANT_ID}/oauth2/v2.0/token", verify=sb.ca_path, timeout=5,
-                      data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret,
-                            "scope": f"{resource}/.default"})
-    assert r.status_code == 200, r.text
-    return r.json()["access_token"]
+    return app_token(sb, resource, client_id, secret)
 
 
 def user_token(sb, scope=f"{GRAPH}/Mail.Send {GRAPH}/Mail.Read") -> str:
-    r = requests.post(f"{sb.base_url}/{sample.TENANT_ID}/oauth2/v2.0/token", verify=sb.ca_path, timeout=5,
-                      data={"grant_type": "password", "client_id": sample.PASSWORD_APP_ID, "scope": scope,
-                            "username": sample.SERVICE_USER, "password": sample.SERVICE_PASSWORD})
-    assert r.status_code == 200, r.text
-    return r.json()["access_token"]
+    return password_token(sb, scope)
 
 
 def call(sb, method, path, tok=None, **kw) -> requests.Response:

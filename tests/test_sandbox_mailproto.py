@@ -14,6 +14,7 @@ from email.message import EmailMessage
 import pytest
 import requests
 
+from sandbox_helpers import app_token, password_token
 from wizard.sandbox import Sandbox, sample
 from wizard.sandbox.tenant import Message
 
@@ -22,19 +23,7 @@ PDF = b"%PDF-1.4 sandbox attachment \x00\x01\xfe"
 
 
 def user_token(sb, scope=f"{EXCHANGE}/SMTP.Send {EXCHANGE}/IMAP.AccessAsUser.All") -> str:
-    r = requests.post(f"{sb.base_url}/{sample.TENANT_ID}/oauth2/v2.0/token", verify=sb.ca_path, timeout=5,
-                      data={"grant_type": "password", "client_id": sample.PASSWORD_APP_ID, "scope": scope,
-                            "username": sample.SERVICE_USER, "password": sample.SERVICE_PASSWORD})
-    assert r.status_code == 200, r.text
-    return r.json()["access_token"]
-
-
-def app_token(sb, resource=EXCHANGE) -> str:
-    r = requests.post(f"{sb.base_url}/{sample.TENANT_ID}/oauth2/v2.0/token", verify=sb.ca_path, timeout=5,
-                      data={"grant_type": "client_credentials", "client_id": sample.SECRET_APP_ID,
-                            "client_secret": sample.SECRET_VALUE, "scope": f"{resource}/.default"})
-    assert r.status_code == 200, r.text
-    return r.json()["access_token"]
+    return password_token(sb, scope)
 
 
 def xoauth2(user: str, token: str) -> str:

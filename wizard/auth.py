@@ -15,7 +15,7 @@ import warnings
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from .catalogue import Diagnosis
+from .catalogue import Diagnosis, DiagnosisError
 from .claims import decode_jwt, wanted
 from .config import ConfigError, resolve_secret
 from .diagnose import diagnose_msal, diagnose_network
@@ -47,10 +47,8 @@ def _cacheable(response) -> bool:
     return 200 <= status < 300 and "json" in ctype.lower()
 
 
-class AuthError(Exception):
-    def __init__(self, diagnosis: Diagnosis):
-        self.diagnosis = diagnosis
-        super().__init__(f"{diagnosis.code}: {diagnosis.cause}")
+class AuthError(DiagnosisError):
+    pass
 
 
 @dataclass

@@ -43,6 +43,14 @@ class Diagnosis:
     correlation_id: str | None = None
 
 
+class DiagnosisError(Exception):
+    """A failure that carries its ``Diagnosis`` (``.diagnosis``); the message is "code: cause"."""
+
+    def __init__(self, diagnosis: Diagnosis):
+        self.diagnosis = diagnosis
+        super().__init__(f"{diagnosis.code}: {diagnosis.cause}")
+
+
 @dataclass(frozen=True)
 class Entry:
     cause: str

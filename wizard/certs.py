@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .catalogue import Diagnosis
+from .catalogue import Diagnosis, DiagnosisError
 
 MIN_DAYS, MAX_DAYS = 1, 3650
 DEFAULT_DAYS = 730
@@ -37,12 +37,8 @@ GUIDE = ("Certificate (recommended where the system supports it): app-only like 
          "as the client secret flow.")
 
 
-class CertificateError(Exception):
+class CertificateError(DiagnosisError):
     """A certificate/key file problem, with a plain-words Diagnosis."""
-
-    def __init__(self, diagnosis: Diagnosis):
-        self.diagnosis = diagnosis
-        super().__init__(f"{diagnosis.code}: {diagnosis.cause}")
 
 
 @dataclass

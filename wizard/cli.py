@@ -28,6 +28,11 @@ import os
 import sys
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+# What Ctrl-C leaves behind, where "nothing was written" would not be true.
+INTERRUPTED = {
+    "poll": "poll stopped; messages already marked processed stay so.",
+    "send": "interrupted; if the message had already reached the server it may still be delivered.",
+}
 
 DESCRIPTION = """\
 Set up and test Microsoft 365 / Exchange Online mail over OAuth 2.0 for a
@@ -48,6 +53,16 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):  # usage errors exit 2 with a clear line, no traceback
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"mailwizard: error: {message}\n")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 60:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 60 (e.g. 0.5)")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Start the built-in sandbox tenant on 127.0.0.1 (HTTPS, throwaway CA) and open the wizard against it. "
                                    "Nothing to sign up for; every screen and the failure cases can be tried. "
                                    "The config is written to a separate demo file unless --config is given.")
-    d.add_argument("--latency", type=float, default=0.0, metavar="SECONDS",
+    d.add_argument("--latency", type=_seconds, default=0.0, metavar="SECONDS",
                    help="delay each sandbox response (to see progress during waits)")
 
     c = sub.add_parser("check", parents=[common], help="test the saved config headless (for scripts and cron)",
@@ -121,16 +136,33 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Serve the sandbox tenant (identity platform + EWS) on 127.0.0.1 with a throwaway CA, "
                                    "and write a config pointing at it, for trying `check` by hand.")
     s.add_argument("--write-config", metavar="PATH", help="also write a working client-secret config for the sandbox to PATH")
+    s.add_argument("--latency", type=_seconds, default=0.0, metavar="SECONDS",
+                   help="delay each sandbox response (to try progress, timeouts and Ctrl-C)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    _tolerant_streams()
     if not argv:                    # plain `mailwizard`: straight to the wizard, no parser to build
-        return _cmd_wizard(argparse.Namespace(command="wizard", config=None, profile=None))
+        args = argparse.Namespace(command="wizard", config=None, profile=None)
+        problem = _config_source_problem(args)
+        if problem:
+            print(f"mailwizard: {problem}", file=sys.stderr)
+            return EXIT_USAGE
+        return _cmd_wizard(args)
     parser = build_parser()
     args = parser.parse_args(argv)
     command = args.command or "wizard"
+    problem = None if command == "sandbox" else _config_source_problem(args)
+    if problem:
+        if getattr(args, "json", False) and command in ("check", "init"):   # --json: stdout is one JSON object
+            from .cli_check import _config_failure
+            import json
+            print(json.dumps(_config_failure(problem, "Correct the named option or variable, or leave it out.")))
+        else:
+            print(f"mailwizard: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     if args.profile and not args.config:
         from .config import ConfigError
         from .config_io import profile_path
@@ -171,10 +203,42 @@ def main(argv: list[str] | None = None) -> int:
             from importlib import import_module
             return import_module(f".cli_{command}", __package__).run(args)
     except KeyboardInterrupt:
-        print("\nmailwizard: interrupted; nothing was written.", file=sys.stderr)
+        print(f"\nmailwizard: {INTERRUPTED.get(command, 'interrupted; nothing was written.')}", file=sys.stderr)
         return 130
     parser.error(f"unknown command {command}")
     return EXIT_USAGE
+
+
+def _tolerant_streams() -> None:
+    """Output to a non-UTF-8 terminal or file (ISO-8859-1 locale, Windows code
+    page when redirected) shows '?' for the step symbols instead of a traceback."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            "✓✗…·".encode(stream.encoding or "ascii")
+        except (UnicodeEncodeError, LookupError):
+            try:
+                stream.reconfigure(errors="replace")
+            except (AttributeError, ValueError):
+                pass
+
+
+def _config_source_problem(args) -> str | None:
+    """An empty --config/--profile (e.g. an unset shell variable) or a
+    $MAILWIZARD_PROFILE that is not a valid name: the message; else None.
+    Without this an empty value silently means the default config."""
+    if args.config == "":
+        return "--config is empty: give the config file's path, or leave --config out for the default"
+    if args.profile == "":
+        return "--profile is empty: give a profile name (e.g. test, production), or leave --profile out"
+    env_profile = os.environ.get("MAILWIZARD_PROFILE")
+    if not args.config and not args.profile and not os.environ.get("MAILWIZARD_CONFIG") and env_profile:
+        from .config import ConfigError
+        from .config_io import profile_path
+        try:
+            profile_path(env_profile)
+        except ConfigError as exc:
+            return f"$MAILWIZARD_PROFILE: {exc.message}"
+    return None
 
 
 def _cmd_wizard(args) -> int:
@@ -210,16 +274,26 @@ def _cmd_demo(args) -> int:
 
 def _cmd_sandbox(args) -> int:
     import threading
+    from pathlib import Path
     from .sandbox import Sandbox
     from .sandbox import sample
-    with Sandbox() as sb:
+    if args.write_config is not None and (not args.write_config or Path(args.write_config).expanduser().is_dir()):
+        print(f"mailwizard sandbox: --write-config {args.write_config!r} must be a file path (e.g. /tmp/sandbox.toml)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    with Sandbox(latency=args.latency) as sb:
         print(f"sandbox tenant serving on {sb.base_url}")
         print(f"CA certificate: {sb.ca_path}")
         print(f"tenant: {sample.TENANT_ID} ({sample.DOMAIN})")
         print(f"client-secret app: {sample.SECRET_APP_ID}; password app: {sample.PASSWORD_APP_ID}")
         if args.write_config:
             from .config_io import save
-            path = save(sb.config(flow="client_secret"), args.write_config)
+            try:
+                path = save(sb.config(flow="client_secret"), args.write_config)
+            except (OSError, UnicodeDecodeError) as exc:
+                print(f"mailwizard sandbox: cannot write --write-config {args.write_config}: "
+                      f"{getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+                return EXIT_FAIL
             print(f"wrote {path}: try `mailwizard check --config {path}`")
         print("Ctrl-C to stop.", flush=True)
         try:

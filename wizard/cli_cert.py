@@ -143,7 +143,9 @@ def _show(args) -> int:
     try:
         info = certificate_info(args.file)
     except (OSError, ValueError) as exc:
-        print(f"mailwizard cert: cannot read a certificate from {args.file}: {exc}", file=sys.stderr)
+        reason = (exc.strerror if isinstance(exc, OSError) and exc.strerror else
+                  "no certificate in it (expected a PEM file with a CERTIFICATE block, or a .cer in DER)")
+        print(f"mailwizard cert: cannot read a certificate from {args.file}: {reason}", file=sys.stderr)
         return EXIT_FAIL
     print(f"subject:            {info.common_name}")
     print(f"thumbprint (SHA-1): {info.thumbprint}   <- the portal's Thumbprint column, auth.thumbprint")
@@ -155,13 +157,9 @@ def _show(args) -> int:
 # -- mailwizard login --------------------------------------------------------------------------------
 
 def run_login(args) -> int:
-    from .config import ConfigError
-    from .config_io import load, resolve_path
-    path = resolve_path(args.config)
-    try:
-        cfg = load(path, strict=False)
-    except ConfigError as exc:
-        print(f"mailwizard login: config error\n{exc.render()}", file=sys.stderr)
+    from .cli_common import load_config
+    path, cfg = load_config(args, "login", strict=False)
+    if cfg is None:
         return EXIT_USAGE
     if cfg.auth.flow != "device_code":
         print(f"mailwizard login: {path} uses flow = \"{cfg.auth.flow}\"; `login` is for the device code flow "

@@ -10,10 +10,12 @@ from .output import SYMBOLS, paint, scrub, use_colour
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
-def _config_failure(message: str) -> dict:
+CONFIG_FIX = "Correct the named field in the file, or run `mailwizard` to fix it in the wizard."
+
+
+def _config_failure(message: str, fix: str = CONFIG_FIX) -> dict:
     return {"ok": False, "steps": [{"id": "config", "status": "fail", "ms": 0, "summary": message,
-                                    "code": "config.invalid",
-                                    "fix": "Correct the named field in the file, or run `mailwizard` to fix it in the wizard."}]}
+                                    "code": "config.invalid", "fix": fix}]}
 
 
 def run(args) -> int:
@@ -30,12 +32,12 @@ def run(args) -> int:
             print(f"mailwizard check: config error\n{exc.render()}", file=sys.stderr)
         return EXIT_USAGE
 
-    if args.send_to:
+    if args.send_to is not None:     # given empty (an unset shell variable) is an error, not "don't send"
         from .fields import check_email
         checked = check_email(args.send_to, "--send-to")
         if not checked.ok:
             if args.json:
-                print(json.dumps(_config_failure(checked.error)))
+                print(json.dumps(_config_failure(checked.error, "Give --send-to a full address, or leave it out.")))
             else:
                 print(f"mailwizard check: {checked.error}", file=sys.stderr)
             return EXIT_USAGE
@@ -47,7 +49,7 @@ def run(args) -> int:
         tuning = Tuning.from_env()
     except ValueError as exc:
         if args.json:
-            print(json.dumps(_config_failure(str(exc))))
+            print(json.dumps(_config_failure(str(exc), "Correct or unset that environment variable.")))
         else:
             print(f"mailwizard check: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -30,19 +30,16 @@ def add_parser(sub, common) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from .config import ConfigError
-    from .config_io import load, resolve_path, write_private
+    from .cli_common import load_config
+    from .config_io import write_private
     from .exports import admin_runbook, manifest_text, settings_sheet
 
     if args.reveal and args.kind != "sheet":
         print("mailwizard export: --reveal applies to the sheet only (the runbook and manifest hold no secret)",
               file=sys.stderr)
         return EXIT_USAGE
-    path = resolve_path(args.config)
-    try:
-        cfg = load(path, strict=False)
-    except ConfigError as exc:
-        print(f"mailwizard export: config error\n{exc.render()}", file=sys.stderr)
+    _path, cfg = load_config(args, "export", strict=False)
+    if cfg is None:
         return EXIT_USAGE
     if args.kind == "sheet":
         text = settings_sheet(cfg, reveal=args.reveal)

@@ -119,6 +119,8 @@ def run_non_interactive(args, env: dict | None = None) -> int:
 
     path = resolve_path(args.config)
     err = sys.stderr
+    if path.is_dir():       # found now, not after the whole connection test
+        return _usage_error(args, f"{path} is a folder: give the config file's path (e.g. {path / 'mailwizard.toml'})")
     existing, _problems, fatal = load_lenient(path)
     try:
         answers = gather(args, base=existing, env=env, keep_references=args.keep_references)
@@ -139,7 +141,7 @@ def run_non_interactive(args, env: dict | None = None) -> int:
         say(f"warning: {warning}")
 
     send_to = None
-    if args.send_to:
+    if args.send_to is not None:     # given empty (an unset shell variable) is an error, not "don't send"
         from .fields import check_email
         checked = check_email(args.send_to, "--send-to")
         if not checked.ok:

@@ -55,14 +55,8 @@ def _emit(results, as_json: bool, secrets) -> bool:
     return ok
 
 
-def _prompt():
-    """Device code flow: show the sign-in instructions when a person is at the terminal."""
-    if not sys.stdin.isatty():
-        return None
-    return lambda message: print(message, file=sys.stderr, flush=True)
-
-
 def run(args, *, sleep=None) -> int:
+    from .cli_common import sign_in_prompt
     from .config import secrets_of
     from .runtime import Mailer, MailError
     from .runtime.poll import poll_forever, poll_once
@@ -71,7 +65,7 @@ def run(args, *, sleep=None) -> int:
         print("mailwizard poll: --limit must be at least 1", file=sys.stderr)
         return EXIT_USAGE
     try:
-        mailer = Mailer.from_config(getattr(args, "config", None), prompt=_prompt())
+        mailer = Mailer.from_config(getattr(args, "config", None), prompt=sign_in_prompt())
     except MailError as exc:
         print(f"mailwizard poll: config error\n{exc.diagnosis.cause}", file=sys.stderr)
         return EXIT_USAGE

@@ -86,19 +86,16 @@ def _read_expiry(args, today: date) -> date:
 
 def run(args, today: date | None = None) -> int:
     from .cli_check import render_tree
-    from .config import ConfigError, secrets_of
-    from .config_io import load, resolve_path
+    from .cli_common import load_config
+    from .config import secrets_of
     from .fields import mask_secret
     from .output import SYMBOLS, scrub, use_colour
     from .rotate import (RotateError, current_secret, old_secret_reminder, portal_steps, preflight,
                          rotate_secret)
 
     today = today or date.today()
-    path = resolve_path(args.config)
-    try:
-        cfg = load(path)
-    except ConfigError as exc:
-        print(f"mailwizard rotate: config error\n{exc.render()}", file=sys.stderr)
+    path, cfg = load_config(args, "rotate", strict=True)
+    if cfg is None:
         return EXIT_USAGE
     old = current_secret(cfg)
     old_expires = cfg.auth.secret_expires

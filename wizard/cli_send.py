@@ -28,6 +28,9 @@ def add_parser(subparsers, common_parent):
 
 def _fail(diag, secrets, code: int) -> int:
     from .output import scrub
+    if diag.code == "config.invalid" and diag.service_message:   # a local problem, no service involved
+        print(scrub(f"mailwizard send: {diag.service_message}", secrets), file=sys.stderr)
+        return code
     text = f"mailwizard send: {diag.code}: {diag.cause}\n  fix: {diag.fix}"
     if diag.service_message:
         text += f"\n  service said: {diag.service_message}"
@@ -35,19 +38,16 @@ def _fail(diag, secrets, code: int) -> int:
     return code
 
 
-def _prompt():
-    """Device code flow: show the sign-in instructions when a person is at the terminal."""
-    if not sys.stdin.isatty():
-        return None
-    return lambda message: print(message, file=sys.stderr, flush=True)
-
-
 def run(args) -> int:
+    from .cli_common import sign_in_prompt
     from .config import secrets_of
     from .fields import check_email
     from .runtime import Attachment, Mailer, MailError
     from .runtime.model import recipients
 
+    if not recipients(args.to):
+        print("mailwizard send: --to is empty: give at least one recipient address", file=sys.stderr)
+        return EXIT_USAGE
     for address in recipients(args.to) + recipients(args.cc):
         checked = check_email(address, "--to/--cc")
         if not checked.ok:
@@ -60,14 +60,17 @@ def run(args) -> int:
         elif args.body_file:
             with open(args.body_file, encoding="utf-8") as fh:
                 body = fh.read()
-        files = [Attachment.from_path(p) for p in args.attach]
     except (OSError, UnicodeDecodeError) as exc:
-        print(f"mailwizard send: {args.body_file}: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
+        reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else (exc.strerror or exc)
+        print(f"mailwizard send: --body-file {args.body_file}: {reason}", file=sys.stderr)
         return EXIT_USAGE
-    except MailError as exc:
-        return _fail(exc.diagnosis, [], EXIT_USAGE)
     try:
-        mailer = Mailer.from_config(getattr(args, "config", None), prompt=_prompt())
+        files = [Attachment.from_path(p) for p in args.attach]
+    except MailError as exc:    # the message is "<path>: <reason>"
+        print(f"mailwizard send: --attach {exc.diagnosis.service_message}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        mailer = Mailer.from_config(getattr(args, "config", None), prompt=sign_in_prompt())
     except MailError as exc:
         return _fail(exc.diagnosis, [], EXIT_USAGE)
     secrets = secrets_of(mailer.cfg)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import date
 
 from .output import group4, paint, use_colour
@@ -11,14 +10,10 @@ EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def run(args) -> int:
-    from .config import ConfigError
-    from .config_io import load, resolve_path
+    from .cli_common import load_config
 
-    path = resolve_path(args.config)
-    try:
-        cfg = load(path, strict=False)
-    except ConfigError as exc:
-        print(f"mailwizard show: config error\n{exc.render()}", file=sys.stderr)
+    path, cfg = load_config(args, "show", strict=False)
+    if cfg is None:
         return EXIT_USAGE
     print(render(cfg, str(path), use_colour()))
     return EXIT_OK

@@ -358,15 +358,26 @@ def resolve_secret(value: str, field_name: str) -> str:
     """Resolve 'env:NAME' and 'file:PATH' references; literal values pass through."""
     if value.startswith("env:"):
         name = value[4:]
-        if not name or name not in os.environ:
-            raise ConfigError(f"refers to environment variable {name or '(empty)'}, which is not set. Set it, or put the value in the file.", field=field_name)
+        if not name:
+            raise ConfigError("has no variable name after 'env:': write it as \"env:NAME\" (e.g. env:ERP_SECRET).", field=field_name)
+        if name not in os.environ:
+            raise ConfigError(f"refers to environment variable {name}, which is not set. Set it, or put the value in the file.", field=field_name)
+        if not os.environ[name].strip():
+            raise ConfigError(f"refers to environment variable {name}, which is empty. Put the value in it, or in the file.", field=field_name)
         return os.environ[name]
     if value.startswith("file:"):
+        if not value[5:].strip():
+            raise ConfigError("has no path after 'file:': write it as \"file:/path/to/file\".", field=field_name)
         p = Path(value[5:]).expanduser()
         try:
-            return p.read_text(encoding="utf-8").strip()
+            text = p.read_text(encoding="utf-8-sig").strip()    # -sig: a BOM (Windows Notepad) is not part of the value
         except OSError as exc:
             raise ConfigError(f"refers to file {p}, which cannot be read ({exc.strerror or exc}).", field=field_name) from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"refers to file {p}, which is not UTF-8 text: save it as UTF-8 with only the value in it.", field=field_name) from None
+        if not text:
+            raise ConfigError(f"refers to file {p}, which is empty. Put the value in it, or in the config file.", field=field_name)
+        return text
     return value
 
 
@@ -423,7 +434,7 @@ def validate(cfg: Config, *, today: date | None = None, resolve: bool = True,
     o = cfg.outgoing
     if o.protocol not in PROTOCOLS:
         out.append(Problem("outgoing.protocol", f"unknown protocol '{o.protocol}'; expected one of: {', '.join(PROTOCOLS)}", locate("outgoing.protocol")))
-    add("outgoing.server", f.check_server(o.server))
+    add("outgoing.server", _server_in_file(o.server))
     add("outgoing.port", f.check_port(o.port))
     add("outgoing.sender", f.check_email(o.sender, "Sender mailbox"))
     if o.test_recipient:
@@ -439,7 +450,7 @@ def validate(cfg: Config, *, today: date | None = None, resolve: bool = True,
             add(f"incoming.accounts[{n}].username", f.check_username(acc.username))
 
     if i.server:
-        add("incoming.server", f.check_server(i.server))
+        add("incoming.server", _server_in_file(i.server))
     if i.port:
         add("incoming.port", f.check_port(i.port))
     for n, u in enumerate(cfg.users):
@@ -459,7 +470,38 @@ def validate(cfg: Config, *, today: date | None = None, resolve: bool = True,
         out.append(Problem("endpoints.graph_url", "must be an https:// URL", locate("endpoints.graph_url")))
     if e.ca_bundle and not Path(e.ca_bundle).expanduser().is_file():
         out.append(Problem("endpoints.ca_bundle", f"file {e.ca_bundle} does not exist: give the path of a PEM file with the CA certificates to trust", locate("endpoints.ca_bundle")))
+    hidden = _invisible_characters(cfg, locate)
+    flagged = {p.field for p in hidden}
+    return hidden + [p for p in out if p.field not in flagged]
+
+
+def _invisible_characters(cfg: Config, locate) -> list[Problem]:
+    """A zero-width space, BOM or direction mark pasted along with an ID, secret
+    or address: invisible in the file, so say which character it is (never the value)."""
+    import unicodedata
+    values = {"microsoft.tenant_id": cfg.microsoft.tenant_id, "microsoft.client_id": cfg.microsoft.client_id,
+              "auth.client_secret": cfg.auth.client_secret, "auth.username": cfg.auth.username,
+              "auth.thumbprint": cfg.auth.thumbprint, "outgoing.server": cfg.outgoing.server,
+              "outgoing.sender": cfg.outgoing.sender, "outgoing.test_recipient": cfg.outgoing.test_recipient}
+    values.update({f"incoming.accounts[{n}].address": a.address for n, a in enumerate(cfg.incoming.accounts)})
+    out = []
+    for fld, value in values.items():
+        hidden = next((c for c in value or "" if unicodedata.category(c) == "Cf"), None)
+        if hidden is not None:
+            out.append(Problem(fld, f"contains an invisible character (U+{ord(hidden):04X} "
+                                    f"{unicodedata.name(hidden, 'format character')}), probably pasted along "
+                                    "with the value: delete it or type the value again.", locate(fld)))
     return out
+
+
+def _server_in_file(raw: str) -> f.Checked:
+    """check_server, but a URL or path is an error here: the wizard cleans what
+    is typed, while a file's value is used as it stands (as the host name)."""
+    checked = f.check_server(raw)
+    if not checked.error and ("/" in raw or ":" in raw):
+        return f.Checked(checked.value, f"'{raw}' is a URL: give the host name only, e.g. {checked.value} "
+                                        "(the port goes in port).")
+    return checked
 
 
 def _check_secret_ref(out, fld, value, checker, resolve, locate):

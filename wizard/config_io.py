@@ -115,7 +115,9 @@ def parse_text(text: str, path: str | Path | None = None) -> tuple[Config, list[
     except ParseError as exc:
         msg = str(exc)
         msg = re.sub(r"\s*at line \d+ col \d+\s*$", "", msg)
-        raise ConfigError(f"TOML syntax error at column {exc.col}: {msg}. Check quotes around texts and '=' between key and value.",
+        hint = ("Each key may appear only once in a table." if "already exists" in msg
+                else "Check quotes around texts and '=' between key and value.")
+        raise ConfigError(f"TOML syntax error at column {exc.col}: {msg.rstrip('.')}. {hint}",
                           path=path, line=exc.line) from None
     except TOMLKitError as exc:  # duplicate keys and the like
         raise ConfigError(f"TOML error: {exc}", path=path) from None
@@ -132,11 +134,11 @@ def load(path: str | os.PathLike, *, strict: bool = True) -> Config:
     ConfigError naming the file, line and field."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")     # -sig: a BOM from Windows Notepad is not TOML
     except FileNotFoundError:
         raise ConfigError("file not found. Run `mailwizard` to create it, or pass --config PATH.", path=path) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot be read: {getattr(exc, 'strerror', None) or exc}", path=path) from None
+        raise ConfigError(_unreadable(exc), path=path) from None
     cfg, problems = parse_text(text, path)
     errors = [p for p in problems if not p.warning]
     if strict and errors:
@@ -145,15 +147,21 @@ def load(path: str | os.PathLike, *, strict: bool = True) -> Config:
     return cfg
 
 
+def _unreadable(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "is not a UTF-8 text file: is this the config file? (TOML, saved as UTF-8)"
+    return f"cannot be read: {getattr(exc, 'strerror', None) or exc}"
+
+
 def load_lenient(path: str | os.PathLike) -> tuple[Config | None, list[Problem], str | None]:
     """For the wizard: load whatever can be loaded to start from.
     Returns (config or None, problems, fatal error text or None)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         return None, [], None
     except (OSError, UnicodeDecodeError) as exc:
-        return None, [], f"{path}: cannot be read: {exc}"
+        return None, [], f"{path}: {_unreadable(exc)}"
     try:
         cfg, problems = parse_text(text, path)
     except ConfigError as exc:
@@ -224,7 +232,8 @@ def save(cfg: Config, path: str | os.PathLike) -> Path:
     path = Path(path).expanduser()
     existing = None
     if path.exists():
-        existing = path.read_text(encoding="utf-8")
+        # not UTF-8 (a wrong --config): start afresh, the old bytes are kept as .bak
+        existing = path.read_bytes().decode("utf-8-sig", errors="replace")
     text = render(cfg, existing)
     write_private(path, text, backup=existing is not None)
     return path

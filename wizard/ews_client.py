@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import requests.adapters
 
 from . import redact
-from .catalogue import Diagnosis
+from .catalogue import DiagnosisError
 from .diagnose import diagnose_ews
 from .http import DEFAULT_TIMEOUT
 from .netcheck import trust_path
@@ -35,10 +35,8 @@ _KEEP = ("x-ews-policy-reason", "x-ms-diagnostics", "www-authenticate", "retry-a
          "request-id", "x-ms-request-id", "location")
 
 
-class EwsError(Exception):
-    def __init__(self, diagnosis: Diagnosis):
-        self.diagnosis = diagnosis
-        super().__init__(f"{diagnosis.code}: {diagnosis.cause}")
+class EwsError(DiagnosisError):
+    pass
 
 
 @dataclass

@@ -158,6 +158,9 @@ def check_email(raw: str, label: str = "E-mail address") -> Checked:
         return Checked(text, f"{label} is empty: type an address such as erp@contoso.com.", notes)
     if not EMAIL_RE.match(text):
         return Checked(text, f"{label} '{text}' is not an e-mail address (expected name@domain, e.g. erp@contoso.com).", notes)
+    if len(text) > 254 or len(text.split("@")[0]) > 64:    # RFC 5321 limits; Exchange refuses longer ones
+        return Checked(text, f"{label} is {len(text)} characters long: an e-mail address has at most 64 before "
+                             "the @ and 254 in all.", notes)
     return Checked(text, None, notes)
 
 

@@ -124,6 +124,11 @@ class EwsTransport:
     # -- operations -------------------------------------------------------------------------
     def send(self, who, sender: str, to: list[str], cc: list[str], subject: str, body: str, attachments,
              save_copy: bool = False) -> None:
+        if len(subject) > 255:      # exchangelib refuses it before any request; say so, not "unexpected answer"
+            from .model import error
+            raise error("config.invalid", cfg=self.cfg,
+                        service_message=f"the subject is {len(subject)} characters long; EWS allows at most 255")
+
         def work(account):
             from exchangelib import FileAttachment, Mailbox
             from exchangelib import Message as EwsMessage

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from ..catalogue import Diagnosis, lookup
+from ..catalogue import Diagnosis, DiagnosisError, lookup
 
 
 @dataclass
@@ -62,14 +62,13 @@ class Message:
                 "attachments": [{"name": n, "content_type": c, "size": s} for n, c, s in self.attachments]}
 
 
-class MailError(Exception):
+class MailError(DiagnosisError):
     """A send/fetch failure with a catalogue ``Diagnosis`` (``.diagnosis``:
     code, cause, fix). The message never holds a secret or token."""
 
     def __init__(self, diagnosis: Diagnosis, *, account: str | None = None):
-        self.diagnosis = diagnosis
+        super().__init__(diagnosis)
         self.account = account
-        super().__init__(f"{diagnosis.code}: {diagnosis.cause}")
 
     @property
     def code(self) -> str:

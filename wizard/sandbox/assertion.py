@@ -74,19 +74,13 @@ def upload(tenant, client_id: str, data: bytes | str, description: str = "") -> 
 
 def _find(app: App, header: dict) -> tuple[Certificate | None, str]:
     """(the uploaded certificate the header names, the thumbprint the client sent as hex)."""
-    sent = ""
-    if header.get("x5t#S256"):
-        try:
-            sent = _unb64(str(header["x5t#S256"])).hex().upper()
-        except ValueError:
-            sent = str(header["x5t#S256"])
-        return next((c for c in app.certificates if c.thumbprint_sha256 == sent), None), sent
-    if header.get("x5t"):
-        try:
-            sent = _unb64(str(header["x5t"])).hex().upper()
-        except ValueError:
-            sent = str(header["x5t"])
-        return next((c for c in app.certificates if c.thumbprint == sent), None), sent
+    for name, attr in (("x5t#S256", "thumbprint_sha256"), ("x5t", "thumbprint")):   # SHA-256 first
+        if header.get(name):
+            try:
+                sent = _unb64(str(header[name])).hex().upper()
+            except ValueError:
+                sent = str(header[name])
+            return next((c for c in app.certificates if getattr(c, attr) == sent), None), sent
     return None, "null"
 
 

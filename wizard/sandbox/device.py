@@ -26,7 +26,6 @@ browser, which the device code flow allows.
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 import time
@@ -36,7 +35,7 @@ from datetime import datetime, timezone
 from html import escape
 from urllib.parse import parse_qs
 
-from .identity import GRAPH, GUID_RE, OIDC_SCOPES, RESOURCES, Response, _b64, json_response, object_id, sign_jwt
+from .identity import GUID_RE, Response, json_response
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 REFRESH_GRANT = "refresh_token"
@@ -172,7 +171,7 @@ class DeviceLogins:
             return self.identity.error(400, "unauthorized_client", 700016,
                                        self.identity._app_not_found_text(client_id))
         requested = form.get("scope", "").split()
-        problem = self._scopes(app, requested, consent=False)
+        problem = self.identity._delegated_scopes(app, requested, consent=False)
         if isinstance(problem, Response):
             return problem
         user_code = "".join(secrets.choice(_ALPHABET) for _ in range(9))
@@ -189,35 +188,6 @@ class DeviceLogins:
             "expires_in": auth.expires_in, "interval": auth.interval,
             "message": f"To sign in, use a web browser to open the page {uri} and enter the code {user_code} "
                        "to authenticate."})
-
-    # -- scopes -------------------------------------------------------------------------------
-    def _scopes(self, app, requested: list[str], *, consent: bool = True):
-        """(resource key, granted scopes) for delegated ``requested`` scopes, or an error Response."""
-        ident = self.identity
-        resource_scopes = [s for s in requested if s not in OIDC_SCOPES] or [f"{GRAPH}/User.Read"]
-        keys = set()
-        for s in resource_scopes:
-            key, _perm = ident._resource_of(s)
-            if key is None:
-                if s.startswith("https://") or GUID_RE.match(s.split("/")[0]):
-                    return ident._resource_not_found(s)
-                return ident.error(400, "invalid_scope", 70011,
-                                   f"The provided value for the input parameter 'scope' is not valid. "
-                                   f"The scope {s} is not valid.")
-            keys.add(key)
-        if len(keys) > 1:
-            return ident.error(400, "invalid_scope", 28000,
-                               "Provided value for the input parameter scope is not valid because it contains "
-                               "more than one resource. Scope " + " ".join(requested) + " is not valid.")
-        key = keys.pop()
-        granted = app.scopes.get(key, set())
-        wanted = {ident._resource_of(s)[1] for s in resource_scopes}
-        if consent and (not granted or any(p != ".default" and p not in granted for p in wanted)):
-            return ident.error(400, "invalid_grant", 65001,
-                               f"The user or administrator has not consented to use the application with ID "
-                               f"'{app.client_id}' named '{app.name}'. Send an interactive authorization "
-                               "request for this user and resource.", suberror="consent_required")
-        return key, granted
 
     # -- the token endpoint: device code and refresh token grants ----------------------------------
     def token(self, app, form: dict) -> Response:
@@ -300,37 +270,15 @@ class DeviceLogins:
         ident = self.identity
         user = ident.tenant.user(upn) if upn else None
         if user is None:
-            return ident.error(400, "invalid_grant", 50034,
-                               f"The user account {{EUII Hidden}} does not exist in the {ident.tenant.tenant_id} "
-                               "directory. To sign into this application, the account must be added to the "
-                               "directory.")
-        if user.disabled:
-            return ident.error(400, "invalid_grant", 50057, "The user account is disabled.")
-        scoped = self._scopes(app, requested)
-        if isinstance(scoped, Response):
-            return scoped
-        key, granted = scoped
-        if user.conditional_access_block:
-            return ident.error(400, "invalid_grant", 53003,
-                               "Access has been blocked by Conditional Access policies. The access policy does "
-                               "not allow token issuance.", suberror="message_only")
-        oid = object_id("user", user.upn)
-        claims = ident._base_claims(app, key)
-        claims.update({"idtyp": "user", "oid": oid, "sub": object_id("sub", user.upn + app.client_id),
-                       "appidacr": "1" if confidential else "0", "scp": " ".join(sorted(granted)),
-                       "upn": user.upn, "unique_name": user.upn, "name": user.display_name or user.upn,
-                       "amr": ["pwd", "mfa"] if user.mfa else ["pwd"]})
-        extra = {}
-        if "offline_access" in requested or not amr_device:
-            extra["refresh_token"] = self.issue_refresh_token(app.client_id, user.upn)
-        if "openid" in requested or not amr_device:
-            extra["client_info"] = _b64(json.dumps({"uid": oid, "utid": ident.tenant.tenant_id}).encode())
-            now = int(time.time())
-            extra["id_token"] = sign_jwt({
-                "aud": app.client_id, "iss": ident.issuer_v2(), "iat": now, "nbf": now, "exp": now + 3600,
-                "name": claims["name"], "oid": oid, "preferred_username": user.upn,
-                "sub": claims["sub"], "tid": ident.tenant.tenant_id, "ver": "2.0"}, ident.material)
-        return ident._token_response(claims, extra)
+            return ident._no_such_user()
+        admitted = ident._admit(app, user, requested)
+        if isinstance(admitted, Response):
+            return admitted
+        key, granted = admitted
+        return ident._user_token(app, user, key, granted, confidential=confidential,
+                                 amr=["pwd", "mfa"] if user.mfa else ["pwd"],
+                                 refresh="offline_access" in requested or not amr_device,
+                                 openid="openid" in requested or not amr_device)
 
     # -- GET/POST /devicelogin: the page a person uses (mailwizard sandbox by hand) ----------------
     def page(self, method: str, headers, body: bytes) -> Response:

@@ -371,9 +371,7 @@ class Ews:
                     out.append(self._error_msg("FindFolder", exc.code))
                     continue
                 xml = "".join(self._folder_xml(mailbox, k) for k in page)
-            out.append(f'<m:RootFolder IndexedPagingOffset="{offset}" TotalItemsInView="{len(keys)}" '
-                       f'IncludesLastItemInRange="{"true" if last else "false"}"><t:Folders>{xml}</t:Folders>'
-                       f'</m:RootFolder>')
+            out.append(_root_folder(offset, len(keys), last, "Folders", xml))
         return self._message("FindFolder", out)
 
     def op_CreateFolder(self, op, actor, claims) -> Response:
@@ -574,9 +572,7 @@ class Ews:
                     out.append(self._error_msg("FindItem", exc.code))
                     continue
                 xml = "".join(self._message_xml(mailbox, key, m, False) for m in page)
-            out.append(f'<m:RootFolder IndexedPagingOffset="{offset}" TotalItemsInView="{len(items)}" '
-                       f'IncludesLastItemInRange="{"true" if last else "false"}"><t:Items>{xml}</t:Items>'
-                       f'</m:RootFolder>')
+            out.append(_root_folder(offset, len(items), last, "Items", xml))
         return self._message("FindItem", out)
 
     def _locate(self, elem, actor) -> tuple[Mailbox, str, Message] | str:
@@ -940,6 +936,13 @@ def _page(rows: list, view) -> tuple[int, list, bool]:
         return offset + (end - start), rows[start:end], start == 0
     page = rows[offset:offset + limit]
     return offset + len(page), page, offset + len(page) >= len(rows)
+
+
+def _root_folder(offset: int, total: int, last: bool, collection: str, xml: str) -> str:
+    """One parent's FindFolder/FindItem result: a page (``_page``) of ``collection`` (Folders or Items)."""
+    return (f'<m:RootFolder IndexedPagingOffset="{offset}" TotalItemsInView="{total}" '
+            f'IncludesLastItemInRange="{"true" if last else "false"}"><t:{collection}>{xml}</t:{collection}>'
+            f'</m:RootFolder>')
 
 
 SETTABLE = {"message:IsRead": ("is_read", "IsRead", _bool), "item:Subject": ("subject", "Subject", str)}

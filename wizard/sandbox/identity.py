@@ -355,22 +355,55 @@ class Identity:
         upn = form["username"]
         user = self.tenant.user(upn)
         if user is None:
-            return self.error(400, "invalid_grant", 50034,
-                              f"The user account {{EUII Hidden}} does not exist in the {self.tenant.tenant_id} "
-                              "directory. To sign into this application, the account must be added to the "
-                              "directory.")
+            return self._no_such_user()
         if form["password"] != user.password:
             return self.error(400, "invalid_grant", 50126,
                               "Error validating credentials due to invalid username or password.")
+        requested = form.get("scope", "").split()
+        admitted = self._admit(app, user, requested)
+        if isinstance(admitted, Response):
+            return admitted
+        key, granted = admitted
+        if user.mfa:
+            return self.error(400, "invalid_grant", 50076,
+                              "Due to a configuration change made by your administrator, or because you moved "
+                              f"to a new location, you must use multi-factor authentication to access "
+                              f"'{RESOURCES[key]}'.", suberror="basic_action",
+                              claims='{"access_token":{"capolids":{"essential":true,"values":'
+                                     '["5d1fb3e0-1c2d-4d5e-8f9a-0b1c2d3e4f50"]}}}')
+        return self._user_token(app, user, key, granted, confidential=bool(secret), amr=["pwd"],
+                                refresh="offline_access" in requested, openid="openid" in requested)
+
+    # -- delegated (user) tokens: the password grant here, device code and refresh tokens in device.py --
+    def _no_such_user(self) -> Response:
+        return self.error(400, "invalid_grant", 50034,
+                          f"The user account {{EUII Hidden}} does not exist in the {self.tenant.tenant_id} "
+                          "directory. To sign into this application, the account must be added to the "
+                          "directory.")
+
+    def _admit(self, app: App, user, requested: list[str]):
+        """The checks of a known user that every delegated grant makes, in this order: a disabled
+        account, the scopes and consent, Conditional Access. (resource key, granted scopes), or an
+        error Response."""
         if user.disabled:
             return self.error(400, "invalid_grant", 50057, "The user account is disabled.")
-        requested = form.get("scope", "").split()
-        resource_scopes = [s for s in requested if s not in OIDC_SCOPES]
-        if not resource_scopes:
-            resource_scopes = [f"{GRAPH}/User.Read"]
+        scoped = self._delegated_scopes(app, requested)
+        if isinstance(scoped, Response):
+            return scoped
+        if user.conditional_access_block:
+            return self.error(400, "invalid_grant", 53003,
+                              "Access has been blocked by Conditional Access policies. The access policy does "
+                              "not allow token issuance.", suberror="message_only")
+        return scoped
+
+    def _delegated_scopes(self, app: App, requested: list[str], *, consent: bool = True):
+        """(resource key, granted scopes) for delegated ``requested`` scopes, or an error Response:
+        an unknown scope or resource, more than one resource, or (unless ``consent`` is False) no
+        consent for them."""
+        resource_scopes = [s for s in requested if s not in OIDC_SCOPES] or [f"{GRAPH}/User.Read"]
         keys = set()
         for s in resource_scopes:
-            key, perm = self._resource_of(s)
+            key, _perm = self._resource_of(s)
             if key is None:
                 if s.startswith("https://") or GUID_RE.match(s.split("/")[0]):
                     return self._resource_not_found(s)
@@ -385,32 +418,27 @@ class Identity:
         key = keys.pop()
         granted = app.scopes.get(key, set())
         wanted = {self._resource_of(s)[1] for s in resource_scopes}
-        if not granted or any(p != ".default" and p not in granted for p in wanted):
+        if consent and (not granted or any(p != ".default" and p not in granted for p in wanted)):
             return self.error(400, "invalid_grant", 65001,
                               f"The user or administrator has not consented to use the application with ID "
                               f"'{app.client_id}' named '{app.name}'. Send an interactive authorization "
                               "request for this user and resource.", suberror="consent_required")
-        if user.conditional_access_block:
-            return self.error(400, "invalid_grant", 53003,
-                              "Access has been blocked by Conditional Access policies. The access policy does "
-                              "not allow token issuance.", suberror="message_only")
-        if user.mfa:
-            return self.error(400, "invalid_grant", 50076,
-                              "Due to a configuration change made by your administrator, or because you moved "
-                              f"to a new location, you must use multi-factor authentication to access "
-                              f"'{RESOURCES[key]}'.", suberror="basic_action",
-                              claims='{"access_token":{"capolids":{"essential":true,"values":'
-                                     '["5d1fb3e0-1c2d-4d5e-8f9a-0b1c2d3e4f50"]}}}')
+        return key, granted
+
+    def _user_token(self, app: App, user, key: str, granted, *, confidential: bool, amr: list[str],
+                    refresh: bool, openid: bool) -> Response:
+        """The delegated access token for ``user``; with ``refresh`` a refresh token, with ``openid``
+        an id_token and client_info."""
         oid = object_id("user", user.upn)
         claims = self._base_claims(app, key)
         claims.update({"idtyp": "user", "oid": oid, "sub": object_id("sub", user.upn + app.client_id),
-                       "appidacr": "1" if secret else "0", "scp": " ".join(sorted(granted)),
+                       "appidacr": "1" if confidential else "0", "scp": " ".join(sorted(granted)),
                        "upn": user.upn, "unique_name": user.upn, "name": user.display_name or user.upn,
-                       "amr": ["pwd"]})
+                       "amr": amr})
         extra = {}
-        if "offline_access" in requested:
+        if refresh:
             extra["refresh_token"] = self.device.issue_refresh_token(app.client_id, user.upn)
-        if "openid" in requested:
+        if openid:
             extra["client_info"] = _b64(json.dumps({"uid": oid, "utid": self.tenant.tenant_id}).encode())
             now = int(time.time())
             extra["id_token"] = sign_jwt({
