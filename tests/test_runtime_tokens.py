@@ -196,3 +196,24 @@ def test_identity_platform_busy_is_retried_with_bounded_waits(sandbox):
         with pytest.raises(MailError) as e:
             mailer.send(ORDERS, "never", "x")
     assert e.value.code == "http.429" and max(clock.sleeps) <= 30
+
+
+def test_a_cached_token_is_not_served_for_another_secret(sandbox, tmp_path):
+    """The runtime must fail on a wrong secret as `mailwizard check` does, even
+    with a token cached from the right one; the right secret signs in again."""
+    from wizard.runtime import MailError, Mailer
+    from wizard.sandbox import sample
+
+    cache = tmp_path / "tokens.json"
+    good = sandbox.config(flow="client_secret")
+    with Mailer(good, token_cache=cache) as mailer:
+        mailer.send(sample.RECIPIENT, "first", "body")
+    assert cache.exists() and (tmp_path / "tokens.json.bind").exists()
+    assert sample.SECRET_VALUE not in (tmp_path / "tokens.json.bind").read_text()
+    wrong = sandbox.config(flow="client_secret", client_secret=sample.SECRET_VALUE[:-1] + "X")
+    with Mailer(wrong, token_cache=cache) as mailer:
+        with pytest.raises(MailError) as err:
+            mailer.send(sample.RECIPIENT, "second", "body")
+    assert err.value.diagnosis.code == "AADSTS7000215"
+    with Mailer(good, token_cache=cache) as mailer:
+        mailer.send(sample.RECIPIENT, "third", "body")

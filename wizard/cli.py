@@ -108,12 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--send-to", metavar="ADDRESS", help="also send a marked test message to ADDRESS")
 
     sub.add_parser("show", parents=[common], help="print the config with secrets masked, IDs grouped for reading aloud",
-                   description="Print the config with secrets masked, IDs in groups of four for reading aloud, and the secret's days left.")
+                   description="Print the config with secrets masked, IDs in groups of four for reading aloud, and the secret's days left.",
+                   epilog="exit codes: 0 shown, 2 the file is missing or cannot be read.")
 
     r = sub.add_parser("report", parents=[common], help="write a support bundle (versions, masked config, last check)",
                        description="Write one text file for support: versions, platform, the config with secrets masked, "
                                    "and the last check's steps with codes and trace/correlation IDs. "
-                                   "No secret, password or access token is in it.")
+                                   "No secret, password or access token is in it.",
+                       epilog="exit codes: 0 written (or printed), 2 the file cannot be written.")
     r.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: print to stdout)")
 
     from . import cli_discover, cli_export, cli_rotate   # argparse only at import time
@@ -134,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sandbox", help="serve the sandbox tenant on 127.0.0.1 until Ctrl-C",
                        description="Serve the sandbox tenant (identity platform + EWS) on 127.0.0.1 with a throwaway CA, "
-                                   "and write a config pointing at it, for trying `check` by hand.")
+                                   "and write a config pointing at it, for trying `check` by hand. "
+                                   "Its IDs are printed; its secrets only go into the written config.",
+                       epilog="exit codes: 0 stopped with Ctrl-C, 1 the config could not be written, 2 usage.")
     s.add_argument("--write-config", metavar="PATH", help="also write a working client-secret config for the sandbox to PATH")
     s.add_argument("--latency", type=_seconds, default=0.0, metavar="SECONDS",
                    help="delay each sandbox response (to try progress, timeouts and Ctrl-C)")

@@ -23,6 +23,8 @@ Never logs or returns a secret or token in a message.
 from __future__ import annotations
 
 import hashlib
+import hmac
+import os
 import logging
 import threading
 import time
@@ -73,6 +75,14 @@ def _quiet_msal() -> None:
 def cache_dir() -> Path:
     from platformdirs import user_cache_path
     return user_cache_path("mailwizard", appauthor=False)
+
+
+def _binding(credential: str, salt: bytes | None = None) -> str:
+    """'salt:digest' of a credential: salted and slow (PBKDF2), so the file next
+    to the cache does not make guessing a password any easier."""
+    salt = salt or os.urandom(16)
+    digest = hashlib.pbkdf2_hmac("sha256", credential.encode("utf-8"), salt, 100_000)
+    return f"{salt.hex()}:{digest.hex()}"
 
 
 class TokenProvider:
@@ -200,7 +210,7 @@ class TokenProvider:
             self._session.close()
         if self._cache is None:
             self._cache = msal.SerializableTokenCache()
-            if self.persist and self.cache_path.exists():
+            if self.persist and self.cache_path.exists() and self._bound_to_credential():
                 try:
                     self._cache.deserialize(self.cache_path.read_text(encoding="utf-8"))
                 except (OSError, ValueError):
@@ -220,6 +230,46 @@ class TokenProvider:
         except Exception as exc:
             raise self._fail(self._diagnose(exc, flow)) from None
         return self._app
+
+    # -- the cache belongs to the credential it was filled with ------------------------
+    @property
+    def _binding_path(self) -> Path:
+        return self.cache_path.with_name(self.cache_path.name + ".bind")
+
+    def _credential_text(self) -> str:
+        """What signs in: the secret, the password, the certificate thumbprint.
+        A cache filled with one credential must not serve another (a wrong secret
+        must fail in the runtime as it does in `mailwizard check`)."""
+        a = self.cfg.auth
+        try:
+            if a.flow == "client_secret":
+                return "secret:" + resolve_secret(a.client_secret, "auth.client_secret")
+            if a.flow == "password":
+                return f"password:{a.username.lower()}:" + resolve_secret(a.password, "auth.password")
+            if a.flow == "certificate":
+                return "certificate:" + a.thumbprint.replace(":", "").lower()
+        except ConfigError:
+            return ""
+        return a.flow
+
+    def _bound_to_credential(self) -> bool:
+        """True when the cache on disk was filled with today's credential; a cache
+        from another credential is dropped (it costs one new sign-in). The device
+        code flow has no credential in the config: its cache is the sign-in itself."""
+        if self.cfg.auth.flow not in ("client_secret", "password", "certificate"):
+            return True
+        try:
+            salt_hex, digest = self._binding_path.read_text(encoding="utf-8").split(":", 1)
+            same = hmac.compare_digest(_binding(self._credential_text(), bytes.fromhex(salt_hex)), f"{salt_hex}:{digest}")
+        except (OSError, ValueError):
+            same = False
+        if not same:
+            for stale in (self.cache_path, self._binding_path):
+                try:
+                    stale.unlink()
+                except OSError:
+                    pass
+        return same
 
     def _credential(self):
         a = self.cfg.auth
@@ -337,6 +387,8 @@ class TokenProvider:
         from ..config_io import write_private
         try:
             write_private(self.cache_path, self._cache.serialize())
+            if self.cfg.auth.flow in ("client_secret", "password", "certificate"):
+                write_private(self._binding_path, _binding(self._credential_text()))
             self._cache.has_state_changed = False
         except OSError:
             pass        # no writable cache dir: tokens stay in memory, mail still flows
