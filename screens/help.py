@@ -74,6 +74,8 @@ class HelpScreen(Screen[None]):
 
     def __init__(self, under) -> None:
         super().__init__()
+        from .base import preset_breakpoints
+        preset_breakpoints(self)
         self.under = under   # the screen the help is about
 
     def compose(self) -> ComposeResult:

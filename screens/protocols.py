@@ -81,6 +81,11 @@ class ProtocolPanel(Vertical):
         yield Button("Help me choose (F5)", id="help-choose")
 
     def on_mount(self) -> None:
+        # Mounted after the target screen (lazily): highlight the chosen protocol
+        # here, as the screen does for its own radio sets.
+        radio_set = self.query_one("#protocol", RadioSet)
+        for _ in range(max(radio_set.pressed_index, 0)):
+            radio_set.action_next_button()
         self.refresh_advice()
 
     # -- events ------------------------------------------------------------
@@ -111,22 +116,10 @@ class ProtocolPanel(Vertical):
 
     # -- actions -------------------------------------------------------------
     async def system_changed(self) -> None:
-        """A new system: preselect its protocol and flow (and show its guide steps)."""
-        self.app.flow_advice = None
-        await apply_choice(self.screen, *rc.defaults(self.app.config.system), focus="#system")
+        await system_changed(self.screen)
 
     def open_recommender(self) -> None:
-        from .recommender import RecommenderScreen
-        screen, app = self.screen, self.app
-
-        async def chosen(rec) -> None:
-            if rec is None:
-                return
-            app.flow_advice = rec
-            await apply_choice(screen, rec.protocol, rec.flow, focus="#flow")
-            app.notify(rec.text().split("\n")[0], title="Recommendation applied", markup=False)
-
-        app.push_screen(RecommenderScreen(), chosen)
+        open_recommender(self.screen)
 
     def refresh_advice(self) -> None:
         cfg = self.app.config
@@ -148,6 +141,28 @@ class ProtocolPanel(Vertical):
         advice.display = bool(warning)
 
 
+async def system_changed(screen) -> None:
+    """A new system: preselect its protocol and flow (and show its guide steps)."""
+    screen.app.flow_advice = None
+    await apply_choice(screen, *rc.defaults(screen.app.config.system), focus="#system")
+
+
+def open_recommender(screen) -> None:
+    """"Help me choose" (F5 or the button): its answer is applied to the target screen.
+    Works before the panel is mounted too (it is mounted after the first frame)."""
+    from .recommender import RecommenderScreen
+    app = screen.app
+
+    async def chosen(rec) -> None:
+        if rec is None:
+            return
+        app.flow_advice = rec
+        await apply_choice(screen, rec.protocol, rec.flow, focus="#flow")
+        app.notify(rec.text().split("\n")[0], title="Recommendation applied", markup=False)
+
+    app.push_screen(RecommenderScreen(), chosen)
+
+
 async def apply_choice(screen, protocol: str, flow: str, *, focus: str) -> None:
     """Store a protocol and a flow chosen for the user, then rebuild what shows
     them on the target screen: the flow buttons, this panel and the guide steps.
@@ -165,7 +180,8 @@ async def apply_choice(screen, protocol: str, flow: str, *, focus: str) -> None:
     await old.remove()
     await parent.mount(RadioSet(*(Choice(flow_label(k), value=k == flow, id=f"flow-{k}") for k in OFFERED_FLOWS),
                                 id="flow"), before=index)
-    await screen.query_one(ProtocolPanel).recompose()
+    for panel in screen.query(ProtocolPanel):   # none yet in the first frame: it composes from the config
+        await panel.recompose()
     await refresh_steps(screen)
     for radio_set in screen.query("#flow, #protocol").results(RadioSet):   # highlight the chosen one
         for _ in range(max(radio_set.pressed_index, 0)):

@@ -110,6 +110,8 @@ class ReadBackScreen(Screen[None]):
 
     def __init__(self, under) -> None:
         super().__init__()
+        from .base import preset_breakpoints
+        preset_breakpoints(self)
         self.under = under
         self.spelled = False
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.lazy import Lazy
 from textual.widgets import RadioSet, Static
 
 from wizard.config import ALL_FLOWS, FLOWS, SYSTEMS
@@ -12,7 +13,7 @@ from wizard.recommend import SYSTEM_FLOWS
 
 from . import guide_data
 from .base import StageScreen
-from .protocols import ProtocolPanel, flow_label
+from .protocols import ProtocolPanel, flow_label, open_recommender, system_changed
 from .widgets import Choice
 
 FALLBACK_FLOWS = {
@@ -87,34 +88,36 @@ class TargetScreen(StageScreen):
             for key in OFFERED_FLOWS:
                 yield Choice(flow_label(key), value=key == self.cfg.auth.flow, id=f"flow-{key}")
         yield Static("", id="fit-note", classes="field-msg", markup=False)
-        yield ProtocolPanel(id="protocols")   # the EWS retirement status is shown there, for EWS only
+        # The EWS retirement status is shown there, for EWS only. Below the fold:
+        # mounted right after the first frame, which then shows the top of the stage sooner.
+        yield Lazy(ProtocolPanel(id="protocols"))
 
     FIRST_FOCUS = "#body"   # start at the top: read the comparison before choosing
 
     def on_mount(self) -> None:
         # A RadioSet highlights its first button when mounted; move the highlight
         # to the chosen one, so arrows and space start from what is chosen.
-        for radio_set in self.query(RadioSet):
+        for radio_set in self.query("#system, #flow").results(RadioSet):   # the panel's: in its on_mount
             for _ in range(max(radio_set.pressed_index, 0)):
                 radio_set.action_next_button()
         self.update_note()
 
     async def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
         key = (event.pressed.id or "").split("-", 1)[1]
-        panel = self.query_one(ProtocolPanel)
         if event.radio_set.id == "system" and key != self.cfg.system:
             self.cfg.system = key
             self.app.mark_dirty()
-            await panel.system_changed()   # preselects the system's protocol and flow
+            await system_changed(self)   # preselects the system's protocol and flow
             return
         elif event.radio_set.id == "flow" and key != self.cfg.auth.flow:
             self.cfg.auth.flow = key
             self.app.mark_dirty()
         self.update_note()
-        panel.refresh_advice()
+        for panel in self.query(ProtocolPanel):   # mounted after the first frame
+            panel.refresh_advice()
 
     def action_help_choose(self) -> None:
-        self.query_one(ProtocolPanel).open_recommender()
+        open_recommender(self)
 
     def update_note(self) -> None:
         note = self.query_one("#fit-note", Static)

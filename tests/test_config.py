@@ -176,3 +176,13 @@ def test_a_secret_of_the_wrong_type_is_not_echoed(tmp_path):
         config_io.load(write(tmp_path, text))
     assert "[auth.client_secret] must be a text in quotes, not int" in str(err.value)
     assert "48829301747" not in str(err.value)
+
+
+def test_a_missing_file_is_read_without_importing_tomlkit(tmp_path):
+    """The wizard starts on a new config without paying for tomlkit (it parses and writes files)."""
+    import subprocess
+    import sys
+    code = ("import sys; from wizard import config_io; "
+            f"print(config_io.load_lenient({str(tmp_path / 'new.toml')!r}), 'tomlkit' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "(None, [], None) False"

@@ -167,3 +167,25 @@ async def test_device_code_shows_url_and_code_and_cancels(sandbox, tmp_path):
         box = shown(app, "#device-code")
         assert "/devicelogin" in box and " ".join(code[:3]) in box
         assert "Cancelled" in shown(app, "#device-status")
+
+
+async def test_help_me_choose_as_the_first_key_before_the_protocol_panel_is_mounted(tmp_path):
+    """The protocol panel is mounted right after the target stage's first frame; F5 typed
+    ahead must not depend on it, and the panel then shows the choice made."""
+    from screens.protocols import PROTOCOL_KEYS, protocol_choice
+    from screens.protocols import ProtocolPanel
+    app = quiet(make_app(tmp_path / "mw.toml", stage="registration"))
+    async with app.run_test(size=SIZE) as pilot:
+        await app.switch_screen(app.make_screen("target"))
+        assert not app.screen.query(ProtocolPanel)               # not mounted yet
+        app.screen.action_help_choose()
+        await pilot.pause()
+        assert "Help me choose" in screen_text(app)
+        await pilot.press("u")
+        await pilot.pause()
+        await pilot.pause()
+        assert stage(app) == "target"
+        chosen = PROTOCOL_KEYS[protocol_choice(app.config)]
+        assert app.screen.query_one(f"#proto-{chosen}").value
+        assert app.screen.query_one(f"#flow-{app.config.auth.flow}").value
+        assert app.screen.query_one("#help-choose")
