@@ -46,7 +46,7 @@ class RecommenderScreen(ModalScreen):
         speaks = {"monitor_g5": "speaks-ews", "efecte_esm": "speaks-smtp_imap"}.get(cfg.system, "speaks-graph")
         with VerticalScroll(id="rec-dialog"):
             yield Static("Help me choose: answer for the system you connect", classes="modal-title")
-            yield Tick("The system can sign in as an app (app-only, no user account)",
+            yield Tick("The system can sign in as an app (app-only)",
                            cfg.system != "efecte_esm", id="rec-app-only")
             yield Tick("MFA is enforced for the service account", False, id="rec-mfa")
             yield Tick("Conditional Access or security defaults are on", False, id="rec-ca")
