@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import stat
 
 from textual.app import ComposeResult
@@ -11,20 +10,10 @@ from textual.containers import VerticalScroll
 from textual.widgets import Button, Static
 
 from wizard import config_io
-from wizard.fields import mask_secret
+from wizard.config import masked
 
 from .base import StageScreen
 from .dialogs import ConfirmDialog
-
-
-def masked(cfg):
-    """A copy of cfg with every secret masked: for showing, never for writing."""
-    shown = copy.deepcopy(cfg)
-    shown.auth.client_secret = mask_secret(shown.auth.client_secret)
-    shown.auth.password = mask_secret(shown.auth.password)
-    for item in list(shown.incoming.accounts) + list(getattr(shown, "users", [])):
-        item.password = mask_secret(item.password)
-    return shown
 
 
 class SaveScreen(StageScreen):

@@ -186,3 +186,13 @@ def test_a_missing_file_is_read_without_importing_tomlkit(tmp_path):
             f"print(config_io.load_lenient({str(tmp_path / 'new.toml')!r}), 'tomlkit' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "(None, [], None) False"
+
+
+def test_masked_copy_hides_every_secret_and_leaves_the_config_alone(tmp_path):
+    from wizard.config import masked
+    text = GOOD + '\n[[users]]\nname = "WEBSHOP"\nflow = "password"\nusername = "webshop@contoso.com"\npassword = "Webshop-Passw0rd!"\n'
+    cfg = config_io.load(write(tmp_path, text))
+    shown = config_io.render(masked(cfg))
+    assert sample.SECRET_VALUE not in shown and "Webshop-Passw0rd!" not in shown
+    assert sample.SECRET_VALUE[:6] + "********" in shown
+    assert cfg.auth.client_secret == sample.SECRET_VALUE and cfg.users[0].password == "Webshop-Passw0rd!"

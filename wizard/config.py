@@ -537,6 +537,19 @@ def secrets_of(cfg: Config) -> list[str]:
     return [v for v in values if v and len(v) >= 4]
 
 
+def masked(cfg: Config) -> Config:
+    """A copy of cfg with every secret masked ('abc8Q~********'): for showing
+    (the wizard's preview, `report`), never for writing."""
+    import copy
+    from .fields import mask_secret
+    shown = copy.deepcopy(cfg)
+    shown.auth.client_secret = mask_secret(shown.auth.client_secret)
+    shown.auth.password = mask_secret(shown.auth.password)
+    for item in list(shown.incoming.accounts) + list(shown.users):
+        item.password = mask_secret(item.password)
+    return shown
+
+
 def copy_config(cfg: Config) -> Config:
     import copy
     return copy.deepcopy(cfg)

@@ -42,14 +42,9 @@ def record_check(report_json: dict, config_path: str, secrets) -> None:
 
 
 def masked_config_text(cfg) -> str:
-    from dataclasses import replace
+    from .config import masked
     from .config_io import render
-    from .fields import mask_secret
-    masked = replace(cfg, auth=replace(cfg.auth, client_secret=mask_secret(cfg.auth.client_secret),
-                                       password=mask_secret(cfg.auth.password)),
-                     incoming=replace(cfg.incoming, accounts=[replace(a, password=mask_secret(a.password))
-                                                              for a in cfg.incoming.accounts]))
-    return render(masked)
+    return render(masked(cfg))
 
 
 def versions() -> dict:
