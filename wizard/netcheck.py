@@ -90,8 +90,7 @@ def targets(cfg) -> list[tuple[str, str, int]]:
     """(label, host, port) to check: the login host, then each mail server the
     config uses, labelled by protocol ("ews", "graph", "smtp", "imap"); each
     host and port once."""
-    parts = urlsplit(cfg.authority_host)
-    out = [("login", (parts.hostname or "").lower(), parts.port or 443)]
+    out = [("login", *_url_host(cfg.authority_host))]
     out += [(protocol, host, port) for _, protocol, host, port in mail_endpoints(cfg)]
     seen, unique = set(), []
     for label, host, port in out:
