@@ -16,7 +16,11 @@ sys.path.insert(0, str(ROOT))
 
 CLEAR = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY",
          "no_proxy", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE", "MAILWIZARD_TIMEOUT",
-         "MAILWIZARD_MAX_WAIT", "MAILWIZARD_CONFIG", "MAILWIZARD_PROFILE")
+         "MAILWIZARD_MAX_WAIT", "MAILWIZARD_CONFIG", "MAILWIZARD_PROFILE",
+         # This machine sets it; a user's copy has its bytecode (pip compiles it at
+         # install, an editable install writes it on the first run), so without it
+         # the wizard's own modules would be compiled from source on every start.
+         "PYTHONDONTWRITEBYTECODE")
 
 
 def env(tmp: Path) -> dict:

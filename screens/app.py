@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 
 from textual import work
@@ -14,8 +13,9 @@ from textual.binding import Binding
 from . import guide_data
 from .commands import WizardCommands
 
-# Imported where used, so that the first frame is painted before they load:
-# wizard.config, wizard.config_io (tomlkit), wizard.drafts, the guide, the stage screens.
+# Imported where used, once the app runs (Textual's own start-up comes first):
+# wizard.config, wizard.config_io, wizard.drafts, the guide, the stage screens;
+# tomlkit only when a config or draft file is there to read.
 
 STAGES = guide_data.STAGES
 SCREENS = {"target": ("target", "TargetScreen"), "registration": ("registration", "RegistrationScreen"),
@@ -27,7 +27,8 @@ DARK, LIGHT = "textual-dark", "textual-light"
 
 
 def css_path() -> Path:
-    return Path(str(files("assets") / "wizard.tcss"))
+    import assets   # the stylesheet's package, next to screens/
+    return Path(assets.__file__).parent / "wizard.tcss"
 
 
 def start_theme(environ=os.environ) -> str:
@@ -119,7 +120,7 @@ class WizardApp(App):
                  load_error: str | None = None, problems: list | None = None, draft=None,
                  loader=None) -> None:
         """Either the values themselves, or ``loader``: a function returning them as a
-        dict (see make_app), called on first use, after the first frame is painted."""
+        dict (see make_app), called on first use, when the first stage is built."""
         # NO_COLOR: Textual would still paint in shades of grey; with ANSI colours
         # on, its NO_COLOR filter removes every colour and leaves bold/underline/reverse.
         super().__init__(ansi_color=True if "NO_COLOR" in os.environ else None)
@@ -169,14 +170,14 @@ class WizardApp(App):
             await self.push_screen(self.make_screen(self.start))
             self.after_first_screen()
             return
-        # In a terminal: paint the stage's title and keys at once; read the config,
-        # the guide and any draft, and build the stage's fields, in the next frame.
-        from .base import SkeletonScreen
-        await self.push_screen(SkeletonScreen(self.start))
-        self.call_after_refresh(self.replace_skeleton)
+        # In a terminal: build the first stage once the app's start-up is over.
+        # Textual paints nothing while the app mounts; a stage pushed after that
+        # is painted by its own first refresh, and its lazy parts (what lies below
+        # the fold) are mounted after that paint instead of before it.
+        self.call_later(self.show_first_screen)
 
-    def replace_skeleton(self) -> None:
-        self.switch_screen(self.make_screen(self.start))   # not awaited: keys stay live
+    def show_first_screen(self) -> None:
+        self.push_screen(self.make_screen(self.start))   # not awaited: keys stay live
         self.after_first_screen()
         self.call_after_refresh(self.freeze_startup_objects)
 
@@ -399,13 +400,13 @@ class WizardApp(App):
         self.theme = LIGHT if self.theme == DARK else DARK
 
     def copy_to_clipboard(self, text: str) -> None:
-        """OSC 52 (Textual's own); inside GNU screen wrapped so screen passes it on."""
-        from .clipboard import in_gnu_screen, osc52
+        """OSC 52 (Textual's own); inside GNU screen also wrapped so screen passes it on."""
+        from .clipboard import clipboard_sequence, in_gnu_screen
         if not in_gnu_screen() or self._driver is None:
             super().copy_to_clipboard(text)
             return
         self._clipboard = text
-        self._driver.write(osc52(text, gnu_screen=True))
+        self._driver.write(clipboard_sequence(text))
 
     # -- quit ---------------------------------------------------------------
     async def action_quit(self) -> None:

@@ -206,22 +206,3 @@ class StageScreen(Screen):
     def action_back(self) -> None:
         self.commit()
         self.app.prev_stage()
-
-
-class SkeletonScreen(StageScreen):
-    """The first frame in a terminal: the stage's title and keys, painted before the
-    config, the guide and the stage's fields are loaded; replaced by the stage screen
-    in the next frame. It reads neither app.config nor app.guide (that would load them)."""
-
-    def __init__(self, stage: str) -> None:
-        super().__init__(id="skeleton")
-        self.STAGE = stage
-
-    def compose(self) -> ComposeResult:
-        title = guide_data.FALLBACK[self.STAGE][0]
-        yield Static(f"Stage {self.number}/6 · {title}", id="stage-title", markup=False)
-        yield VerticalScroll(id="body")
-        yield KeyBar()
-
-    def check_action(self, action: str, parameters) -> bool | None:
-        return None if action in ("next", "back") else True   # shown, but not yet

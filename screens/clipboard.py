@@ -21,7 +21,20 @@ from .keybar import KeyBar
 
 
 def in_gnu_screen(environ=os.environ) -> bool:
-    return "STY" in environ and "TMUX" not in environ
+    """GNU screen is somewhere between the wizard and the terminal (STY is set by
+    screen and inherited by whatever runs inside it, a tmux included)."""
+    return "STY" in environ
+
+
+def clipboard_sequence(text: str, environ=os.environ) -> str:
+    """What to write to copy text: OSC 52, and inside GNU screen also the same
+    wrapped for screen. Which of screen and tmux is the inner one cannot be told
+    from the environment when both are there (each inherits the other's
+    variable), so both forms go out: screen drops the plain one and passes the
+    wrapped one on; tmux takes the plain one and drops the wrapped one."""
+    if not in_gnu_screen(environ):
+        return osc52(text)
+    return osc52(text) + osc52(text, gnu_screen=True)
 
 
 def osc52(text: str, *, gnu_screen: bool = False) -> str:

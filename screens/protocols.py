@@ -175,7 +175,10 @@ async def apply_choice(screen, protocol: str, flow: str, *, focus: str) -> None:
     if flow != app.config.auth.flow:
         app.config.auth.flow = flow
         app.mark_dirty()
-    old = screen.query_one("#flow", RadioSet)
+    found = screen.query("#flow")
+    if not found:   # the choices are not mounted yet: they are built from the config
+        return
+    old = found.first(RadioSet)
     parent, index = old.parent, old.parent.children.index(old)
     await old.remove()
     await parent.mount(RadioSet(*(Choice(flow_label(k), value=k == flow, id=f"flow-{k}") for k in OFFERED_FLOWS),

@@ -5,16 +5,17 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical
 from textual.lazy import Lazy
-from textual.widgets import RadioSet, Static
+from textual.widgets import Static
 
 from wizard.config import ALL_FLOWS, FLOWS, SYSTEMS
-from wizard.recommend import SYSTEM_FLOWS
 
 from . import guide_data
 from .base import StageScreen
-from .protocols import ProtocolPanel, flow_label, open_recommender, system_changed
-from .widgets import Choice
+
+# The radio buttons, the protocol panel and the recommender are imported where
+# used: they are mounted after the first paint (see Choices).
 
 FALLBACK_FLOWS = {
     "client_secret": {
@@ -72,6 +73,31 @@ def comparison(guide) -> Text:
     return text
 
 
+class Choices(Vertical):
+    """The stage's choices (system, sign-in method, protocol), mounted lazily:
+    built from the config when they are mounted, after the first paint."""
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import RadioSet
+
+        from .protocols import ProtocolPanel, flow_label
+        from .widgets import Choice
+        cfg = self.app.config
+        yield Static("System to connect", classes="field-label")
+        with RadioSet(id="system"):
+            for key, label in SYSTEMS.items():
+                yield Choice(label, value=key == cfg.system, id=f"system-{key}")
+        yield Static("Sign-in method (authentication flow)", classes="field-label")
+        with RadioSet(id="flow"):
+            for key in OFFERED_FLOWS:
+                yield Choice(flow_label(key), value=key == cfg.auth.flow, id=f"flow-{key}")
+        yield Static("", id="fit-note", classes="field-msg", markup=False)
+        yield ProtocolPanel(id="protocols")
+
+    def on_mount(self) -> None:
+        self.screen.choices_mounted()
+
+
 class TargetScreen(StageScreen):
     STAGE = "target"
     BINDINGS = [Binding("f5", "help_choose", "Help me choose", id="help-choose",
@@ -79,30 +105,24 @@ class TargetScreen(StageScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static(comparison(self.guide), id="flow-compare", classes="panel")
-        yield Static("System to connect", classes="field-label")
-        with RadioSet(id="system"):
-            for key, label in SYSTEMS.items():
-                yield Choice(label, value=key == self.cfg.system, id=f"system-{key}")
-        yield Static("Sign-in method (authentication flow)", classes="field-label")
-        with RadioSet(id="flow"):
-            for key in OFFERED_FLOWS:
-                yield Choice(flow_label(key), value=key == self.cfg.auth.flow, id=f"flow-{key}")
-        yield Static("", id="fit-note", classes="field-msg", markup=False)
-        # The EWS retirement status is shown there, for EWS only. Below the fold:
-        # mounted right after the first frame, which then shows the top of the stage sooner.
-        yield Lazy(ProtocolPanel(id="protocols"))
+        # The choices are below the fold at 80x24 (the steps and the comparison come
+        # first): mounted right after the first frame, which then paints sooner.
+        # The EWS retirement status is shown in the protocol panel, for EWS only.
+        yield Lazy(Choices(id="choices"))
 
     FIRST_FOCUS = "#body"   # start at the top: read the comparison before choosing
 
-    def on_mount(self) -> None:
+    def choices_mounted(self) -> None:
         # A RadioSet highlights its first button when mounted; move the highlight
         # to the chosen one, so arrows and space start from what is chosen.
+        from textual.widgets import RadioSet
         for radio_set in self.query("#system, #flow").results(RadioSet):   # the panel's: in its on_mount
             for _ in range(max(radio_set.pressed_index, 0)):
                 radio_set.action_next_button()
         self.update_note()
 
-    async def on_radio_set_changed(self, event: RadioSet.Changed) -> None:
+    async def on_radio_set_changed(self, event) -> None:
+        from .protocols import ProtocolPanel, system_changed
         key = (event.pressed.id or "").split("-", 1)[1]
         if event.radio_set.id == "system" and key != self.cfg.system:
             self.cfg.system = key
@@ -117,10 +137,14 @@ class TargetScreen(StageScreen):
             panel.refresh_advice()
 
     def action_help_choose(self) -> None:
+        from .protocols import open_recommender
         open_recommender(self)
 
     def update_note(self) -> None:
-        note = self.query_one("#fit-note", Static)
+        found = self.query("#fit-note")
+        if not found:   # the choices are not mounted yet
+            return
+        note = found.first(Static)
         text = ""
         if self.cfg.auth.flow not in OFFERED_FLOWS:
             text = (f"! Warning: the file uses the {ALL_FLOWS.get(self.cfg.auth.flow, self.cfg.auth.flow)} flow, "
@@ -130,6 +154,7 @@ class TargetScreen(StageScreen):
             note.set_class(True, "-warning")
             note.display = True
             return
+        from wizard.recommend import SYSTEM_FLOWS
         system = guide_data.systems(self.guide).get(self.cfg.system)
         allowed = list(SYSTEM_FLOWS.get(self.cfg.system) or getattr(system, "flows", None) or FLOWS)
         if self.cfg.auth.flow not in allowed:
@@ -146,7 +171,8 @@ class TargetScreen(StageScreen):
 
     def action_next(self) -> None:
         if self.cfg.auth.flow not in OFFERED_FLOWS:
-            self.query_one("#flow", RadioSet).focus()
+            for radio_set in self.query("#flow"):
+                radio_set.focus()
             self.notify("Choose a sign-in method first.", severity="error")
             return
         super().action_next()

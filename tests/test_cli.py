@@ -60,3 +60,34 @@ def test_profiles_keep_configs_side_by_side(tmp_path, capsys, sandbox, monkeypat
     assert "Client secret" in capsys.readouterr().out
     assert main(["--profile", "../etc", "show"]) == 2
     assert "--profile" in capsys.readouterr().err
+
+
+WIZARD_STARTS = [[], ["wizard"], ["--config", "a.toml"], ["--config=a.toml"], ["wizard", "--config", "a.toml"],
+                 ["--profile", "test"], ["wizard", "--profile=prod"], ["--config", "a.toml", "--profile", "p"],
+                 ["--config", "a.toml", "--config", "b.toml"], ["wizard", "--profile", "p", "--config=c d.toml"]]
+
+
+@pytest.mark.parametrize("argv", WIZARD_STARTS, ids=" ".join)
+def test_quick_start_reads_the_wizard_options_as_the_parser_does(argv):
+    """`mailwizard [wizard] [--config PATH] [--profile NAME]` skips building the
+    parser; what it reads must be exactly what the parser would."""
+    from wizard.cli import build_parser, quick_wizard_args
+    quick = quick_wizard_args(argv)
+    parsed = build_parser().parse_args(argv)
+    assert quick is not None
+    assert (quick.command, quick.config, quick.profile) == \
+        (parsed.command or "wizard", getattr(parsed, "config", None), getattr(parsed, "profile", None))
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["wizard", "--help"], ["--conf", "a.toml"], ["--config"],
+                                  ["--config", "--profile", "x"], ["--config="], ["check"], ["demo"],
+                                  ["wizard", "wizard"], ["--version"]], ids=" ".join)
+def test_anything_else_goes_to_the_parser(argv):
+    from wizard.cli import quick_wizard_args
+    assert quick_wizard_args(argv) is None
+
+
+def test_a_quick_start_still_names_a_bad_profile(capsys, monkeypatch):
+    assert main(["wizard", "--profile", "no/such"]) == 2
+    err = capsys.readouterr().err
+    assert "profile" in err and "Traceback" not in err

@@ -243,3 +243,56 @@ def test_permissions_text():
     assert deleg.path == "Office 365 Exchange Online > Delegated permissions > EWS.AccessAsUser.All"
     names = [p.name for p in permissions_for("password", "imap")]
     assert names[0] == "IMAP.AccessAsUser.All" and "User.Read" in names
+
+
+# -- the parsed guide kept in the user cache dir ---------------------------------------
+
+def _copy_of_the_guide(tmp_path) -> Path:
+    src = tmp_path / "guide_steps.toml"
+    src.write_bytes(guide_path().read_bytes())
+    return src
+
+
+def _no_toml_parsing(monkeypatch) -> None:
+    def refuse(*args, **kwargs):
+        raise AssertionError("the TOML file was parsed")
+    monkeypatch.setattr(tomllib, "load", refuse)
+
+
+def test_second_start_reads_the_guide_from_the_cache(tmp_path, monkeypatch):
+    from wizard.guide import cache_path, read_data
+    src = _copy_of_the_guide(tmp_path)
+    expected = tomllib.loads(src.read_text(encoding="utf-8"))
+    assert not cache_path().exists()
+    assert read_data(src) == expected        # first start: parsed, and cached
+    assert cache_path().is_file()
+    _no_toml_parsing(monkeypatch)
+    data = read_data(src)                    # second start: from the cache, dates and all
+    assert data == expected
+    assert isinstance(data["ews_retirement"]["shutdown"], date)
+    assert parse(data).stage("target").title == parse(expected).stage("target").title
+
+
+def test_an_edited_guide_file_is_read_again(tmp_path):
+    from wizard.guide import read_data
+    src = _copy_of_the_guide(tmp_path)
+    first = read_data(src)["stages"][0]["title"]
+    text = src.read_text(encoding="utf-8").replace(f'title = "{first}"', 'title = "Edited title of stage one"', 1)
+    src.write_text(text, encoding="utf-8")
+    assert read_data(src)["stages"][0]["title"] == "Edited title of stage one"
+
+
+def test_a_damaged_or_unwritable_cache_costs_only_speed(tmp_path, monkeypatch):
+    from wizard.guide import cache_path, read_data
+    src = _copy_of_the_guide(tmp_path)
+    expected = tomllib.loads(src.read_text(encoding="utf-8"))
+    cache_path().parent.mkdir(parents=True, exist_ok=True)
+    cache_path().write_bytes(b"\x00 not a cache")
+    assert read_data(src) == expected        # damaged: parsed, and the cache written anew
+    _no_toml_parsing(monkeypatch)
+    assert read_data(src) == expected
+    monkeypatch.undo()
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache dir would be")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    assert read_data(src) == expected        # no cache dir possible: still read

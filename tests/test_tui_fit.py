@@ -302,7 +302,8 @@ def test_osc52_inside_gnu_screen_is_wrapped_in_pieces():
     assert len(pieces) > 1 and all(len(p) < 100 for p in pieces)
     assert "".join(p.removeprefix("\x1bP\x1b]52;c;").removesuffix("\x07\x1b\\") for p in pieces) == \
         base64.b64encode(text.encode()).decode()
-    assert in_gnu_screen({"STY": "1.pts"}) and not in_gnu_screen({"STY": "1", "TMUX": "x"})
+    assert in_gnu_screen({"STY": "1.pts"}) and in_gnu_screen({"STY": "1", "TMUX": "x"})
+    assert not in_gnu_screen({"TMUX": "x"}) and not in_gnu_screen({})
 
 
 def test_guide_step_numbers_are_summarised():
@@ -311,3 +312,25 @@ def test_guide_step_numbers_are_summarised():
     steps = [N(guide="001", section="Azure", n=n, item=False) for n in (9, 20, 21, 22)]
     steps.append(N(guide="003", section="Users", n=1, item=True))
     assert step_refs(steps) == "Guide 001: Azure steps 9, 20-22; Guide 003: Users item 1"
+
+
+# -- start in a terminal -----------------------------------------------------------------
+
+async def test_terminal_start_shows_the_whole_first_stage_then_its_choices(tmp_path, monkeypatch):
+    """In a terminal the first stage is built after the app's start-up (so its first
+    refresh is painted) and its choices, below the fold, follow a frame later: the
+    stage must then be complete and work from the keyboard as usual."""
+    from screens.app import WizardApp
+    monkeypatch.setattr(WizardApp, "is_headless", property(lambda self: False))
+    monkeypatch.setattr(WizardApp, "freeze_startup_objects", staticmethod(lambda: None))   # test process
+    app = make_app(tmp_path / "mw.toml")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert stage(app) == "target"
+        text = screen_text(app)
+        assert "Stage 1/6" in text and "Steps in the guide (3)" in text
+        assert app.screen.query_one("#system-monitor_g5").value        # the choices are there
+        assert app.screen.query_one("#flow-client_secret").value
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        assert stage(app) == "registration"

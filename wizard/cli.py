@@ -145,6 +145,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_QUICK_OPTIONS = {"--config": "config", "--profile": "profile"}
+
+
+def quick_wizard_args(argv: list[str]) -> argparse.Namespace | None:
+    """The usual ways to open the wizard (`mailwizard [wizard] [--config PATH]
+    [--profile NAME]`), read as the parser reads them but without building it,
+    which costs more than the rest of the start-up before the first screen.
+    None for anything else (the parser then reads it, with its messages)."""
+    rest = list(argv[1:] if argv[:1] == ["wizard"] else argv)
+    values: dict[str, str | None] = {"config": None, "profile": None}
+    while rest:
+        name, eq, value = rest.pop(0).partition("=")
+        if name not in _QUICK_OPTIONS:
+            return None
+        if not eq:
+            if not rest:
+                return None
+            value = rest.pop(0)
+        if not value or value.startswith("-"):
+            return None
+        values[_QUICK_OPTIONS[name]] = value
+    return argparse.Namespace(command="wizard", **values)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     _tolerant_streams()
@@ -155,8 +179,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"mailwizard: {problem}", file=sys.stderr)
             return EXIT_USAGE
         return _cmd_wizard(args)
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = quick_wizard_args(argv)
+    if args is None:
+        args = build_parser().parse_args(argv)
     command = args.command or "wizard"
     problem = None if command == "sandbox" else _config_source_problem(args)
     if problem:
@@ -251,7 +276,7 @@ def _cmd_wizard(args) -> int:
               file=sys.stderr)
         return EXIT_USAGE
     from screens.app import make_app
-    app = make_app(args.config)      # the path is resolved after the first paint
+    app = make_app(args.config)      # the path is resolved when the app runs
     app.run()
     return app.return_code or 0
 

@@ -164,11 +164,11 @@ def read_draft_file(path) -> Draft | None:
 
 
 def _read(path: Path, expect: Path | None) -> Draft | None:
+    if not path.is_file():   # the usual case at start: no tomlkit needed
+        return None
     import tomlkit
     from .config import from_dict
 
-    if not path.is_file():
-        return None
     data = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
     meta = data.pop("draft")
     if meta.get("format") != DRAFT_FORMAT:

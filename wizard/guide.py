@@ -7,15 +7,12 @@ No Textual here; the screens render what this module returns.
 from __future__ import annotations
 
 import functools
+import marshal
+import os
+import sys
 from dataclasses import dataclass, field
 from datetime import date
-from importlib import resources
 from pathlib import Path
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
 
 STAGE_IDS = ("target", "registration", "ids", "mail", "test", "save")
 FLOW_IDS = ("client_secret", "password")
@@ -151,10 +148,11 @@ def _day(d: date) -> str:
 def guide_path() -> Path:
     """The packaged guide file, or the one in the source tree next to wizard/."""
     try:
-        res = resources.files("assets").joinpath(_FILE)
-        if res.is_file():
-            return Path(str(res))
-    except (ModuleNotFoundError, TypeError):
+        import assets   # a plain package next to wizard/ (installed or in the source tree)
+        path = Path(assets.__file__).parent / _FILE
+        if path.is_file():
+            return path
+    except (ImportError, TypeError):   # TypeError: a namespace package has no __file__
         pass
     return Path(__file__).resolve().parent.parent / "assets" / _FILE
 
@@ -194,8 +192,69 @@ def parse(data: dict) -> Guide:
 
 @functools.lru_cache(maxsize=1)
 def load_guide() -> Guide:
-    with guide_path().open("rb") as fh:
-        return parse(tomllib.load(fh))
+    return parse(read_data(guide_path()))
+
+
+# The parsed guide file is kept in the user cache dir: reading it back takes well
+# under a millisecond, parsing the TOML about ten, on every start of the wizard.
+# The cache names the file's path, size and modification time and the Python
+# version (marshal's format); a change of any of them parses the file again.
+_CACHE_FORMAT = 1
+
+
+def cache_path() -> Path:
+    from platformdirs import user_cache_path
+    return user_cache_path("mailwizard", appauthor=False) / "guide.marshal"
+
+
+def read_data(path: Path) -> dict:
+    """The guide file's data, from the cache when it is the same file."""
+    stat = path.stat()
+    key = (_CACHE_FORMAT, str(path), stat.st_size, stat.st_mtime_ns, sys.version_info[:2])
+    cache = cache_path()
+    try:
+        cached_key, data = marshal.loads(cache.read_bytes())
+        if cached_key == key:
+            return _thaw(data)
+    except Exception:   # no cache yet, or damaged or foreign: parse the file
+        pass
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(marshal.dumps((key, _freeze(data))))
+        os.replace(tmp, cache)
+    except (OSError, ValueError):   # a read-only or full cache dir costs only speed
+        pass
+    return data
+
+
+def _freeze(value):
+    """TOML data as marshal can store it (dates as tagged tuples)."""
+    if isinstance(value, dict):
+        return {k: _freeze(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_freeze(v) for v in value]
+    if isinstance(value, date):
+        if not type(value) is date:
+            raise ValueError("only plain dates are cached")
+        return ("date", value.isoformat())
+    return value
+
+
+def _thaw(value):
+    if isinstance(value, dict):
+        return {k: _thaw(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_thaw(v) for v in value]
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == "date":
+        return date.fromisoformat(value[1])
+    return value
 
 
 def stage(stage_id: str) -> Stage:
