@@ -57,6 +57,12 @@ class StageScreen(Screen):
                 tooltip="Go back one stage; your values are kept."),
         Binding("ctrl+q", "app.quit", "Quit", priority=True, id="quit",
                 tooltip="Leave the wizard (asks first when values are not saved)."),
+        # Tab moves on as soon as it arrives, not after the field has taken the
+        # keys before it: keys typed in one burst (a password manager's auto-type
+        # "value, Tab, value") then land in the fields they were typed for.
+        Binding("tab", "app.focus_next", "Next field", show=False, priority=True, id="next-field"),
+        Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True,
+                id="previous-field"),
     ]
 
     def __init__(self, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
@@ -105,7 +111,9 @@ class StageScreen(Screen):
         yield from ()
 
     def on_mount(self) -> None:
-        self.call_after_refresh(self.focus_first)
+        # Focus at once: keys typed right after Next (a paste, a fast typist) go
+        # to the first field instead of being lost before the first refresh.
+        self.focus_first()
 
     def focus_first(self) -> None:
         """Focus the initial widget, scrolling only as far as needed to show it

@@ -58,8 +58,10 @@ def help_text(app, screen) -> Text:
             text.append(refs + "\n")
         text.append("\n")
     text.append("Keys on this screen\n", style="bold underline")
-    for keys, what in binding_rows(app, screen):
-        text.append(f"  {keys:<10}", style="bold")
+    rows = binding_rows(app, screen)
+    width = min(max((len(keys) for keys, _ in rows), default=10), 16)   # one column of keys
+    for keys, what in rows:
+        text.append(f"  {keys:<{width}}", style="bold")
         text.append(f" {what}\n")
     text.append("\nKeys everywhere\n", style="bold underline")
     for keys, what in GENERAL_KEYS:
