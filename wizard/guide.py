@@ -10,9 +10,9 @@ import functools
 import marshal
 import os
 import sys
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import NamedTuple
 
 STAGE_IDS = ("target", "registration", "ids", "mail", "test", "save")
 FLOW_IDS = ("client_secret", "password")
@@ -26,8 +26,7 @@ class GuideError(ValueError):
     """The guide file is missing a part or holds a value the wizard cannot use."""
 
 
-@dataclass(frozen=True)
-class GuideStep:
+class GuideStep(NamedTuple):
     guide: str                 # "000".."004"
     section: str               # "Azure", "Monitor ERP", "Incoming e-mail", ...
     n: int                     # the guide's number (or the count, when item)
@@ -49,8 +48,7 @@ class GuideStep:
         return system is None or not self.systems or system in self.systems
 
 
-@dataclass(frozen=True)
-class Stage:
+class Stage(NamedTuple):
     id: str
     title: str
     intro: str
@@ -61,15 +59,13 @@ class Stage:
         return [s for s in self.steps if s.applies(flow, system)]
 
 
-@dataclass(frozen=True)
-class FieldHelp:
+class FieldHelp(NamedTuple):
     name: str
     label: str
     help: str
 
 
-@dataclass(frozen=True)
-class FlowInfo:
+class FlowInfo(NamedTuple):
     id: str
     label: str
     summary: str
@@ -78,8 +74,7 @@ class FlowInfo:
     limitations: list[str]
 
 
-@dataclass(frozen=True)
-class SystemInfo:
+class SystemInfo(NamedTuple):
     id: str
     label: str
     description: str
@@ -88,8 +83,7 @@ class SystemInfo:
     guides: list[str]
 
 
-@dataclass(frozen=True)
-class EwsRetirement:
+class EwsRetirement(NamedTuple):
     blocked_from: date
     shutdown: date
     recommended: str
@@ -112,14 +106,13 @@ class EwsRetirement:
                                days=f"{days} day" + ("" if days == 1 else "s"))
 
 
-@dataclass(frozen=True)
-class Guide:
+class Guide(NamedTuple):
     stages: list[Stage]
     fields: dict[str, FieldHelp]
     flows: list[FlowInfo]
     systems: list[SystemInfo]
     ews_retirement: EwsRetirement
-    guides: dict[str, str] = field(default_factory=dict)
+    guides: dict[str, str] | None = None   # guide number -> title
 
     def stage(self, stage_id: str) -> Stage:
         for s in self.stages:
