@@ -7,9 +7,7 @@ No Textual here; the screens render what this module returns.
 from __future__ import annotations
 
 import functools
-import marshal
 import os
-import sys
 from datetime import date
 from pathlib import Path
 from typing import NamedTuple
@@ -188,27 +186,28 @@ def load_guide() -> Guide:
     return parse(read_data(guide_path()))
 
 
-# The parsed guide file is kept in the user cache dir: reading it back takes well
-# under a millisecond, parsing the TOML about ten, on every start of the wizard.
-# The cache names the file's path, size and modification time and the Python
-# version (marshal's format); a change of any of them parses the file again.
+# The parsed guide file is kept in the user cache dir as JSON: reading it back
+# takes well under a millisecond, parsing the TOML about ten, on every start of
+# the wizard. The cache names the file's path, size and modification time; a
+# change of any of them (or a cache that cannot be read) parses the file again.
 _CACHE_FORMAT = 1
 
 
 def cache_path() -> Path:
     from platformdirs import user_cache_path
-    return user_cache_path("mailwizard", appauthor=False) / "guide.marshal"
+    return user_cache_path("mailwizard", appauthor=False) / "guide.json"
 
 
 def read_data(path: Path) -> dict:
     """The guide file's data, from the cache when it is the same file."""
+    import json
     stat = path.stat()
-    key = (_CACHE_FORMAT, str(path), stat.st_size, stat.st_mtime_ns, sys.version_info[:2])
+    key = [_CACHE_FORMAT, str(path), stat.st_size, stat.st_mtime_ns]
     cache = cache_path()
     try:
-        cached_key, data = marshal.loads(cache.read_bytes())
-        if cached_key == key:
-            return _thaw(data)
+        cached = json.loads(cache.read_bytes())
+        if cached["key"] == key:
+            return _thaw(cached["data"])
     except Exception:   # no cache yet, or damaged or foreign: parse the file
         pass
     try:
@@ -217,18 +216,22 @@ def read_data(path: Path) -> dict:
         import tomli as tomllib
     with path.open("rb") as fh:
         data = tomllib.load(fh)
+    tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
     try:
+        text = json.dumps({"key": key, "data": _freeze(data)}, ensure_ascii=False)
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(marshal.dumps((key, _freeze(data))))
+        tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, cache)
-    except (OSError, ValueError):   # a read-only or full cache dir costs only speed
-        pass
+    except (OSError, ValueError, TypeError):   # a read-only or full cache dir costs only speed
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
     return data
 
 
 def _freeze(value):
-    """TOML data as marshal can store it (dates as tagged tuples)."""
+    """TOML data as JSON can hold it (dates as {"$date": "YYYY-MM-DD"})."""
     if isinstance(value, dict):
         return {k: _freeze(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -236,17 +239,17 @@ def _freeze(value):
     if isinstance(value, date):
         if not type(value) is date:
             raise ValueError("only plain dates are cached")
-        return ("date", value.isoformat())
+        return {"$date": value.isoformat()}
     return value
 
 
 def _thaw(value):
     if isinstance(value, dict):
+        if len(value) == 1 and "$date" in value:
+            return date.fromisoformat(value["$date"])
         return {k: _thaw(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_thaw(v) for v in value]
-    if isinstance(value, tuple) and len(value) == 2 and value[0] == "date":
-        return date.fromisoformat(value[1])
     return value
 
 
