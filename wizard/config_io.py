@@ -107,10 +107,29 @@ class _Locator:
 def parse_text(text: str, path: str | Path | None = None) -> tuple[Config, list[Problem]]:
     """Parse TOML text into a Config. Raises ConfigError for syntax errors and
     wrong types/unknown keys; returns value problems (errors and warnings)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    try:   # reading needs no comments kept: the standard parser is several times quicker to load
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        data = _parse_for_message(text, path)
+    locate = _Locator(text)
+    cfg, problems = from_dict(data, locate)
+    if problems:
+        first = problems[0]
+        raise ConfigError(first.message, field=first.field, path=path, line=first.line, problems=problems)
+    return cfg, validate(cfg, locate=locate)
+
+
+def _parse_for_message(text: str, path) -> dict:
+    """Text the standard parser refused, parsed again by tomlkit, whose errors give
+    the line and column the messages name (it returns the data if it accepts it)."""
     import tomlkit   # imported where used: the wizard starts without it (~30 ms)
     from tomlkit.exceptions import ParseError, TOMLKitError
     try:
-        doc = tomlkit.parse(text)
+        return tomlkit.parse(text).unwrap()
     except ParseError as exc:
         msg = str(exc)
         msg = re.sub(r"\s*at line \d+ col \d+\s*$", "", msg)
@@ -120,12 +139,6 @@ def parse_text(text: str, path: str | Path | None = None) -> tuple[Config, list[
                           path=path, line=exc.line) from None
     except TOMLKitError as exc:  # duplicate keys and the like
         raise ConfigError(f"TOML error: {exc}", path=path) from None
-    locate = _Locator(text)
-    cfg, problems = from_dict(doc.unwrap(), locate)
-    if problems:
-        first = problems[0]
-        raise ConfigError(first.message, field=first.field, path=path, line=first.line, problems=problems)
-    return cfg, validate(cfg, locate=locate)
 
 
 def load(path: str | os.PathLike, *, strict: bool = True) -> Config:

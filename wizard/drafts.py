@@ -164,12 +164,15 @@ def read_draft_file(path) -> Draft | None:
 
 
 def _read(path: Path, expect: Path | None) -> Draft | None:
-    if not path.is_file():   # the usual case at start: no tomlkit needed
+    if not path.is_file():   # the usual case at start
         return None
-    import tomlkit
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
     from .config import from_dict
 
-    data = tomlkit.parse(path.read_text(encoding="utf-8")).unwrap()
+    data = tomllib.loads(path.read_text(encoding="utf-8"))   # reading keeps no comments: no tomlkit
     meta = data.pop("draft")
     if meta.get("format") != DRAFT_FORMAT:
         return None
