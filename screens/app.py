@@ -15,7 +15,7 @@ from .commands import WizardCommands
 
 # Imported where used, once the app runs (Textual's own start-up comes first):
 # wizard.config, wizard.config_io, wizard.drafts, the guide, the stage screens;
-# tomlkit only when a config or draft file is there to read.
+# tomlkit only when a file is written.
 
 STAGES = guide_data.STAGES
 SCREENS = {"target": ("target", "TargetScreen"), "registration": ("registration", "RegistrationScreen"),
