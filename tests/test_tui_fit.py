@@ -334,3 +334,20 @@ async def test_terminal_start_shows_the_whole_first_stage_then_its_choices(tmp_p
         await pilot.press("ctrl+n")
         await settle(pilot)
         assert stage(app) == "registration"
+
+
+def test_garbage_collection_is_back_on_once_the_first_screen_is_painted():
+    """The command line starts the wizard with collection off; the first screen's
+    hook must switch it back on, or a long session would keep every cycle."""
+    import gc
+    from screens.app import WizardApp
+    thresholds = gc.get_threshold()
+    gc.disable()
+    try:
+        WizardApp.freeze_startup_objects()
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > 0          # start-up's objects are out of the collector's way
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+        gc.enable()
