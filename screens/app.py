@@ -175,6 +175,47 @@ class WizardApp(App):
         # is painted by its own first refresh, and its lazy parts (what lies below
         # the fold) are mounted after that paint instead of before it.
         self.call_later(self.show_first_screen)
+        self.watch_terminal()
+
+    # -- the terminal going away ----------------------------------------------
+    TERMINAL_CHECK_SECONDS = 1.0
+
+    def watch_terminal(self) -> None:
+        """A dropped SSH session or a closed terminal window: the last values typed
+        (still inside the draft's typing pause) are written before the wizard ends.
+        The kernel says so with SIGHUP when the terminal was the wizard's
+        controlling one; otherwise (started with setsid, by a supervisor) the
+        terminal just stops being one, and a slow timer notices."""
+        import asyncio
+        import signal
+        try:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.hung_up)
+        except (NotImplementedError, RuntimeError, AttributeError):   # no SIGHUP here (Windows)
+            pass
+        self.set_interval(self.TERMINAL_CHECK_SECONDS, self.check_terminal, name="terminal-check")
+
+    @staticmethod
+    def terminal_present() -> bool:
+        import sys
+        stream = sys.__stdout__
+        try:
+            return stream is not None and os.isatty(stream.fileno())
+        except (OSError, ValueError):
+            return False
+
+    def check_terminal(self) -> None:
+        if not self.terminal_present():
+            self.hung_up()
+
+    def hung_up(self) -> None:
+        """Keep what was typed, then end. With the terminal gone there is nothing to
+        restore or to say, and Textual's own shutdown would write to it: leave at
+        once. A SIGHUP with the terminal still there (kill -HUP) ends normally."""
+        self.keeper.save_now()
+        if self.terminal_present():
+            self.exit(return_code=129)
+            return
+        os._exit(129)   # 128 + SIGHUP, as a shell reports it
 
     def show_first_screen(self) -> None:
         self.push_screen(self.make_screen(self.start))   # not awaited: keys stay live

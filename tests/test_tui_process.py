@@ -68,3 +68,73 @@ def test_killed_wizard_resumes_with_every_value_typed(tmp_path):
         second.wait_for(s.TENANT_ID, since=mark)
     finally:
         second.stop()
+
+
+def _to_ids_stage_and_type(prog, text: str) -> None:
+    prog.wait_for("Steps in the guide")
+    prog.press("ctrl+n")
+    prog.wait_for("Stage 2/6")
+    prog.press("ctrl+n")
+    prog.wait_for("Stage 3/6")
+    mark = prog.mark()
+    prog.press(text)
+    prog.wait_for(text, since=mark)              # on the screen: the wizard has it
+
+
+def test_a_terminal_that_goes_away_ends_the_wizard_with_the_values_kept(tmp_path):
+    """No SIGHUP (the wizard was started without a controlling terminal, as a
+    supervisor or setsid does): the terminal just stops being one. The wizard must
+    notice, keep the draft and end, not spin on a dead terminal."""
+    config = tmp_path / "mw.toml"
+    prog = wizard(config)
+    try:
+        _to_ids_stage_and_type(prog, s.SECRET_APP_ID)
+        import os
+        os.close(prog.master)                    # the terminal is gone
+        prog.master = os.open(os.devnull, os.O_RDONLY)   # for stop() to close
+        assert prog.proc.wait(timeout=15) == 129
+    finally:
+        prog.stop()
+    draft = drafts.load_draft(config)
+    assert draft is not None and draft.raw.get("microsoft.client_id") == s.SECRET_APP_ID
+
+
+def test_hangup_keeps_what_was_typed_a_moment_before(tmp_path):
+    """An SSH session that drops: the kernel sends SIGHUP at once, inside the
+    draft's typing pause. What was on the screen must be in the draft."""
+    import os
+    import pty
+    import select
+
+    config = tmp_path / "mw.toml"
+    pid, master = pty.fork()                     # the pty becomes the controlling terminal
+    if pid == 0:
+        os.environ["TERM"] = "xterm-256color"
+        os.chdir(ROOT)
+        os.execv(sys.executable, [sys.executable, "-m", "wizard", "wizard", "--config", str(config)])
+
+    class Child:
+        @staticmethod
+        def poll():
+            return None
+
+    class Forked(PtyProgram):                    # the harness's reading, on the forked child
+        def __init__(self) -> None:
+            self.master, self.plain, self._raw, self.proc = master, b"", b"", Child()
+
+    prog = Forked()
+    try:
+        _to_ids_stage_and_type(prog, s.SECRET_APP_ID)
+        os.close(master)                         # the session drops: SIGHUP
+        deadline = time.monotonic() + 15
+        while (done := os.waitpid(pid, os.WNOHANG)) == (0, 0) and time.monotonic() < deadline:
+            select.select([], [], [], 0.05)
+        assert done[0] == pid, "the wizard did not end after SIGHUP"
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+    draft = drafts.load_draft(config)
+    assert draft is not None and draft.raw.get("microsoft.client_id") == s.SECRET_APP_ID
