@@ -172,14 +172,7 @@ def quick_wizard_args(argv: list[str]) -> argparse.Namespace | None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     _tolerant_streams()
-    if not argv:                    # plain `mailwizard`: straight to the wizard, no parser to build
-        args = argparse.Namespace(command="wizard", config=None, profile=None)
-        problem = _config_source_problem(args)
-        if problem:
-            print(f"mailwizard: {problem}", file=sys.stderr)
-            return EXIT_USAGE
-        return _cmd_wizard(args)
-    args = quick_wizard_args(argv)
+    args = quick_wizard_args(argv)   # plain `mailwizard` too: no parser to build
     if args is None:
         args = build_parser().parse_args(argv)
     command = args.command or "wizard"
@@ -234,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"\nmailwizard: {INTERRUPTED.get(command, 'interrupted; nothing was written.')}", file=sys.stderr)
         return 130
-    parser.error(f"unknown command {command}")
+    build_parser().error(f"unknown command {command}")
     return EXIT_USAGE
 
 
