@@ -166,13 +166,10 @@ def read_draft_file(path) -> Draft | None:
 def _read(path: Path, expect: Path | None) -> Draft | None:
     if not path.is_file():   # the usual case at start
         return None
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
     from .config import from_dict
+    from .config_io import standard_toml
 
-    data = tomllib.loads(path.read_text(encoding="utf-8"))   # reading keeps no comments: no tomlkit
+    data = standard_toml().loads(path.read_text(encoding="utf-8"))
     meta = data.pop("draft")
     if meta.get("format") != DRAFT_FORMAT:
         return None

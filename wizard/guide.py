@@ -7,7 +7,6 @@ No Textual here; the screens render what this module returns.
 from __future__ import annotations
 
 import functools
-import os
 from datetime import date
 from pathlib import Path
 from typing import NamedTuple
@@ -210,23 +209,13 @@ def read_data(path: Path) -> dict:
             return _thaw(cached["data"])
     except Exception:   # no cache yet, or damaged or foreign: parse the file
         pass
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
+    from .config_io import standard_toml, write_private
     with path.open("rb") as fh:
-        data = tomllib.load(fh)
-    tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        data = standard_toml().load(fh)
     try:
-        text = json.dumps({"key": key, "data": _freeze(data)}, ensure_ascii=False)
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, cache)
+        write_private(cache, json.dumps({"key": key, "data": _freeze(data)}, ensure_ascii=False))
     except (OSError, ValueError, TypeError):   # a read-only or full cache dir costs only speed
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
+        pass
     return data
 
 
