@@ -19,12 +19,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 WRITER = """
-import os, sys
+import select, sys
 from pathlib import Path
 from screens.clipboard import clipboard_sequence
 sys.stdout.write(clipboard_sequence(Path(sys.argv[1]).read_text()))
 sys.stdout.flush()
-sys.stdin.readline()   # stay until the test is done
+select.select([sys.stdin], [], [], 30)   # stay while the test reads tmux's buffer, not for ever
 """
 
 needs_tmux = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
@@ -76,5 +76,9 @@ def test_copy_inside_tmux_reaches_its_clipboard(tmux, tmp_path):
 @needs_screen
 def test_copy_inside_gnu_screen_inside_tmux_reaches_tmux(tmux, tmp_path):
     text = ("{\"resourceAppId\": \"00000002-0000-0ff1-ce00-000000000000\"} " * 12) + uuid.uuid4().hex
-    start(tmux, tmp_path, ["screen", "-q"], text)
-    assert wait_for_buffer(tmux, text) == text   # long: sent in several pieces through screen
+    session = f"mw-{uuid.uuid4().hex[:8]}"
+    start(tmux, tmp_path, ["screen", "-S", session, "-q"], text)
+    try:
+        assert wait_for_buffer(tmux, text) == text   # long: sent in several pieces through screen
+    finally:   # a screen whose tmux pane goes away detaches and lives on: end it
+        subprocess.run(["screen", "-S", session, "-X", "quit"], capture_output=True, timeout=10)
