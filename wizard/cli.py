@@ -27,7 +27,7 @@ import argparse
 import os
 import sys
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+from .cli_common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 # What Ctrl-C leaves behind, where "nothing was written" would not be true.
 INTERRUPTED = {
     "poll": "poll stopped; messages already marked processed stay so.",

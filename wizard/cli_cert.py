@@ -19,7 +19,7 @@ import argparse
 import re
 import sys
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+from .cli_common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 
 
 def _days(text: str) -> int:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from .cli_common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from .output import SYMBOLS, paint, scrub, use_colour
-
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
 CONFIG_FIX = "Correct the named field in the file, or run `mailwizard` to fix it in the wizard."

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import sys
 
+# The exit codes of every command: a public contract, scripts rely on them.
+EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
 
 def load_config(args, command: str, *, strict: bool):
     """(path, config) for ``--config`` (or the default config); (path, None) once

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+from .cli_common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 KINDS = {
     "sheet": "the settings sheet for the consuming system (Monitor G5 fields, Efecte ESM platform settings)",
     "runbook": "the Exchange Online PowerShell for the tenant admin, with the real client ID (no secret)",

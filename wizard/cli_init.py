@@ -18,7 +18,7 @@ import argparse
 import json
 import sys
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+from .cli_common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 
 DESCRIPTION = """\
 Create the config without the wizard (for scripts, Ansible, images): every

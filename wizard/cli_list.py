@@ -8,7 +8,8 @@ import argparse
 import json
 from datetime import date
 
-EXIT_OK = 0
+from .cli_common import EXIT_OK
+
 WARN_DAYS = 30
 
 

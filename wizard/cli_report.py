@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from .cli_common import EXIT_OK, EXIT_USAGE
+
 
 def run(args) -> int:
     from .config import ConfigError
@@ -22,8 +24,8 @@ def run(args) -> int:
             write_private(out, text)
         except OSError as exc:
             print(f"mailwizard report: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
         print(f"wrote {out} (no secrets in it; mode 0600). Send it to support.")
     else:
         sys.stdout.write(text)
-    return 0
+    return EXIT_OK

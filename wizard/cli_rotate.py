@@ -10,7 +10,7 @@ import os
 import sys
 from datetime import date
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+from .cli_common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 
 
 def add_parser(sub, common) -> None:

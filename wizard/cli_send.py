@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+from .cli_common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 
 
 def add_parser(subparsers, common_parent):

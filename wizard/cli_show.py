@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from .cli_common import EXIT_OK, EXIT_USAGE
 from .output import group4, paint, use_colour
-
-EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def run(args) -> int:
