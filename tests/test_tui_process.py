@@ -7,6 +7,9 @@ each lands in the field it was typed for."""
 
 from __future__ import annotations
 
+import os
+import pty
+import select
 import signal
 import sys
 import time
@@ -21,7 +24,6 @@ from _pty import PtyProgram  # noqa: E402  (the benchmarks' pseudo-terminal harn
 
 
 def wizard(config: Path) -> PtyProgram:
-    import os
     return PtyProgram([sys.executable, "-m", "wizard", "wizard", "--config", str(config)],
                       env=dict(os.environ), cwd=str(ROOT))
 
@@ -89,7 +91,6 @@ def test_a_terminal_that_goes_away_ends_the_wizard_with_the_values_kept(tmp_path
     prog = wizard(config)
     try:
         _to_ids_stage_and_type(prog, s.SECRET_APP_ID)
-        import os
         os.close(prog.master)                    # the terminal is gone
         prog.master = os.open(os.devnull, os.O_RDONLY)   # for stop() to close
         assert prog.proc.wait(timeout=15) == 129
@@ -102,10 +103,6 @@ def test_a_terminal_that_goes_away_ends_the_wizard_with_the_values_kept(tmp_path
 def test_hangup_keeps_what_was_typed_a_moment_before(tmp_path):
     """An SSH session that drops: the kernel sends SIGHUP at once, inside the
     draft's typing pause. What was on the screen must be in the draft."""
-    import os
-    import pty
-    import select
-
     config = tmp_path / "mw.toml"
     pid, master = pty.fork()                     # the pty becomes the controlling terminal
     if pid == 0:
