@@ -33,7 +33,7 @@ def env(tmp: Path) -> dict:
 
 
 def write_config(sb, tmp: Path, incoming: bool = False, name: str = "bench.toml") -> Path:
-    from wizard import config_io
+    from wizard.config import files as config_io
     cfg = sb.config(flow="client_secret")
     if not incoming:
         cfg.incoming.accounts = []

@@ -21,8 +21,8 @@ from _common import mailwizard, median, table, timed, write_config
 
 from wizard.sandbox import Sandbox
 
-STARTUP = [sys.executable, "-c", "import wizard.cli, wizard.cli_check, wizard.conntest, wizard.auth, "
-           "wizard.ews_client, msal, exchangelib, requests"]
+STARTUP = [sys.executable, "-c", "import wizard.cli.main, wizard.cli.check, wizard.check.engine, wizard.identity.signin, "
+           "wizard.runtime.ews_client, msal, exchangelib, requests"]
 UNAVOIDABLE = 3     # discovery + token + GetFolder
 
 

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 # Token cache and pacing log go to a throwaway cache dir, not the user's.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="mailwizard-bench-")
 
-from wizard.config import IncomingAccount  # noqa: E402
+from wizard.config.schema import IncomingAccount  # noqa: E402
 from wizard.runtime import Mailer  # noqa: E402
 from wizard.sandbox import Sandbox, sample  # noqa: E402
 from wizard.sandbox.tenant import Mailbox  # noqa: E402

@@ -65,8 +65,8 @@ def first_screen(argv: list[str], markers: tuple[str, ...], tmp: Path, *, cold: 
 
 def saved_config(tmp: Path) -> Path:
     """A config as the wizard saves it (sample tenant values), for the returning user's start."""
-    from wizard import config_io
-    from wizard.config import Config
+    from wizard.config import files as config_io
+    from wizard.config.schema import Config
     cfg = Config()
     cfg.auth.tenant_id = "contoso.onmicrosoft.com"
     cfg.auth.client_id = "11111111-2222-3333-4444-555555555555"

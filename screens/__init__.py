@@ -1,5 +1,5 @@
 """The Textual wizard: one screen per stage (target, registration, ids, mail, test, save)."""
 
-from .app import WizardApp, make_app
+from screens.app import WizardApp, make_app
 
 __all__ = ["WizardApp", "make_app"]

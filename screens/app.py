@@ -10,11 +10,11 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 
-from . import guide_data
-from .commands import WizardCommands
+from screens import guide_data
+from screens.commands import WizardCommands
 
 # Imported where used, once the app runs (Textual's own start-up comes first):
-# wizard.config, wizard.config_io, wizard.drafts, the guide, the stage screens;
+# wizard.config.schema, wizard.config.files, wizard.config.drafts, the guide, the stage screens;
 # tomlkit only when a file is written.
 
 STAGES = guide_data.STAGES
@@ -155,7 +155,7 @@ class WizardApp(App):
     @property
     def keeper(self):
         if self._keeper is None:
-            from .resume import DraftKeeper
+            from screens.dialogs.resume import DraftKeeper
             self._keeper = DraftKeeper(self)
         return self._keeper
 
@@ -236,7 +236,7 @@ class WizardApp(App):
         first key. Either way the little cyclic garbage of start-up stays
         (measured: 0.3-0.4 MB more resident memory)."""
         import gc
-        from . import help, readback   # noqa: F401  (F1 and F3 answer at once the first time too)
+        from screens.dialogs import help, readback  # noqa: F401  (F1 and F3 answer at once the first time too)
         if gc.isenabled():
             gc.collect(1)
         gc.freeze()
@@ -246,7 +246,7 @@ class WizardApp(App):
 
     def after_first_screen(self) -> None:
         if self.pending_draft is not None:
-            from .resume import ResumeDialog
+            from screens.dialogs.resume import ResumeDialog
             self.push_screen(ResumeDialog(self.pending_draft, self.guide), self.resume_answer)
             return
         if self.load_error:
@@ -276,7 +276,7 @@ class WizardApp(App):
 
     def stage_screen(self):
         """The stage screen under any dialogs (None before the first one)."""
-        from .base import StageScreen
+        from screens.base import StageScreen
         return next((s for s in reversed(self.screen_stack) if isinstance(s, StageScreen)), None)
 
     def jump(self, stage: str) -> None:
@@ -310,7 +310,7 @@ class WizardApp(App):
     @work(exclusive=True, group="resume")
     async def ask_missing_secrets(self) -> None:
         skipped = []
-        from .resume import SecretPrompt, secret_label, secret_slot
+        from screens.dialogs.resume import SecretPrompt, secret_label, secret_slot
         for name in list(self.missing_secrets):
             label, check = secret_label(self.config, name)
             value = await self.push_screen_wait(SecretPrompt(label, check))
@@ -334,7 +334,7 @@ class WizardApp(App):
         """Only one sign-in method is active at a time: take the other flows' values
         out of the config (the file and the test must not see them) but keep them
         as typed, so switching back brings them back."""
-        from wizard import config as config_module
+        from wizard.config import schema as config_module
         flow_keys = getattr(config_module, "FLOW_KEYS", None) or {
             "client_secret": ("client_secret", "secret_expires"), "password": ("username", "password")}
         auth = self.config.auth
@@ -397,7 +397,7 @@ class WizardApp(App):
             self.jump("save")
 
     def action_help(self) -> None:
-        from .help import HelpScreen
+        from screens.dialogs.help import HelpScreen
         if isinstance(self.screen, HelpScreen):
             self.screen.dismiss(None)
         elif self._help is None or not self._help.is_mounted:
@@ -408,21 +408,21 @@ class WizardApp(App):
             self.push_screen(self._help.about(self.screen))
 
     def action_read_back(self) -> None:
-        from .readback import ReadBackScreen
+        from screens.dialogs.readback import ReadBackScreen
         if isinstance(self.screen, ReadBackScreen):
             self.screen.dismiss(None)
         elif self.stage_screen() is not None:
             self.push_screen(ReadBackScreen(self.stage_screen()))
 
     def action_copy_manifest(self) -> None:
-        from .clipboard import copy_text
-        from .registration import manifest_text
+        from screens.clipboard import copy_text
+        from screens.registration import manifest_text
         cfg = self.config
         copy_text(self, manifest_text(cfg.auth.flow, cfg.outgoing.protocol or "ews", cfg.incoming.protocol),
                   "manifest JSON")
 
     def show_export(self, title: str, make) -> None:
-        from .clipboard import TextViewScreen
+        from screens.clipboard import TextViewScreen
         try:
             text = make(self.config)
         except Exception as exc:   # an incomplete config must not stop the wizard
@@ -447,7 +447,7 @@ class WizardApp(App):
 
     def copy_to_clipboard(self, text: str) -> None:
         """OSC 52 (Textual's own); inside GNU screen also wrapped so screen passes it on."""
-        from .clipboard import clipboard_sequence, in_gnu_screen
+        from screens.clipboard import clipboard_sequence, in_gnu_screen
         if not in_gnu_screen() or self._driver is None:
             super().copy_to_clipboard(text)
             return
@@ -465,7 +465,7 @@ class WizardApp(App):
             if yes:
                 self.exit()
 
-        from .dialogs import ConfirmDialog
+        from screens.dialogs.confirm import ConfirmDialog
         if not isinstance(self.screen, ConfirmDialog):
             self.push_screen(ConfirmDialog(
                 "Quit without saving?",
@@ -483,14 +483,14 @@ def make_app(config_path, *, demo=None, initial: Config | None = None,
     info = DemoInfo.of(demo) if demo is not None else None
 
     def load() -> dict:
-        from wizard import config_io
-        from wizard.config import Config
+        from wizard.config import files as config_io
+        from wizard.config.schema import Config
         path = config_io.resolve_path(config_path)
         load_error, problems, cfg, draft = None, [], initial, None
         if cfg is None:
             cfg, problems, load_error = config_io.load_lenient(path)
             cfg = cfg or Config()
-            from wizard.drafts import load_draft
+            from wizard.config.drafts import load_draft
             draft = load_draft(path)
         if info is not None:
             info.apply(cfg)
@@ -501,9 +501,9 @@ def make_app(config_path, *, demo=None, initial: Config | None = None,
 
 
 def exports_module():
-    """wizard.exports when this build has it (settings sheet, admin runbook), else None."""
+    """wizard.guide.exports when this build has it (settings sheet, admin runbook), else None."""
     try:
-        from wizard import exports
+        from wizard.guide import exports
     except ImportError:
         return None
     return exports if hasattr(exports, "settings_sheet") and hasattr(exports, "admin_runbook") else None

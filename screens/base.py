@@ -9,9 +9,9 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Input, Static
 
-from . import guide_data
-from .keybar import KeyBar
-from .widgets import CheckedField, StepList, field_dom_id
+from screens import guide_data
+from screens.widgets.keybar import KeyBar
+from screens.widgets.fields import CheckedField, StepList, field_dom_id
 
 
 def preset_breakpoints(screen: Screen) -> Screen:
@@ -155,7 +155,7 @@ class StageScreen(Screen):
         box = next((a for a in event.input.ancestors if isinstance(a, CheckedField)), None)
         if box is None:
             return
-        from .resume import secret_slot
+        from screens.dialogs.resume import secret_slot
         self.app.keeper.save_now()
         if event.value and (box.password or secret_slot(self.cfg, box.key)):
             self.app.keeper.ask_consent()

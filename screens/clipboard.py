@@ -17,7 +17,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Static
 
-from .keybar import KeyBar
+from screens.widgets.keybar import KeyBar
 
 
 def in_gnu_screen(environ=os.environ) -> bool:

@@ -60,7 +60,7 @@ def scenarios(today: date | None = None) -> list[Scenario]:
 
 def apply(app, scenario: Scenario) -> None:
     """Put a scenario's values into the app: config (checked) and the raw drafts."""
-    from wizard import fields as f
+    from wizard.config import fields as f
     checks = {"microsoft.client_id": f.check_client_id, "microsoft.tenant_id": f.check_tenant_id,
               "auth.client_secret": f.check_client_secret, "auth.secret_expires": f.check_secret_expiry,
               "auth.username": f.check_username, "auth.password": f.check_password,

@@ -1,4 +1,4 @@
-"""Access to the guide data (wizard.guide) with a small fallback.
+"""Access to the guide data (wizard.guide.steps) with a small fallback.
 
 The wizard keeps working when the guide data cannot be loaded: each stage then
 shows its built-in title and intro and an empty step list.
@@ -51,7 +51,7 @@ FIELD_FALLBACK = {
 
 def load() -> object | None:
     try:
-        from wizard.guide import load_guide
+        from wizard.guide.steps import load_guide
     except ImportError:
         return None
     try:
@@ -137,7 +137,7 @@ def ews_warning(guide, today: date | None = None) -> str:
 
 def choice_line(guide, system: str, flow: str) -> str:
     """'Monitor ERP G5 · Client secret (app-only)': short enough for one line at 80 columns."""
-    from wizard.config import ALL_FLOWS, SYSTEMS
+    from wizard.config.schema import ALL_FLOWS, SYSTEMS
     sys_label = getattr(systems(guide).get(system), "label", None) or SYSTEMS.get(system, system)
     flow_label = getattr(flows(guide).get(flow), "label", None) or ALL_FLOWS.get(flow, flow)
     return f"{sys_label} · {flow_label}"

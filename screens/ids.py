@@ -7,11 +7,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Input, Static
 
-from wizard import fields as f
-from wizard import readback
+from wizard.config import fields as f
+from wizard.guide import readback
 
-from . import credentials
-from .base import StageScreen
+from screens.widgets import credentials
+from screens.base import StageScreen
 
 
 def accepts_readback(check):
@@ -105,7 +105,7 @@ class IdsScreen(StageScreen):
 
     @work(thread=True, exclusive=True, group="discover", exit_on_error=False, description="Tenant discovery")
     def find_tenant(self, query: str) -> None:
-        from wizard.discovery import DiscoveryError, discover_tenant
+        from wizard.identity.discovery import DiscoveryError, discover_tenant
         cfg = self.cfg
         try:
             info = discover_tenant(query, authority=cfg.endpoints.authority or None,
@@ -117,7 +117,7 @@ class IdsScreen(StageScreen):
         self.app.call_from_thread(self.tenant_found, query, info)
 
     def tenant_found(self, query: str, info) -> None:
-        from wizard.clouds import CLOUDS
+        from wizard.config.clouds import CLOUDS
         self.query_one(self.TENANT_INPUT, Input).value = info.tenant_id
         cloud = ""
         if info.cloud and info.cloud in CLOUDS:
@@ -142,7 +142,7 @@ class IdsScreen(StageScreen):
         field.password = not field.password
 
     def action_fill(self) -> None:
-        from .demo import ScenarioPicker, apply, scenarios
+        from screens.demo import ScenarioPicker, apply, scenarios
 
         async def chosen(scenario_id: str | None) -> None:
             if not scenario_id:

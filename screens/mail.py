@@ -9,13 +9,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Static
 
-from wizard import fields as f
-from wizard.config import IncomingAccount
+from wizard.config import fields as f
+from wizard.config.schema import IncomingAccount
 
-from . import guide_data
-from . import servers
-from .base import StageScreen
-from .widgets import CheckedField, field_dom_id
+from screens import guide_data
+from screens.widgets import servers
+from screens.base import StageScreen
+from screens.widgets.fields import CheckedField, field_dom_id
 
 ACCOUNT_KEY = re.compile(r"^incoming\.accounts\[(\d+)\]\.(\w+)$")
 
@@ -104,7 +104,7 @@ class MailScreen(StageScreen):
         return True
 
     def action_users(self) -> None:
-        from .users import UsersScreen
+        from screens.dialogs.users import UsersScreen
 
         def closed(_=None) -> None:
             n = len(self.cfg.users)

@@ -7,19 +7,19 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from .base import StageScreen
-from .clipboard import PlainTextScreen, copy_text
+from screens.base import StageScreen
+from screens.clipboard import PlainTextScreen, copy_text
 
 
 def _protocols(protocol: str, incoming: str | None) -> tuple[str, str]:
-    from wizard.recommend import choice_of, split
+    from wizard.guide.recommend import choice_of, split
     return (protocol, incoming) if incoming else split(choice_of(protocol, protocol))
 
 
 def manifest_text(flow: str, protocol: str, incoming: str | None = None) -> str:
     """The manifest snippet for the flow over the outgoing and incoming protocols,
     or the permissions to add by hand where no verified IDs exist."""
-    from wizard.recommend import manifest
+    from wizard.guide.recommend import manifest
     try:
         snippet, by_hand = manifest(flow, *_protocols(protocol, incoming))
     except ValueError as exc:
@@ -31,7 +31,7 @@ def manifest_text(flow: str, protocol: str, incoming: str | None = None) -> str:
 
 
 def permissions_text(flow: str, protocol: str, incoming: str | None = None) -> str:
-    from wizard.recommend import permissions
+    from wizard.guide.recommend import permissions
     try:
         perms = permissions(flow, *_protocols(protocol, incoming))
     except ValueError:
@@ -54,7 +54,7 @@ class RegistrationScreen(StageScreen):
         return self.cfg.outgoing.protocol or "ews"
 
     def compose_body(self) -> ComposeResult:
-        from .credentials import registration_note
+        from screens.widgets.credentials import registration_note
         note = registration_note(self.cfg.auth.flow)
         if note:
             yield Static(note, id="beyond-guides", classes="panel", markup=False)

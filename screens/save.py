@@ -9,11 +9,11 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Button, Static
 
-from wizard import config_io
-from wizard.config import masked
+from wizard.config import files as config_io
+from wizard.config.schema import masked
 
-from .base import StageScreen
-from .dialogs import ConfirmDialog
+from screens.base import StageScreen
+from screens.dialogs.confirm import ConfirmDialog
 
 
 class SaveScreen(StageScreen):
@@ -54,7 +54,7 @@ class SaveScreen(StageScreen):
 
     def check_action(self, action: str, parameters) -> bool | None:
         if action in ("app.settings_sheet", "app.runbook", "settings_sheet", "runbook"):
-            from .app import exports_module
+            from screens.app import exports_module
             return exports_module() is not None
         return True
 

@@ -9,10 +9,10 @@ from textual.containers import Vertical
 from textual.lazy import Lazy
 from textual.widgets import Static
 
-from wizard.config import ALL_FLOWS, FLOWS, SYSTEMS
+from wizard.config.schema import ALL_FLOWS, FLOWS, SYSTEMS
 
-from . import guide_data
-from .base import StageScreen
+from screens import guide_data
+from screens.base import StageScreen
 
 # The radio buttons, the protocol panel and the recommender are imported where
 # used: they are mounted after the first paint (see Choices).
@@ -80,8 +80,8 @@ class Choices(Vertical):
     def compose(self) -> ComposeResult:
         from textual.widgets import RadioSet
 
-        from .protocols import ProtocolPanel, flow_label
-        from .widgets import Choice
+        from screens.widgets.protocols import ProtocolPanel, flow_label
+        from screens.widgets.fields import Choice
         cfg = self.app.config
         yield Static("System to connect", classes="field-label")
         with RadioSet(id="system"):
@@ -122,7 +122,7 @@ class TargetScreen(StageScreen):
         self.update_note()
 
     async def on_radio_set_changed(self, event) -> None:
-        from .protocols import ProtocolPanel, system_changed
+        from screens.widgets.protocols import ProtocolPanel, system_changed
         key = (event.pressed.id or "").split("-", 1)[1]
         if event.radio_set.id == "system" and key != self.cfg.system:
             self.cfg.system = key
@@ -137,7 +137,7 @@ class TargetScreen(StageScreen):
             panel.refresh_advice()
 
     def action_help_choose(self) -> None:
-        from .protocols import open_recommender
+        from screens.widgets.protocols import open_recommender
         open_recommender(self)
 
     def update_note(self) -> None:
@@ -154,7 +154,7 @@ class TargetScreen(StageScreen):
             note.set_class(True, "-warning")
             note.display = True
             return
-        from wizard.recommend import SYSTEM_FLOWS
+        from wizard.guide.recommend import SYSTEM_FLOWS
         system = guide_data.systems(self.guide).get(self.cfg.system)
         allowed = list(SYSTEM_FLOWS.get(self.cfg.system) or getattr(system, "flows", None) or FLOWS)
         if self.cfg.auth.flow not in allowed:

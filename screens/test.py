@@ -13,7 +13,7 @@ from textual.widgets import Static
 from textual.worker import Worker, WorkerState, get_current_worker
 from textual import work
 
-from .base import StageScreen
+from screens.base import StageScreen
 
 STATUS = {  # symbol and word: readable without colour
     "pending": ("·", "pending"), "running": ("…", "running"), "pass": ("✔", "PASS"),
@@ -96,7 +96,7 @@ class ConnectionTestScreen(StageScreen):
     @work(thread=True, exclusive=True, group="conntest", exit_on_error=False,
           description="Connection test")
     def run_connection_test(self, cancel: threading.Event):
-        from wizard import conntest
+        from wizard.check import engine as conntest
         cfg = self.app.config
         send_to = cfg.outgoing.test_recipient or None
         worker = get_current_worker()

@@ -11,7 +11,7 @@ def help_output(argv: list[str], heavy) -> str:
     exit 0; its last line is the sorted list of the ``heavy`` modules that got imported."""
     code = (
         "import sys\n"
-        "from wizard.cli import main\n"
+        "from wizard.cli.main import main\n"
         "try:\n"
         f"    main({argv!r})\n"
         "except SystemExit as e:\n"

@@ -3,7 +3,7 @@ app may do everything the runtime needs on every protocol."""
 
 from __future__ import annotations
 
-from wizard.config import IncomingAccount
+from wizard.config.schema import IncomingAccount
 from wizard.sandbox import sample
 
 PROTOCOLS = ("ews", "graph", "smtp+imap")

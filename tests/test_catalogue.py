@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, strategies as st
 
-from wizard.catalogue import CATALOGUE, Diagnosis, lookup, normalise_code
-from wizard.config import Config
-from wizard.diagnose import diagnose_ews, diagnose_msal, diagnose_network, network_code
+from wizard.diagnosis.catalogue import CATALOGUE, Diagnosis, lookup, normalise_code
+from wizard.config.schema import Config
+from wizard.diagnosis.classify import diagnose_ews, diagnose_msal, diagnose_network, network_code
 
 CLIENT = "3f6a9c2e-8b1d-4c5e-9a7f-2d4b6e8c0a1f"
 SCREENS = {None, "target", "registration", "ids", "mail"}
@@ -276,7 +276,7 @@ def test_lookup_never_fails_and_always_advises(code, message):
 
 
 def test_catalogue_exports_the_diagnose_functions():
-    from wizard import catalogue
+    from wizard.diagnosis import catalogue
     assert catalogue.diagnose_msal is diagnose_msal and catalogue.diagnose_ews is diagnose_ews
     with pytest.raises(AttributeError):
         catalogue.no_such_name

@@ -13,9 +13,9 @@ import uuid
 
 import pytest
 
-from wizard.certs import (CertificateError, certificate_info, client_credential, create_certificate,
+from wizard.identity.certificates import (CertificateError, certificate_info, client_credential, create_certificate,
                           load_certificate)
-from wizard.conntest import Tuning, run_check
+from wizard.check.engine import Tuning, run_check
 from wizard.sandbox import sample
 from wizard.sandbox.assertion import ASSERTION_TYPE, upload
 
@@ -119,7 +119,7 @@ def test_key_only_file_uses_the_sha1_thumbprint_of_the_config(sandbox, tmp_path)
     cfg = cert_config(sandbox, info)
     cfg.auth.certificate = str(key_only)
     assert client_credential(cfg)["thumbprint"] == info.thumbprint
-    from wizard.auth import acquire_token
+    from wizard.identity.signin import acquire_token
     tok = acquire_token(cfg)
     assert tok.claims["roles"] == APP_ROLES and tok.claims["appid"] == sample.SECRET_APP_ID
 
@@ -167,7 +167,7 @@ def test_expired_certificate_is_caught_locally(sandbox, tmp_path):
 # -- the sandbox's assertion checks, with hand-made assertions -----------------------------------------
 
 def post_assertion(sb, assertion: str, client_id=sample.SECRET_APP_ID):
-    from wizard.http import make_session
+    from wizard.net.session import make_session
     s = make_session(sb.config())
     try:
         return s.post(f"{sb.base_url}/{sample.TENANT_ID}/oauth2/v2.0/token", data={
@@ -201,7 +201,7 @@ def uploaded(sandbox, tmp_path):
 def test_valid_assertions_get_an_app_only_token(sandbox, uploaded, alg, sha256):
     r = post_assertion(sandbox, assertion(sandbox, uploaded, alg=alg, sha256=sha256))
     assert r.status_code == 200, r.text
-    from wizard.claims import decode_jwt
+    from wizard.identity.claims import decode_jwt
     claims = decode_jwt(r.json()["access_token"])
     assert claims["roles"] == APP_ROLES and claims["idtyp"] == "app"
 
@@ -244,7 +244,7 @@ def test_expired_uploaded_certificate_is_700027(sandbox, tmp_path):
 # -- the CLI -------------------------------------------------------------------------------------------
 
 def test_cli_cert_create_prints_the_portal_path_and_thumbprint(tmp_path, capsys):
-    from wizard.cli import main
+    from wizard.cli.main import main
     out_dir = tmp_path / "certs"
     assert main(["cert", "create", "--days", "30", "--out", str(out_dir), "--name", "Monitor G5"]) == 0
     text = capsys.readouterr().out
@@ -262,8 +262,8 @@ def test_cli_cert_create_prints_the_portal_path_and_thumbprint(tmp_path, capsys)
 
 
 def test_cli_cert_create_save_switches_the_config(sandbox, tmp_path, capsys):
-    from wizard.cli import main
-    from wizard.config_io import load, save
+    from wizard.cli.main import main
+    from wizard.config.files import load, save
     path = tmp_path / "mw.toml"
     save(sandbox.config(flow="password"), path)          # switching from another flow clears its keys
     assert main(["--config", str(path), "cert", "create", "--days", "30", "--out", str(tmp_path / "c"),
@@ -277,7 +277,7 @@ def test_cli_cert_create_save_switches_the_config(sandbox, tmp_path, capsys):
 
 
 def test_sandbox_certificate_config_helper(sandbox, tmp_path):
-    from wizard.config import validate
+    from wizard.config.schema import validate
     from wizard.sandbox.assertion import certificate_config
     info = make_cert(tmp_path)
     cfg = certificate_config(sandbox, info.key_path)

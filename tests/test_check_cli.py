@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 
 from sandbox_helpers import record_issued_tokens
-from wizard import config_io
-from wizard.cli import main
+from wizard.config import files as config_io
+from wizard.cli.main import main
 from wizard.sandbox import Fault, sample
 
 TOKEN = f"/{sample.TENANT_ID}/oauth2/v2.0/token"
@@ -634,8 +634,8 @@ def test_https_proxy_carries_every_connection(sandbox, tmp_path, capsys, monkeyp
 
 
 def test_msal_and_ews_use_the_proxy(sandbox, monkeypatch, proxy):
-    from wizard.auth import acquire_token
-    from wizard.ews_client import check_mailbox
+    from wizard.identity.signin import acquire_token
+    from wizard.runtime.ews_client import check_mailbox
     monkeypatch.setenv("HTTPS_PROXY", proxy.url)
     cfg = sandbox.config()
     token = acquire_token(cfg)
@@ -720,7 +720,7 @@ def test_corporate_ca_through_the_proxy(sandbox, tmp_path, capsys, monkeypatch, 
 def test_verification_is_never_switched_off(sandbox):
     import certifi
     import requests
-    from wizard.http import make_session
+    from wizard.net.session import make_session
     cfg = sandbox.config(ca_bundle=certifi.where())
     with make_session(cfg) as session, pytest.raises(requests.exceptions.SSLError):
         session.get(f"{sandbox.base_url}{OIDC}", verify=False)
@@ -763,7 +763,7 @@ def test_check_does_not_import_textual(sandbox, tmp_path):
     import subprocess
     import sys
     path = write(tmp_path, sandbox.config())
-    code = ("import sys\nfrom wizard.cli import main\n"
+    code = ("import sys\nfrom wizard.cli.main import main\n"
             f"rc = main(['check', '--json', '--config', {path!r}])\n"
             "print('RESULT', rc, 'textual' in sys.modules)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
@@ -771,7 +771,7 @@ def test_check_does_not_import_textual(sandbox, tmp_path):
 
 
 def test_colour_only_on_a_terminal_and_no_color_honoured(monkeypatch):
-    from wizard.output import use_colour
+    from wizard.cli.output import use_colour
 
     class Tty:
         def isatty(self):
@@ -786,7 +786,7 @@ def test_colour_only_on_a_terminal_and_no_color_honoured(monkeypatch):
 
 
 def test_proxy_url_forms(monkeypatch):
-    from wizard import netcheck
+    from wizard.net import probes as netcheck
     monkeypatch.setenv("HTTPS_PROXY", "http://user:S3cret-Pass@proxy.example")
     assert netcheck.proxy_for("outlook.office365.com") == ("proxy.example", 80)     # as requests uses it
     assert netcheck.proxy_secrets() == ["S3cret-Pass", "S3cret-Pass"]

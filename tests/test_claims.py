@@ -9,8 +9,8 @@ import time
 import pytest
 from hypothesis import given, strategies as st
 
-from wizard.claims import check_claims, decode_jwt, granted, wanted
-from wizard.config import Config
+from wizard.identity.claims import check_claims, decode_jwt, granted, wanted
+from wizard.config.schema import Config
 
 TENANT = "5f8d2c1a-7b3e-4a9d-8c6f-1e2d3b4a5c6d"
 CLIENT = "3f6a9c2e-8b1d-4c5e-9a7f-2d4b6e8c0a1f"

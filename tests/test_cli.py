@@ -8,8 +8,8 @@ import json
 import pytest
 
 from cli_helpers import help_output
-from wizard import config_io
-from wizard.cli import main
+from wizard.config import files as config_io
+from wizard.cli.main import main
 from wizard.sandbox import sample
 
 HEAVY = ("textual", "msal", "exchangelib")
@@ -50,7 +50,7 @@ def test_show_masks_the_secret_and_groups_ids(tmp_path, capsys, sandbox):
 
 def test_profiles_keep_configs_side_by_side(tmp_path, capsys, sandbox, monkeypatch):
     monkeypatch.delenv("MAILWIZARD_CONFIG", raising=False)
-    from wizard.config_io import list_profiles, profile_path
+    from wizard.config.files import list_profiles, profile_path
     config_io.save(sandbox.config(flow="client_secret"), profile_path("test"))
     config_io.save(sandbox.config(flow="password"), profile_path("production"))
     assert [name for name, _ in list_profiles()] == ["production", "test"]
@@ -71,7 +71,7 @@ WIZARD_STARTS = [[], ["wizard"], ["--config", "a.toml"], ["--config=a.toml"], ["
 def test_quick_start_reads_the_wizard_options_as_the_parser_does(argv):
     """`mailwizard [wizard] [--config PATH] [--profile NAME]` skips building the
     parser; what it reads must be exactly what the parser would."""
-    from wizard.cli import build_parser, quick_wizard_args
+    from wizard.cli.main import build_parser, quick_wizard_args
     quick = quick_wizard_args(argv)
     parsed = build_parser().parse_args(argv)
     assert quick is not None
@@ -83,7 +83,7 @@ def test_quick_start_reads_the_wizard_options_as_the_parser_does(argv):
                                   ["--config", "--profile", "x"], ["--config="], ["check"], ["demo"],
                                   ["wizard", "wizard"], ["--version"]], ids=" ".join)
 def test_anything_else_goes_to_the_parser(argv):
-    from wizard.cli import quick_wizard_args
+    from wizard.cli.main import quick_wizard_args
     assert quick_wizard_args(argv) is None
 
 

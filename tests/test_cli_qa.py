@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from wizard import config_io
-from wizard.cli import main
-from wizard.config import ConfigError, resolve_secret
-from wizard.fields import check_email
+from wizard.config import files as config_io
+from wizard.cli.main import main
+from wizard.config.schema import ConfigError, resolve_secret
+from wizard.config.fields import check_email
 from wizard.sandbox import sample
 
 
@@ -253,13 +253,13 @@ def test_ctrl_c_says_what_it_left_behind(capsys, monkeypatch, argv, said):
 
     def interrupted(args):
         raise KeyboardInterrupt
-    monkeypatch.setattr(importlib.import_module(f"wizard.cli_{argv[0]}"), "run", interrupted)
+    monkeypatch.setattr(importlib.import_module(f"wizard.cli.{argv[0]}"), "run", interrupted)
     rc, _, err = run(capsys, *argv)
     assert rc == 130 and said in err
 
 
 def test_init_into_a_folder_is_refused_before_the_test(tmp_path, capsys, monkeypatch):
-    import wizard.conntest as conntest
+    import wizard.check.engine as conntest
     monkeypatch.setattr(conntest, "run_check", lambda *a, **k: pytest.fail("the test ran"))
     rc, _, err = run(capsys, "init", "--non-interactive", "--config", str(tmp_path))
     assert rc == 2 and "is a folder" in err

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from wizard import clouds
-from wizard.config import Config, validate
+from wizard.config import clouds
+from wizard.config.schema import Config, validate
 
 TABLE = {
     # cloud: (identity platform, Exchange host, Graph)

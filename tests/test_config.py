@@ -9,8 +9,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from wizard import config_io
-from wizard.config import Config, ConfigError, IncomingAccount, resolve_secret, secrets_of, validate
+from wizard.config import files as config_io
+from wizard.config.schema import Config, ConfigError, IncomingAccount, resolve_secret, secrets_of, validate
 from wizard.sandbox import sample
 
 GOOD = f"""\
@@ -182,14 +182,14 @@ def test_a_missing_file_is_read_without_importing_tomlkit(tmp_path):
     """The wizard starts on a new config without paying for tomlkit (it parses and writes files)."""
     import subprocess
     import sys
-    code = ("import sys; from wizard import config_io; "
+    code = ("import sys; from wizard.config import files as config_io; "
             f"print(config_io.load_lenient({str(tmp_path / 'new.toml')!r}), 'tomlkit' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "(None, [], None) False"
 
 
 def test_masked_copy_hides_every_secret_and_leaves_the_config_alone(tmp_path):
-    from wizard.config import masked
+    from wizard.config.schema import masked
     text = GOOD + '\n[[users]]\nname = "WEBSHOP"\nflow = "password"\nusername = "webshop@contoso.com"\npassword = "Webshop-Passw0rd!"\n'
     cfg = config_io.load(write(tmp_path, text))
     shown = config_io.render(masked(cfg))

@@ -12,8 +12,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from wizard.conntest import Report, Step, Tuning, plan, run_check
-from wizard.config import secrets_of
+from wizard.check.engine import Report, Step, Tuning, plan, run_check
+from wizard.config.schema import secrets_of
 from wizard.sandbox import Fault
 from wizard.sandbox import sample
 
@@ -351,7 +351,7 @@ def test_server_busy_twice_fails(sandbox, sleeps):
 
 def test_exchangelib_state_is_left_clean(sandbox):
     from exchangelib.protocol import BaseProtocol, CachingProtocol
-    from wizard import ews_client
+    from wizard.runtime import ews_client
     before = len(CachingProtocol._protocol_cache)
     assert check(sandbox.config()).ok
     assert len(CachingProtocol._protocol_cache) == before
@@ -428,14 +428,14 @@ def test_app_only_smtp_needs_its_own_role(sandbox):
 
 
 def test_importing_the_engine_stays_light():
-    code = ("import sys, wizard.conntest, wizard.catalogue, wizard.claims; "
+    code = ("import sys, wizard.check.engine, wizard.diagnosis.catalogue, wizard.identity.claims; "
             "print(sorted(m for m in ('msal', 'exchangelib', 'textual') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 def test_session_puts_the_port_back_for_the_authority_host(sandbox):
-    from wizard.http import make_session
+    from wizard.net.session import make_session
     session = make_session(sandbox.config())
     assert session.fix_port("https://127.0.0.1/common/userrealm/x") == f"https://127.0.0.1:{sandbox.port}/common/userrealm/x"
     assert session.fix_port("https://login.example/common") == "https://login.example/common"
@@ -443,7 +443,7 @@ def test_session_puts_the_port_back_for_the_authority_host(sandbox):
 
 
 def test_exchange_online_ews_gets_the_retirement_warning(sandbox, monkeypatch):
-    from wizard import conntest
+    from wizard.check import engine as conntest
     monkeypatch.setattr(conntest, "EXO_HOSTS", ("127.0.0.1",))
     report = check(sandbox.config())
     mailbox = step(report, "mailbox")
@@ -521,7 +521,7 @@ def test_one_discovery_document_per_run(sandbox, sleeps):
 
 def test_discovery_cache_keeps_only_good_discovery_answers():
     from types import SimpleNamespace as R
-    from wizard.auth import DiscoveryCache
+    from wizard.identity.signin import DiscoveryCache
     c = DiscoveryCache()
     c["GET https://x/v2.0/.well-known/openid-configuration hash=1 2xx"] = R(
         status_code=200, headers={"content-type": "application/json"})

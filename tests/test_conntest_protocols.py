@@ -3,7 +3,7 @@ Microsoft Graph, SMTP and IMAP against the sandbox on 127.0.0.1: each protocol
 and flow passes end to end, ``send_to`` delivers a message, and each
 documented failure lands on the right step with its own code, a fix and the
 screen to go back to. No secret or token appears in any output; none is
-logged at DEBUG level either (``wizard.redact``)."""
+logged at DEBUG level either (``wizard.net.redact``)."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ import pytest
 
 from runtime_helpers import grant_all
 from sandbox_helpers import record_issued_tokens
-from wizard import config_io, netcheck
-from wizard.cli import main
-from wizard.config import Config, IncomingAccount, secrets_of
-from wizard.conntest import Report, Step, Tuning, plan, run_check
-from wizard.ews_client import TEST_SUBJECT
+from wizard.config import files as config_io
+from wizard.net import probes as netcheck
+from wizard.cli.main import main
+from wizard.config.schema import Config, IncomingAccount, secrets_of
+from wizard.check.engine import Report, Step, Tuning, plan, run_check
+from wizard.runtime.ews_client import TEST_SUBJECT
 from wizard.sandbox import Fault, sample
 from wizard.sandbox.tenant import Message
 
@@ -531,7 +532,7 @@ def test_a_runtime_send_logs_no_token_or_secret_at_debug(sandbox, issued, caplog
 
 
 def test_redact_masks_what_the_libraries_log():
-    from wizard.redact import redact
+    from wizard.net.redact import redact
     jwt = "eyJhbGciOiJSUzI1NiJ9.eyJhdWQiOiJodHRwcyJ9.c2lnbmF0dXJlLXBhcnQ"
     samples = [
         f"Adding token {{'access_token': '{jwt}', 'token_type': 'Bearer'}} to request.",
@@ -550,7 +551,7 @@ def test_redact_masks_what_the_libraries_log():
 
 
 def test_child_loggers_are_covered(caplog):
-    from wizard import redact
+    from wizard.net import redact
     child = logging.getLogger("requests_oauthlib.some.new_module")
     redact.install()
     caplog.set_level(logging.DEBUG)
@@ -561,7 +562,7 @@ def test_child_loggers_are_covered(caplog):
 # -- the names the runtime shares ---------------------------------------------------------------------
 
 def test_ews_client_shares_public_names_with_the_runtime():
-    from wizard import ews_client
+    from wizard.runtime import ews_client
     from wizard.runtime import ews as runtime_ews
     assert ews_client._route is ews_client.route
     assert ews_client._credentials_cls is ews_client.credentials_cls

@@ -11,9 +11,9 @@ import threading
 
 import pytest
 
-from wizard import device_code
-from wizard.auth import AuthError
-from wizard.conntest import Tuning, run_check
+from wizard.identity import device_code
+from wizard.identity.signin import AuthError
+from wizard.check.engine import Tuning, run_check
 from wizard.sandbox import sample
 
 EWS_SCOPE = "EWS.AccessAsUser.All"
@@ -196,7 +196,7 @@ def test_run_check_before_and_after_login(sandbox):
 
 
 def test_login_terminal_shows_url_code_and_countdown(sandbox):
-    from wizard.cli_cert import login_terminal
+    from wizard.cli.cert import login_terminal
     cfg = device_config(sandbox)
     clock = FakeClock({3: lambda: sandbox.device.approve()})
     out = io.StringIO()
@@ -210,9 +210,9 @@ def test_login_terminal_shows_url_code_and_countdown(sandbox):
 
 
 def test_login_terminal_failure_and_cli_usage(sandbox, tmp_path, capsys):
-    from wizard.cli import main
-    from wizard.cli_cert import login_terminal
-    from wizard.config_io import save
+    from wizard.cli.main import main
+    from wizard.cli.cert import login_terminal
+    from wizard.config.files import save
     cfg = device_config(sandbox)
     clock = FakeClock({1: lambda: sandbox.device.decline()})
     out = io.StringIO()
@@ -233,7 +233,7 @@ def test_login_terminal_failure_and_cli_usage(sandbox, tmp_path, capsys):
 
 
 def test_devicelogin_page_approves_with_the_users_password(sandbox):
-    from wizard.http import make_session
+    from wizard.net.session import make_session
     cfg = device_config(sandbox)
     flow = device_code.start(cfg, clock=FakeClock())
     s = make_session(cfg)
@@ -261,7 +261,7 @@ def test_the_runtime_uses_the_saved_sign_in(sandbox):
         token = provider.token("exchange")
     finally:
         provider.close()
-    from wizard.claims import decode_jwt
+    from wizard.identity.claims import decode_jwt
     assert decode_jwt(token)["upn"] == sample.SERVICE_USER
     assert len([r for r in sandbox.requests if "devicecode" in r.path]) == 1     # only the login's
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from wizard.cli import main
-from wizard.config_io import save
-from wizard.discovery import (DiscoveryError, TenantNotFound, candidate_authorities, cloud_of,
+from wizard.cli.main import main
+from wizard.config.files import save
+from wizard.identity.discovery import (DiscoveryError, TenantNotFound, candidate_authorities, cloud_of,
                               discover_tenant)
 from wizard.sandbox import sample
 

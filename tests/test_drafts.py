@@ -6,8 +6,8 @@ from __future__ import annotations
 import stat
 from datetime import datetime, timedelta, timezone
 
-from wizard import drafts
-from wizard.config import Config, IncomingAccount
+from wizard.config import drafts
+from wizard.config.schema import Config, IncomingAccount
 from wizard.sandbox import sample
 
 

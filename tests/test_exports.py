@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from cli_helpers import help_output
-from wizard.cli import main
-from wizard.config import UserOverride, secrets_of
-from wizard.config_io import save
-from wizard.exports import admin_runbook, esm_lines, manifest_text, settings_sheet
+from wizard.cli.main import main
+from wizard.config.schema import UserOverride, secrets_of
+from wizard.config.files import save
+from wizard.guide.exports import admin_runbook, esm_lines, manifest_text, settings_sheet
 from wizard.sandbox import sample
 
 GUIDES = Path(__file__).resolve().parents[2] / "shared" / "guides"

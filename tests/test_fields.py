@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 from hypothesis import given, strategies as st
 
-from wizard import fields as f
+from wizard.config import fields as f
 from wizard.sandbox import sample
 
 

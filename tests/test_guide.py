@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from wizard.guide import GuideError, ews_warning, guide_path, load_guide, parse, stage
-from wizard.manifest import (
+from wizard.guide.steps import GuideError, ews_warning, guide_path, load_guide, parse, stage
+from wizard.guide.manifest import (
     EXCHANGE_ONLINE, MICROSOFT_GRAPH, manifest_entries, manifest_snippet, permissions_for,
 )
 
@@ -180,7 +180,7 @@ def test_parse_rejects_bad_files():
 
 
 def test_core_modules_do_not_import_textual():
-    code = "import sys, wizard.guide, wizard.manifest; print(any(m.startswith('textual') for m in sys.modules))"
+    code = "import sys, wizard.guide.steps, wizard.guide.manifest; print(any(m.startswith('textual') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)
     assert out.stdout.strip() == "False"
@@ -260,7 +260,7 @@ def _no_toml_parsing(monkeypatch) -> None:
 
 
 def test_second_start_reads_the_guide_from_the_cache(tmp_path, monkeypatch):
-    from wizard.guide import cache_path, read_data
+    from wizard.guide.steps import cache_path, read_data
     src = _copy_of_the_guide(tmp_path)
     expected = tomllib.loads(src.read_text(encoding="utf-8"))
     assert not cache_path().exists()
@@ -274,7 +274,7 @@ def test_second_start_reads_the_guide_from_the_cache(tmp_path, monkeypatch):
 
 
 def test_an_edited_guide_file_is_read_again(tmp_path):
-    from wizard.guide import read_data
+    from wizard.guide.steps import read_data
     src = _copy_of_the_guide(tmp_path)
     first = read_data(src)["stages"][0]["title"]
     text = src.read_text(encoding="utf-8").replace(f'title = "{first}"', 'title = "Edited title of stage one"', 1)
@@ -283,7 +283,7 @@ def test_an_edited_guide_file_is_read_again(tmp_path):
 
 
 def test_a_damaged_or_unwritable_cache_costs_only_speed(tmp_path, monkeypatch):
-    from wizard.guide import cache_path, read_data
+    from wizard.guide.steps import cache_path, read_data
     src = _copy_of_the_guide(tmp_path)
     expected = tomllib.loads(src.read_text(encoding="utf-8"))
     cache_path().parent.mkdir(parents=True, exist_ok=True)

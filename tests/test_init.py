@@ -11,9 +11,10 @@ from datetime import date, timedelta
 import pytest
 
 from cli_helpers import help_output
-from wizard import config_io, drafts
-from wizard.answers import AnswerError, gather
-from wizard.cli import build_parser, main
+from wizard.config import files as config_io, drafts
+from wizard.config.answers import AnswerError, gather
+from wizard.cli.main import build_parser
+from wizard.cli.main import main
 from wizard.sandbox import sample
 
 SECRETS = (sample.SECRET_VALUE, sample.SERVICE_PASSWORD, sample.EXPIRED_SECRET_VALUE)

@@ -7,7 +7,7 @@ import uuid
 
 from hypothesis import given, settings, strategies as st
 
-from wizard import readback as rb
+from wizard.guide import readback as rb
 from wizard.sandbox import sample
 
 HEX = "0123456789abcdef"

@@ -1,4 +1,4 @@
-"""wizard.recommend: the flow and protocol advice, its reasons and warnings."""
+"""wizard.guide.recommend: the flow and protocol advice, its reasons and warnings."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from wizard import recommend as rc
-from wizard.manifest import manifest_snippet
+from wizard.guide import recommend as rc
+from wizard.guide.manifest import manifest_snippet
 
 DURING = date(2026, 11, 25)     # EWS in Exchange Online blocked unless allowed
 AFTER = date(2027, 4, 2)        # switched off

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from wizard.config import Config
-from wizard.retirement import ERROR, OK, WARN, allow_list_commands, ews_problem, ews_status
+from wizard.config.schema import Config
+from wizard.guide.retirement import ERROR, OK, WARN, allow_list_commands, ews_problem, ews_status
 
 CLIENT = "3f6a9c2e-8b1d-4c5e-9a7f-2d4b6e8c0a1f"
 
@@ -78,7 +78,7 @@ def test_allow_list_keeps_the_existing_apps():
 
 
 def test_check_warns_about_ews_retirement_on_exchange_online_only(sandbox, monkeypatch):
-    from wizard import conntest
+    from wizard.check import engine as conntest
 
     cfg = sandbox.config(flow="client_secret")
     report = conntest.run_check(cfg)

@@ -8,11 +8,11 @@ from datetime import date, timedelta
 
 import pytest
 
-from wizard import config_io
-from wizard.cli import main
-from wizard.cli_show import render as show_render
-from wizard.config import validate
-from wizard.rotate import RotateError, check_new_secret, portal_steps, rotate_secret
+from wizard.config import files as config_io
+from wizard.cli.main import main
+from wizard.cli.show import render as show_render
+from wizard.config.schema import validate
+from wizard.check.rotate import RotateError, check_new_secret, portal_steps, rotate_secret
 from wizard.sandbox import sample
 from wizard.sandbox.tenant import Secret
 

@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from runtime_helpers import FakeClock, config, with_bad_account
-from wizard import config_io
-from wizard.cli import main
+from wizard.config import files as config_io
+from wizard.cli.main import main
 from wizard.runtime import Mailer
 from wizard.runtime.poll import poll_forever, poll_once
 from wizard.sandbox import sample
@@ -132,8 +132,8 @@ def test_cli_poll_once_reports_a_failing_account_and_exits_1(sandbox, capsys):
 
 
 def test_cli_poll_loop_respects_poll_minutes(sandbox, capsys):
-    from wizard.cli import build_parser
-    from wizard import cli_poll
+    from wizard.cli.main import build_parser
+    from wizard.cli import poll as cli_poll
     cfg, _ = _save(sandbox, "graph")
     args = build_parser().parse_args(["poll"])
     waits = []
@@ -150,7 +150,7 @@ def test_cli_poll_loop_respects_poll_minutes(sandbox, capsys):
 
 @pytest.mark.parametrize("argv", [["send", "--help"], ["poll", "--help"]])
 def test_send_and_poll_help_import_nothing_heavy(argv):
-    code = ("import sys\nfrom wizard.cli import main\ntry:\n"
+    code = ("import sys\nfrom wizard.cli.main import main\ntry:\n"
             f"    main({argv!r})\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
             "print(sorted(m for m in ('textual', 'msal', 'exchangelib') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

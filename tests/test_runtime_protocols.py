@@ -163,7 +163,7 @@ def test_graph_without_readwrite_says_which_permission(sandbox, clock):
 
 
 def test_user_override_sends_with_its_own_sign_in(sandbox, clock):
-    from wizard.config import UserOverride
+    from wizard.config.schema import UserOverride
     from wizard.sandbox.tenant import Mailbox, User
     cfg = config(sandbox, "ews")
     sandbox.tenant.users.append(User("webshop@contoso.com", "Websh0p-Passw0rd!", "Web shop"))

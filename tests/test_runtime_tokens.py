@@ -73,7 +73,7 @@ def test_accounts_with_the_same_user_share_one_token(sandbox):
 
 
 def test_delegated_scopes_follow_the_protocols():
-    from wizard.config import Config, IncomingAccount
+    from wizard.config.schema import Config, IncomingAccount
     cfg = Config()
     cfg.auth.flow, cfg.auth.username = "password", "svc@contoso.com"
     cfg.outgoing.protocol, cfg.incoming.protocol = "smtp", "imap"
@@ -147,7 +147,7 @@ class _FakePublicApp:
 
 def test_delegated_refresh_logic_uses_the_refresh_token_not_the_password():
     """The same as the sandbox test above, independent of the sandbox's grants."""
-    from wizard.config import Config
+    from wizard.config.schema import Config
     cfg = Config()
     cfg.auth.flow, cfg.auth.username, cfg.auth.password = "password", sample.SERVICE_USER, "pw"
     clock = FakeClock(0.0)

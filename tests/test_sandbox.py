@@ -181,14 +181,14 @@ def test_config_points_at_the_sandbox(sandbox):
 
 
 def test_config_validates_clean(sandbox):
-    from wizard.config import validate
+    from wizard.config.schema import validate
     assert [p for p in validate(sandbox.config()) if not p.warning] == []
     assert [p for p in validate(sandbox.config(flow="password")) if not p.warning] == []
 
 
 def test_config_for_the_certificate_and_device_code_flows():
-    from wizard.certs import certificate_info
-    from wizard.config import validate
+    from wizard.identity.certificates import certificate_info
+    from wizard.config.schema import validate
     with Sandbox() as sb:
         cfg = sb.config(flow="certificate", protocol="graph")
         key = Path(cfg.auth.certificate)

@@ -185,7 +185,7 @@ def test_throttling_fault_has_retry_after(sandbox):
 
 
 def test_config_protocol_overrides(sandbox):
-    from wizard.config import validate
+    from wizard.config.schema import validate
     cfg = sandbox.config(protocol="graph")
     assert (cfg.outgoing.protocol, cfg.incoming.protocol, cfg.endpoints.graph_url) == ("graph", "graph",
                                                                                        sandbox.base_url)

@@ -10,7 +10,7 @@ from textual import events
 from textual.widgets import Input
 
 from screens.app import make_app
-from screens.dialogs import ConfirmDialog
+from screens.dialogs.confirm import ConfirmDialog
 from wizard.sandbox import sample as s
 
 SIZE = (80, 24)
@@ -271,8 +271,8 @@ async def test_values_survive_back_and_next(tmp_path):
 
 
 async def test_switching_flow_leaves_one_method_in_the_config(tmp_path):
-    from wizard import config_io
-    from wizard.config import Config
+    from wizard.config import files as config_io
+    from wizard.config.schema import Config
     path = tmp_path / "mw.toml"
     cfg = Config()
     cfg.microsoft.client_id, cfg.microsoft.tenant_id = s.PASSWORD_APP_ID, s.TENANT_ID
@@ -289,7 +289,7 @@ async def test_switching_flow_leaves_one_method_in_the_config(tmp_path):
         await goto_next(pilot, "mail")
         assert app.config.auth.client_secret == ""          # the test and the file see one method
         assert app.drafts["auth.client_secret"] == s.SECRET_VALUE   # kept for switching back
-        assert not [p for p in __import__("wizard.config", fromlist=["validate"]).validate(app.config)
+        assert not [p for p in __import__("wizard.config.schema", fromlist=["validate"]).validate(app.config)
                     if p.field.startswith("auth.")]
     assert "client_secret" not in config_io.render(app.config)
 
@@ -325,7 +325,7 @@ async def test_quit_without_changes_does_not_ask(tmp_path):
 # -- starting from an existing file, and the screens at 80x24 -----------------------
 
 async def test_existing_config_is_the_start_and_every_screen_fits(sandbox, tmp_path):
-    from wizard import config_io
+    from wizard.config import files as config_io
     flow = "password"
     path = tmp_path / "mw.toml"
     config_io.save(sandbox.config(flow=flow), path)

@@ -13,13 +13,14 @@ from hypothesis import given, settings, strategies as st
 from textual.widgets import Input
 
 from screens.app import make_app
-from screens.dialogs import ConfirmDialog
-from screens.help import HelpScreen, binding_rows
-from screens.keybar import KeyBar, pack, screen_keys
-from screens.readback import ReadBackScreen
-from screens.widgets import CheckedField
-from wizard import drafts, readback
-from wizard.config import Config, IncomingAccount, to_dict
+from screens.dialogs.confirm import ConfirmDialog
+from screens.dialogs.help import HelpScreen, binding_rows
+from screens.widgets.keybar import KeyBar, pack, screen_keys
+from screens.dialogs.readback import ReadBackScreen
+from screens.widgets.fields import CheckedField
+from wizard.config import drafts
+from wizard.guide import readback
+from wizard.config.schema import Config, IncomingAccount, to_dict
 from wizard.sandbox import sample as s
 
 from test_tui import paste, screen_text, stage
@@ -224,7 +225,7 @@ async def test_read_back_view_groups_check_letter_spelling_and_copy(tmp_path):
 @given(st.uuids())
 def test_id_fields_accept_any_read_back_form(uuid):
     from screens.ids import accepts_readback
-    from wizard.fields import check_client_id
+    from wizard.config.fields import check_client_id
     guid = str(uuid)
     check = accepts_readback(check_client_id)
     letter = readback.check_char(guid)

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from wizard import drafts
+from wizard.config import drafts
 from wizard.sandbox import sample as s
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -141,7 +141,7 @@ async def test_user_override_added_in_the_tui_is_saved(sandbox, tmp_path):
 
 
 async def test_certificate_created_from_the_ids_stage(tmp_path):
-    from wizard.config import Config
+    from wizard.config.schema import Config
     cfg = Config()
     cfg.auth.flow = "certificate"
     app = quiet(make_app(tmp_path / "cfg" / "mw.toml", initial=cfg, stage="ids"))
@@ -172,8 +172,8 @@ async def test_device_code_shows_url_and_code_and_cancels(sandbox, tmp_path):
 async def test_help_me_choose_as_the_first_key_before_the_protocol_panel_is_mounted(tmp_path):
     """The protocol panel is mounted right after the target stage's first frame; F5 typed
     ahead must not depend on it, and the panel then shows the choice made."""
-    from screens.protocols import PROTOCOL_KEYS, protocol_choice
-    from screens.protocols import ProtocolPanel
+    from screens.widgets.protocols import PROTOCOL_KEYS, protocol_choice
+    from screens.widgets.protocols import ProtocolPanel
     app = quiet(make_app(tmp_path / "mw.toml", stage="registration"))
     async with app.run_test(size=SIZE) as pilot:
         await app.switch_screen(app.make_screen("target"))

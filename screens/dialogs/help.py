@@ -10,8 +10,8 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Static
 
-from . import guide_data
-from .keybar import KeyBar, key_label
+from screens import guide_data
+from screens.widgets.keybar import KeyBar, key_label
 
 GENERAL_KEYS = [
     ("Tab, Shift+Tab", "move between fields, lists and buttons"),
@@ -76,7 +76,7 @@ class HelpScreen(Screen[None]):
 
     def __init__(self, under) -> None:
         super().__init__()
-        from .base import preset_breakpoints
+        from screens.base import preset_breakpoints
         preset_breakpoints(self)
         self.under = under   # the screen the help is about
 

@@ -10,12 +10,12 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Digits, Static
 
-from wizard import readback
+from wizard.guide import readback
 
-from . import guide_data
-from .clipboard import PlainTextScreen, copy_text
-from .keybar import KeyBar
-from .widgets import CheckedField
+from screens import guide_data
+from screens.clipboard import PlainTextScreen, copy_text
+from screens.widgets.keybar import KeyBar
+from screens.widgets.fields import CheckedField
 
 # What each stage reads back; other stages show every ID known so far.
 STAGE_KEYS = {
@@ -110,7 +110,7 @@ class ReadBackScreen(Screen[None]):
 
     def __init__(self, under) -> None:
         super().__init__()
-        from .base import preset_breakpoints
+        from screens.base import preset_breakpoints
         preset_breakpoints(self)
         self.under = under
         self.spelled = False

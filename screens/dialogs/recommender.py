@@ -8,9 +8,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, RadioSet, Static
 
-from wizard import recommend as rc
+from wizard.guide import recommend as rc
 
-from .widgets import Choice, Tick
+from screens.widgets.fields import Choice, Tick
 
 SPEAKS = {   # RadioButton id -> the protocols the system speaks
     "speaks-ews": ("ews",),
@@ -22,7 +22,7 @@ SPEAKS_LABELS = {"speaks-ews": "EWS only", "speaks-graph": "Microsoft Graph (and
 
 
 class RecommenderScreen(ModalScreen):
-    """Dismisses with a ``wizard.recommend.Recommendation`` (u) or None (Escape)."""
+    """Dismisses with a ``wizard.guide.recommend.Recommendation`` (u) or None (Escape)."""
 
     BINDINGS = [
         Binding("u", "use", "Use this", id="rec-use", tooltip="Apply the recommended flow and protocol."),

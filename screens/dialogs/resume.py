@@ -1,5 +1,5 @@
 """Resume after a dropped SSH session or a kill: every value typed is kept in a
-draft (wizard.drafts), secrets only when the user agreed, and the next start
+draft (wizard.config.drafts), secrets only when the user agreed, and the next start
 offers to continue where it stopped.
 
 Saving is debounced while typing (DELAY after the last change), immediate when a
@@ -17,11 +17,11 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from wizard import drafts
-from wizard import fields as f
+from wizard.config import drafts
+from wizard.config import fields as f
 
-from . import guide_data
-from .dialogs import ConfirmDialog
+from screens import guide_data
+from screens.dialogs.confirm import ConfirmDialog
 
 DELAY = 0.4   # seconds of quiet typing before the draft is written
 SLOT = re.compile(r"^(?:(auth)\.(client_secret|password)|(incoming\.accounts|users)\[(\d+)\]\.password)$")

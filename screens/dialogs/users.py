@@ -12,11 +12,11 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Input, RadioSet, Static
 
-from wizard import fields as f
-from wizard.config import UserOverride
+from wizard.config import fields as f
+from wizard.config.schema import UserOverride
 
-from .keybar import KeyBar
-from .widgets import CheckedField, Choice
+from screens.widgets.keybar import KeyBar
+from screens.widgets.fields import CheckedField, Choice
 
 USER_KEY = re.compile(r"^users\[(\d+)\]\.(\w+)$")
 USER_FLOWS = {"password": "Own user name & password (Exchange)",

@@ -1,7 +1,7 @@
 """The ids stage's sign-in values for the flows beyond the guides:
 - certificate: the key file (PEM) and the thumbprint; F8 creates a key pair and a
-  self-signed certificate (``wizard.certs``) and says where to upload the .cer;
-- device code: the account, and F9 signs in now (``wizard.device_code``) in a
+  self-signed certificate (``wizard.identity.certificates``) and says where to upload the .cer;
+- device code: the account, and F9 signs in now (``wizard.identity.device_code``) in a
   worker: the address and the code large, a QR code when available, a countdown."""
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Button, Input, Static
 
-from wizard import fields as f
-from wizard.config import copy_config
+from wizard.config import fields as f
+from wizard.config.schema import copy_config
 
 
 
 def check_certificate(raw: str) -> f.Checked:
-    from wizard.certs import certificate_info
+    from wizard.identity.certificates import certificate_info
     path, notes = f.clean(raw)
     if not path:
         return f.Checked("", "Give the PEM file with the private key, or press F8 to create one.")
@@ -37,7 +37,7 @@ def check_certificate(raw: str) -> f.Checked:
 
 
 def check_thumbprint(raw: str) -> f.Checked:
-    from wizard.certs import normalise_thumbprint
+    from wizard.identity.certificates import normalise_thumbprint
     value = normalise_thumbprint(f.clean(raw)[0])
     if len(value) != 40 or any(c not in "0123456789ABCDEF" for c in value):
         return f.Checked(value, "The SHA-1 thumbprint is 40 hexadecimal characters, as the portal's "
@@ -81,7 +81,7 @@ class CertificatePanel(Vertical):
             return
         checked = check_certificate(event.value)
         if checked.ok:
-            from wizard.certs import certificate_info
+            from wizard.identity.certificates import certificate_info
             info = certificate_info(Path(checked.value).expanduser())
             self.app.config.auth.certificate_expires = info.expires
             thumb = self.query_one("#f-auth-thumbprint", Input)
@@ -89,7 +89,7 @@ class CertificatePanel(Vertical):
                 thumb.value = info.thumbprint
 
     def create(self) -> None:
-        from wizard.certs import PORTAL_PATH, create_certificate
+        from wizard.identity.certificates import PORTAL_PATH, create_certificate
         raw = self.query_one("#cert-days", Input).value
         if not raw.isdigit() or not 1 <= int(raw) <= 3650:
             self.app.notify("Validity: a number of days from 1 to 3650.", severity="error")
@@ -195,8 +195,8 @@ class DeviceCodePanel(Vertical):
 
     @work(thread=True, exclusive=True, group="device-code", exit_on_error=False, description="Device sign-in")
     def sign_in(self, cfg, cancel: threading.Event) -> None:
-        from wizard import device_code
-        from wizard.auth import AuthError
+        from wizard.identity import device_code
+        from wizard.identity.signin import AuthError
         call = self.app.call_from_thread
         try:
             flow = device_code.start(cfg)
@@ -217,7 +217,7 @@ class DeviceCodePanel(Vertical):
 def registration_note(flow: str) -> str:
     """What to do in the portal for a flow beyond the guides ('' for the guides' flows)."""
     if flow == "certificate":
-        from wizard.certs import PORTAL_PATH
+        from wizard.identity.certificates import PORTAL_PATH
         return ("Certificate flow (beyond the guides): register the app as the client secret steps say, "
                 "but skip the client secret. In stage 3 press F8 to create a key and a certificate, then "
                 f"upload the .cer: {PORTAL_PATH}. Same application permissions and admin consent.")

@@ -10,7 +10,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Checkbox, Input, RadioButton, Static
 
-from wizard.fields import Checked
+from wizard.config.fields import Checked
 
 Check = Callable[[str], Checked]
 
@@ -21,7 +21,7 @@ def field_dom_id(key: str) -> str:
 
 
 class CheckValidator(Validator):
-    """Wraps a wizard.fields check so the Input gets -valid/-invalid styling."""
+    """Wraps a wizard.config.fields check so the Input gets -valid/-invalid styling."""
 
     def __init__(self, check: Check) -> None:
         super().__init__()
@@ -36,7 +36,7 @@ class CheckedField(Vertical):
     """A label, an Input, short help and a message line (error, warning, notes).
 
     ``key`` is the dotted config key the value belongs to. The field never shows
-    the value itself in its messages (the wizard.fields messages do not either).
+    the value itself in its messages (the wizard.config.fields messages do not either).
     """
 
     def __init__(self, key: str, label: str, check: Check, value: str = "", *,

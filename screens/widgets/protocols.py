@@ -1,6 +1,6 @@
 """The protocol choice (EWS, Graph, SMTP + IMAP) on the target stage, with its
 guidance, the EWS retirement status, the on-premises switch and the
-password-against-advice warning. The logic is in ``wizard.recommend``."""
+password-against-advice warning. The logic is in ``wizard.guide.recommend``."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Button, Checkbox, RadioSet, Static
 
-from wizard import recommend as rc
-from wizard.clouds import IMAP_PORT, SMTP_PORT, resolve
-from wizard.config import ALL_FLOWS
+from wizard.guide import recommend as rc
+from wizard.config.clouds import IMAP_PORT, SMTP_PORT, resolve
+from wizard.config.schema import ALL_FLOWS
 
-from . import guide_data
-from .widgets import Choice, StepList, Tick
+from screens import guide_data
+from screens.widgets.fields import Choice, StepList, Tick
 
 BEYOND = {   # the flows the guides do not set up, in one line each
     "certificate": "Certificate: app-only like the client secret, but with a key that never leaves "
@@ -150,7 +150,7 @@ async def system_changed(screen) -> None:
 def open_recommender(screen) -> None:
     """"Help me choose" (F5 or the button): its answer is applied to the target screen.
     Works before the panel is mounted too (it is mounted after the first frame)."""
-    from .recommender import RecommenderScreen
+    from screens.dialogs.recommender import RecommenderScreen
     app = screen.app
 
     async def chosen(rec) -> None:
@@ -168,7 +168,7 @@ async def apply_choice(screen, protocol: str, flow: str, *, focus: str) -> None:
     them on the target screen: the flow buttons, this panel and the guide steps.
     (Pressing the buttons instead would not work from a RadioSet.Changed handler,
     which runs with RadioButton.Changed suppressed.)"""
-    from .target import OFFERED_FLOWS
+    from screens.target import OFFERED_FLOWS
     app = screen.app
     if protocol != protocol_choice(app.config):
         apply_protocol(app, protocol)

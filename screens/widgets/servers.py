@@ -1,16 +1,16 @@
 """The server fields of the mail stage, per protocol: EWS and SMTP get a server and a
 port, Graph none (its URL comes from the cloud), IMAP its own incoming server and port.
-Defaults come from ``wizard.clouds`` for the config's cloud."""
+Defaults come from ``wizard.config.clouds`` for the config's cloud."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from wizard import fields as f
-from wizard.clouds import IMAP_PORT, SMTP_PORT, resolve
+from wizard.config import fields as f
+from wizard.config.clouds import IMAP_PORT, SMTP_PORT, resolve
 
-from .widgets import CheckedField
+from screens.widgets.fields import CheckedField
 
 
 def _field(screen, key: str, label: str, check, value, help_: str, **kwargs) -> CheckedField:
@@ -55,6 +55,6 @@ def incoming_fields(screen) -> ComposeResult:
 
 
 def protocol_line(cfg) -> str:
-    from wizard.recommend import CHOICE_LABELS, choice_of
+    from wizard.guide.recommend import CHOICE_LABELS, choice_of
     return "Protocol: " + CHOICE_LABELS[choice_of(cfg.outgoing.protocol, cfg.incoming.protocol)] + \
         " (chosen in stage 1)"

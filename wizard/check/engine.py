@@ -28,8 +28,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from . import netcheck
-from .catalogue import Diagnosis, lookup
+from wizard.net import probes as netcheck
+from wizard.diagnosis.catalogue import Diagnosis, lookup
 
 TITLES = {
     "config": "Check the settings", "dns": "Find the servers (DNS)", "tcp": "Connect to the servers",
@@ -143,7 +143,7 @@ def run_check(cfg, *, send_to=None, on_step=None, cancel=None, tuning: Tuning | 
 
 class _Run:
     def __init__(self, cfg, send_to, on_step, cancel, tuning):
-        from .config import secrets_of
+        from wizard.config.schema import secrets_of
         self.cfg, self.send_to, self.on_step, self.cancel, self.t = cfg, send_to, on_step, cancel, tuning
         self.steps = plan(cfg, send_to)
         self.secrets = set(secrets_of(cfg))
@@ -151,7 +151,7 @@ class _Run:
         self.tokens: dict = {}      # api ("exchange" | "graph") -> TokenResult of the config's sign-in
         self.failed_chain = False
         self.cancelled = False
-        from .auth import DiscoveryCache
+        from wizard.identity.signin import DiscoveryCache
         self.http_cache = DiscoveryCache()   # one tenant discovery per run, however many sign-ins
         self.secrets.update(netcheck.proxy_secrets())
 
@@ -234,17 +234,17 @@ class _Run:
 
     # -- the steps --------------------------------------------------------------
     def do_config(self, step: Step) -> None:
-        from .config import validate
-        from .fields import check_email, normalise_guid
+        from wizard.config.schema import validate
+        from wizard.config.fields import check_email, normalise_guid
         cfg = self.cfg
         if cfg.auth.flow == "client_secret" and normalise_guid(_resolved(cfg.auth.client_secret) or "x"):
             return self.apply(step, lookup("secret.id_pasted", cfg=cfg))
         problems = validate(cfg)
         if cfg.outgoing.server.lower() in EXO_HOSTS:   # EWS retirement applies to Exchange Online only
-            from .retirement import ews_problem
+            from wizard.guide.retirement import ews_problem
             problems += [p for p in [ews_problem(cfg)] if p]
         if self.send_to and not check_email(self.send_to).ok:
-            from .config import Problem
+            from wizard.config.schema import Problem
             problems.append(Problem("send_to", check_email(self.send_to, "Test recipient").error))
         errors = [p for p in problems if not p.warning]
         if errors:
@@ -331,17 +331,17 @@ class _Run:
     # -- tokens -----------------------------------------------------------------
     @property
     def out_api(self) -> str:
-        from .claims import api_of
+        from wizard.identity.claims import api_of
         return api_of(self.cfg.outgoing.protocol)
 
     @property
     def in_api(self) -> str:
-        from .claims import api_of
+        from wizard.identity.claims import api_of
         return api_of(self.cfg.incoming.protocol)
 
     def do_token(self, step: Step) -> None:
-        from .auth import AuthError, Retry, acquire_token
-        from .claims import API_NAMES, apis
+        from wizard.identity.signin import AuthError, Retry, acquire_token
+        from wizard.identity.claims import API_NAMES, apis
 
         pending = {}
 
@@ -382,7 +382,7 @@ class _Run:
             " Microsoft discourages this flow (no MFA)." if notes else "")
 
     def do_claims(self, step: Step) -> None:
-        from .claims import check_claims, granted
+        from wizard.identity.claims import check_claims, granted
         findings, passed = [], []
         for api, tok in self.tokens.items():
             claims = tok.claims
@@ -404,7 +404,7 @@ class _Run:
         that sign-in failed (the step then holds the diagnosis)."""
         api = self.in_api
         if self.flow == "password" and acc.username and acc.username.lower() != self.cfg.auth.username.lower():
-            from .auth import AuthError, Retry, acquire_token
+            from wizard.identity.signin import AuthError, Retry, acquire_token
             try:
                 tok = acquire_token(self.cfg, username=acc.username, password=acc.password or self.cfg.auth.password,
                                     retry=Retry(attempts=1, sleep=self.sleep), timeout=self.t.timeout,
@@ -422,7 +422,7 @@ class _Run:
 
     def signin(self, username: str | None = None):
         """The runtime's SignIn for the config's flow (the user for delegated flows)."""
-        from .runtime.tokens import SignIn
+        from wizard.runtime.tokens import SignIn
         if self.flow in ("client_secret", "certificate"):
             return SignIn(self.flow)
         return SignIn(self.flow, username or self.cfg.auth.username or "")
@@ -468,7 +468,7 @@ class _Run:
         return cfg
 
     def ews_mailbox(self, step: Step, address: str, token: str, propagate: bool) -> None:
-        from .ews_client import EwsError, check_mailbox
+        from wizard.runtime.ews_client import EwsError, check_mailbox
         cfg = self.ews_cfg(step)
         budget = self.t.propagation_wait if propagate else 0.0
         interval = self.t.propagation_interval
@@ -503,7 +503,7 @@ class _Run:
     def runtime_call(self, step: Step, protocol: str, direction: str, token: str, work):
         """work(transport) with the runtime's client for ``protocol`` holding
         ``token``: (True, result), or (False, None) with a MailError turned into the step's diagnosis."""
-        from .runtime.model import MailError
+        from wizard.runtime.model import MailError
         transport = self.transport(protocol, direction, token, step)
         try:
             return True, work(transport)
@@ -522,14 +522,14 @@ class _Run:
         endpoint = next((e for e in netcheck.mail_endpoints(self.cfg) if e[0] == direction), None)
         _, _, host, port = endpoint or ("", protocol, "", 0)
         if protocol == "graph":
-            from .runtime.graph import GraphTransport
+            from wizard.runtime.graph import GraphTransport
             return GraphTransport(self.cfg, tokens, sleep=self.busy_sleep(
                 step, "Microsoft Graph is throttling requests (429)"), attempts=2, max_wait=self.t.busy_wait,
                 timeout=self.t.timeout, pool=2)
         if protocol == "smtp":
-            from .runtime.smtp import SmtpTransport
+            from wizard.runtime.smtp import SmtpTransport
             return SmtpTransport(self.cfg, tokens, server=host, port=port, timeout=self.t.timeout[-1])
-        from .runtime.imap import ImapTransport
+        from wizard.runtime.imap import ImapTransport
         return ImapTransport(self.cfg, tokens, server=host, port=port, timeout=self.t.timeout[-1])
 
     def service_diagnosis(self, d: Diagnosis, protocol: str) -> Diagnosis:
@@ -592,7 +592,7 @@ class _Run:
     def do_send(self, step: Step) -> None:
         protocol, sender = self.cfg.outgoing.protocol, self.cfg.outgoing.sender
         if protocol in ("graph", "smtp"):
-            from .ews_client import TEST_SUBJECT
+            from wizard.runtime.ews_client import TEST_SUBJECT
             body = _test_body(self.cfg, sender, SERVICE[protocol])
             ok, _ = self.runtime_call(step, protocol, "out", self.token.access_token, lambda t: t.send(
                 self.signin(), sender, [self.send_to], [], TEST_SUBJECT, body, []))
@@ -604,7 +604,7 @@ class _Run:
             d = lookup("ews.protocol", cfg=self.cfg, service=protocol.upper())
             step.status, step.summary, step.fix = "skip", d.cause, d.fix
             return
-        from .ews_client import EwsError, send_test_message
+        from wizard.runtime.ews_client import EwsError, send_test_message
         try:
             subject = send_test_message(self.cfg, self.token.access_token, sender, self.send_to, flow=self.flow,
                                         timeout=self.t.timeout, busy_wait=self.t.busy_wait,
@@ -643,7 +643,7 @@ def _secs(seconds: float) -> str:
 
 
 def _resolved(value: str) -> str | None:
-    from .config import ConfigError, resolve_secret
+    from wizard.config.schema import ConfigError, resolve_secret
     try:
         return resolve_secret(value or "", "auth.client_secret").strip()
     except ConfigError:

@@ -38,7 +38,7 @@ class RotateResult:
 
 def portal_steps() -> list[str]:
     """Guide 001, Azure steps 20-22 (the registration's Certificates & secrets page)."""
-    from .guide import load_guide
+    from wizard.guide.steps import load_guide
     out = []
     for st in load_guide().stages:
         for s in st.steps:
@@ -49,7 +49,7 @@ def portal_steps() -> list[str]:
 
 def check_new_secret(raw: str, current: str | None = None) -> tuple[str, str | None]:
     """(cleaned value, error or None) for a pasted secret Value."""
-    from .fields import check_client_secret
+    from wizard.config.fields import check_client_secret
     if raw.startswith(("env:", "file:")):
         return raw, "Give the secret's Value itself, not an env:/file: reference."
     checked = check_client_secret(raw)
@@ -63,7 +63,7 @@ def check_new_secret(raw: str, current: str | None = None) -> tuple[str, str | N
 
 def check_expiry(raw, today: date | None = None) -> tuple[date | None, str | None, str | None]:
     """(date, error, warning) for the new secret's Expires date."""
-    from .fields import check_secret_expiry
+    from wizard.config.fields import check_secret_expiry
     checked = check_secret_expiry(raw, today)
     if checked.error:
         return None, checked.error, None
@@ -71,7 +71,7 @@ def check_expiry(raw, today: date | None = None) -> tuple[date | None, str | Non
 
 
 def current_secret(cfg) -> str | None:
-    from .config import ConfigError, resolve_secret
+    from wizard.config.schema import ConfigError, resolve_secret
     try:
         return resolve_secret(cfg.auth.client_secret, "auth.client_secret") if cfg.auth.client_secret else None
     except ConfigError:
@@ -94,8 +94,8 @@ def rotate_secret(cfg, path, new_secret: str, expires: date | None, *, today: da
     """Test ``new_secret`` on a copy of ``cfg``; save it only if the test passes.
     ``check`` replaces ``conntest.run_check`` (same signature) for callers that
     bring their own."""
-    from .config import copy_config
-    from .config_io import backup_path, save, write_private
+    from wizard.config.schema import copy_config
+    from wizard.config.files import backup_path, save, write_private
 
     preflight(cfg)
     value, error = check_new_secret(new_secret, current_secret(cfg))
@@ -110,7 +110,7 @@ def rotate_secret(cfg, path, new_secret: str, expires: date | None, *, today: da
     trial.auth.client_secret = value
     trial.auth.secret_expires = expires
     if check is None:
-        from .conntest import run_check as check
+        from wizard.check.engine import run_check as check
     report = check(trial, on_step=on_step)
     if not report.ok:
         failed = next((s for s in report.steps if s.status == "fail"), None)
@@ -141,7 +141,7 @@ def rotate_secret(cfg, path, new_secret: str, expires: date | None, *, today: da
 
 
 def old_secret_reminder(old_secret: str | None, old_expires: date | None) -> str:
-    from .fields import mask_secret
+    from wizard.config.fields import mask_secret
     which = f"the one whose Value starts {mask_secret(old_secret)}" if old_secret else "the old one"
     when = f", expires {old_expires.isoformat()}" if old_expires else ""
     return ("Now delete the old secret: Azure portal > App registrations > the app > Certificates & secrets > "

@@ -19,11 +19,11 @@ import argparse
 import re
 import sys
 
-from .cli_common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from wizard.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 
 
 def _days(text: str) -> int:
-    from .certs import MAX_DAYS, MIN_DAYS
+    from wizard.identity.certificates import MAX_DAYS, MIN_DAYS
     try:
         value = int(text)
     except ValueError:
@@ -88,7 +88,7 @@ def run(args) -> int:
 def _create(args) -> int:
     import socket
     from pathlib import Path
-    from .certs import PORTAL_PATH, create_certificate
+    from wizard.identity.certificates import PORTAL_PATH, create_certificate
     name = args.name or f"mailwizard {socket.gethostname()}"
     out = Path(args.out).expanduser().resolve()
     key_path, cer_path = out / f"mailwizard-{_slug(name)}-key.pem", out / f"mailwizard-{_slug(name)}.cer"
@@ -118,8 +118,8 @@ def _create(args) -> int:
 
 
 def _save(args, info, key_path) -> int:
-    from .config import ConfigError
-    from .config_io import load, resolve_path, save
+    from wizard.config.schema import ConfigError
+    from wizard.config.files import load, resolve_path, save
     path = resolve_path(args.config)
     try:
         cfg = load(path, strict=False)
@@ -139,7 +139,7 @@ def _save(args, info, key_path) -> int:
 
 
 def _show(args) -> int:
-    from .certs import certificate_info
+    from wizard.identity.certificates import certificate_info
     try:
         info = certificate_info(args.file)
     except (OSError, ValueError) as exc:
@@ -157,7 +157,7 @@ def _show(args) -> int:
 # -- mailwizard login --------------------------------------------------------------------------------
 
 def run_login(args) -> int:
-    from .cli_common import load_config
+    from wizard.cli.common import load_config
     path, cfg = load_config(args, "login", strict=False)
     if cfg is None:
         return EXIT_USAGE
@@ -165,7 +165,7 @@ def run_login(args) -> int:
         print(f"mailwizard login: {path} uses flow = \"{cfg.auth.flow}\"; `login` is for the device code flow "
               "(set flow = \"device_code\" in [auth], or run `mailwizard` to choose it).", file=sys.stderr)
         return EXIT_USAGE
-    from . import device_code
+    from wizard.identity import device_code
     if args.logout:
         gone = device_code.forget(cfg)
         print("Signed out: the saved sign-in was deleted." if gone else "No saved sign-in to delete.")
@@ -181,8 +181,8 @@ def run_login(args) -> int:
 def login_terminal(cfg, *, qr: bool = True, out=None, sleep=None, clock=None, cancel=None) -> int:
     """The device code sign-in on a terminal; returns the exit code."""
     import time
-    from .auth import AuthError
-    from . import device_code
+    from wizard.identity.signin import AuthError
+    from wizard.identity import device_code
     out = out or sys.stdout
     tty = hasattr(out, "isatty") and out.isatty()
     last = {"printed": None}

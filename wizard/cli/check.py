@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
-from .cli_common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
-from .output import SYMBOLS, paint, scrub, use_colour
+from wizard.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from wizard.cli.output import SYMBOLS, paint, scrub, use_colour
 
 
 CONFIG_FIX = "Correct the named field in the file, or run `mailwizard` to fix it in the wizard."
@@ -18,8 +18,8 @@ def _config_failure(message: str, fix: str = CONFIG_FIX) -> dict:
 
 
 def run(args) -> int:
-    from .config import ConfigError, secrets_of
-    from .config_io import load, resolve_path
+    from wizard.config.schema import ConfigError, secrets_of
+    from wizard.config.files import load, resolve_path
 
     path = resolve_path(args.config)
     try:
@@ -32,7 +32,7 @@ def run(args) -> int:
         return EXIT_USAGE
 
     if args.send_to is not None:     # given empty (an unset shell variable) is an error, not "don't send"
-        from .fields import check_email
+        from wizard.config.fields import check_email
         checked = check_email(args.send_to, "--send-to")
         if not checked.ok:
             if args.json:
@@ -42,7 +42,7 @@ def run(args) -> int:
             return EXIT_USAGE
         args.send_to = checked.value
 
-    from .conntest import Tuning, run_check
+    from wizard.check.engine import Tuning, run_check
 
     try:
         tuning = Tuning.from_env()
@@ -70,7 +70,7 @@ def run(args) -> int:
     report = run_check(cfg, send_to=args.send_to, on_step=live, tuning=tuning)
     if live is not None:
         print(" " * 78, end="\r", flush=True)
-    from .support import record_check
+    from wizard.cli.support import record_check
     data = public_json(report)
     record_check(data | {"details": [dict(id=s.id, **s.details) for s in report.steps if s.details]},
                  str(path), secrets)

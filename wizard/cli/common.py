@@ -13,8 +13,8 @@ def load_config(args, command: str, *, strict: bool):
     """(path, config) for ``--config`` (or the default config); (path, None) once
     ``mailwizard COMMAND: config error`` and what is wrong have gone to stderr,
     for the command to exit 2."""
-    from .config import ConfigError
-    from .config_io import load, resolve_path
+    from wizard.config.schema import ConfigError
+    from wizard.config.files import load, resolve_path
     path = resolve_path(args.config)
     try:
         return path, load(path, strict=strict)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .cli_common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from wizard.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 
 
 def add_parser(sub, common) -> None:
@@ -27,7 +27,7 @@ def add_parser(sub, common) -> None:
 
 def _settings(args):
     """(authority, ca_bundle) from the config, if there is one to read."""
-    from .config_io import load, resolve_path
+    from wizard.config.files import load, resolve_path
     path = resolve_path(args.config)
     if not args.config and not path.exists():
         return None, None
@@ -36,8 +36,8 @@ def _settings(args):
 
 
 def run(args) -> int:
-    from .config import ConfigError
-    from .discovery import DiscoveryError, discover_tenant
+    from wizard.config.schema import ConfigError
+    from wizard.identity.discovery import DiscoveryError, discover_tenant
 
     try:
         authority, ca_bundle = _settings(args)
@@ -58,8 +58,8 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(info.to_json()))
         return EXIT_OK
-    from .clouds import CLOUDS
-    from .output import group4
+    from wizard.config.clouds import CLOUDS
+    from wizard.cli.output import group4
     label = CLOUDS[info.cloud].label if info.cloud in CLOUDS else (info.cloud_instance_name or "unknown")
     rows = [("domain", info.query), ("Directory (tenant) ID", info.tenant_id),
             ("read aloud", group4(info.tenant_id)),

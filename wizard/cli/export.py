@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from .cli_common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from wizard.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 KINDS = {
     "sheet": "the settings sheet for the consuming system (Monitor G5 fields, Efecte ESM platform settings)",
     "runbook": "the Exchange Online PowerShell for the tenant admin, with the real client ID (no secret)",
@@ -30,9 +30,9 @@ def add_parser(sub, common) -> None:
 def run(args) -> int:
     from pathlib import Path
 
-    from .cli_common import load_config
-    from .config_io import write_private
-    from .exports import admin_runbook, manifest_text, settings_sheet
+    from wizard.cli.common import load_config
+    from wizard.config.files import write_private
+    from wizard.guide.exports import admin_runbook, manifest_text, settings_sheet
 
     if args.reveal and args.kind != "sheet":
         print("mailwizard export: --reveal applies to the sheet only (the runbook and manifest hold no secret)",

@@ -18,7 +18,7 @@ import argparse
 import json
 import sys
 
-from .cli_common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from wizard.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 
 DESCRIPTION = """\
 Create the config without the wizard (for scripts, Ansible, images): every
@@ -90,7 +90,7 @@ VALUE_DESTS = ("answers", "system", "flow", "cloud", "tenant_id", "client_id", "
 
 
 def _failure_json(message: str) -> str:
-    from .cli_check import _config_failure
+    from wizard.cli.check import _config_failure
     return json.dumps(_config_failure(message))
 
 
@@ -106,16 +106,16 @@ def run(args) -> int:
             print(f"mailwizard init: --{given[0].replace('_', '-')} is used with --non-interactive; "
                   "add it, or run `mailwizard init` alone for the guided wizard.", file=sys.stderr)
             return EXIT_USAGE
-        from .cli import _cmd_wizard     # the guided wizard, as `mailwizard` alone
+        from wizard.cli.main import _cmd_wizard  # the guided wizard, as `mailwizard` alone
         return _cmd_wizard(args)
     return run_non_interactive(args)
 
 
 def run_non_interactive(args, env: dict | None = None) -> int:
-    from .answers import AnswerError, gather
-    from .config import secrets_of
-    from .config_io import load_lenient, resolve_path
-    from .output import SYMBOLS, scrub, use_colour
+    from wizard.config.answers import AnswerError, gather
+    from wizard.config.schema import secrets_of
+    from wizard.config.files import load_lenient, resolve_path
+    from wizard.cli.output import SYMBOLS, scrub, use_colour
 
     path = resolve_path(args.config)
     err = sys.stderr
@@ -142,13 +142,14 @@ def run_non_interactive(args, env: dict | None = None) -> int:
 
     send_to = None
     if args.send_to is not None:     # given empty (an unset shell variable) is an error, not "don't send"
-        from .fields import check_email
+        from wizard.config.fields import check_email
         checked = check_email(args.send_to, "--send-to")
         if not checked.ok:
             return _usage_error(args, checked.error, secrets)
         send_to = checked.value
 
-    from . import cli_check, conntest
+    from wizard.cli import check as cli_check
+    from wizard.check import engine as conntest
 
     # the same bounds ($MAILWIZARD_TIMEOUT, $MAILWIZARD_MAX_WAIT) and JSON shape as `check`
     tuning = None
@@ -173,7 +174,7 @@ def run_non_interactive(args, env: dict | None = None) -> int:
     data = public_json(report)
     ok = bool(data["ok"])
     try:
-        from .support import record_check
+        from wizard.cli.support import record_check
         record_check(data | {"details": [dict(id=s.id, **s.details) for s in report.steps if s.details]},
                      str(path), secrets)
     except Exception:   # the record is a convenience for `report`; never fail init over it
@@ -187,8 +188,8 @@ def run_non_interactive(args, env: dict | None = None) -> int:
         print(scrub(tree, secrets))
 
     if ok or args.save_anyway:
-        from .config_io import save
-        from .drafts import discard_draft
+        from wizard.config.files import save
+        from wizard.config.drafts import discard_draft
         try:
             written = save(cfg, path)
         except OSError as exc:
@@ -207,7 +208,7 @@ def run_non_interactive(args, env: dict | None = None) -> int:
 
 
 def _usage_error(args, message: str, secrets=()) -> int:
-    from .output import scrub
+    from wizard.cli.output import scrub
     if args.json:
         print(scrub(_failure_json(message), secrets))
     else:

@@ -8,7 +8,7 @@ import argparse
 import json
 from datetime import date
 
-from .cli_common import EXIT_OK
+from wizard.cli.common import EXIT_OK
 
 WARN_DAYS = 30
 
@@ -28,8 +28,8 @@ def collect(active_path=None, today: date | None = None, active_label: str = "(-
     --config / $MAILWIZARD_CONFIG when it is elsewhere, and drafts whose config
     was never saved."""
     from pathlib import Path
-    from .config_io import default_path, list_profiles, load_lenient
-    from .drafts import all_drafts, load_draft
+    from wizard.config.files import default_path, list_profiles, load_lenient
+    from wizard.config.drafts import all_drafts, load_draft
 
     today = today or date.today()
     active = Path(active_path).expanduser().absolute() if active_path else None
@@ -91,7 +91,7 @@ def _draft_json(d) -> dict:
 
 
 def render(items: list[dict], colour: bool) -> str:
-    from .output import paint
+    from wizard.cli.output import paint
     if not items:
         return ("No config yet. Run `mailwizard` (the wizard), or `mailwizard init --non-interactive ...`;\n"
                 "add --profile NAME to keep several (test, production) side by side.")
@@ -132,8 +132,8 @@ def _resume_command(item: dict) -> str:
 
 
 def run(args) -> int:
-    from .config_io import resolve_path
-    from .output import use_colour
+    from wizard.config.files import resolve_path
+    from wizard.cli.output import use_colour
     import os
     config = getattr(args, "config", None)
     active = resolve_path(config)

@@ -27,7 +27,7 @@ import argparse
 import os
 import sys
 
-from .cli_common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from wizard.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 # What Ctrl-C leaves behind, where "nothing was written" would not be true.
 INTERRUPTED = {
     "poll": "poll stopped; messages already marked processed stay so.",
@@ -66,7 +66,7 @@ def _seconds(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from wizard import __version__
 
     config_help = "config file (default: $MAILWIZARD_CONFIG or the user config dir)"
     profile_help = "use the named profile (e.g. test, production) kept beside the default config"
@@ -118,20 +118,20 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="exit codes: 0 written (or printed), 2 the file cannot be written.")
     r.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: print to stdout)")
 
-    from . import cli_discover, cli_export, cli_rotate   # argparse only at import time
+    from wizard.cli import discover as cli_discover, export as cli_export, rotate as cli_rotate  # argparse only at import time
     cli_export.add_parser(sub, common)
     cli_rotate.add_parser(sub, common)
     cli_discover.add_parser(sub, common)
 
-    from . import cli_poll, cli_send      # argparse only at import: no msal / exchangelib
+    from wizard.cli import poll as cli_poll, send as cli_send  # argparse only at import: no msal / exchangelib
     cli_send.add_parser(sub, common)
     cli_poll.add_parser(sub, common)
 
-    from . import cli_init, cli_list      # argparse only at import time
+    from wizard.cli import init as cli_init, listing as cli_list  # argparse only at import time
     cli_init.add_parser(sub, common)
     cli_list.add_parser(sub, common)
 
-    from . import cli_cert                # `cert` and `login`: argparse only at import time
+    from wizard.cli import cert as cli_cert  # `cert` and `login`: argparse only at import time
     cli_cert.add_parser(sub, common)
 
     s = sub.add_parser("sandbox", help="serve the sandbox tenant on 127.0.0.1 until Ctrl-C",
@@ -179,15 +179,15 @@ def main(argv: list[str] | None = None) -> int:
     problem = None if command == "sandbox" else _config_source_problem(args)
     if problem:
         if getattr(args, "json", False) and command in ("check", "init"):   # --json: stdout is one JSON object
-            from .cli_check import _config_failure
+            from wizard.cli.check import _config_failure
             import json
             print(json.dumps(_config_failure(problem, "Correct the named option or variable, or leave it out.")))
         else:
             print(f"mailwizard: {problem}", file=sys.stderr)
         return EXIT_USAGE
     if args.profile and not args.config:
-        from .config import ConfigError
-        from .config_io import profile_path
+        from wizard.config.schema import ConfigError
+        from wizard.config.files import profile_path
         try:
             args.config = str(profile_path(args.profile))
         except ConfigError as exc:
@@ -199,31 +199,29 @@ def main(argv: list[str] | None = None) -> int:
         if command == "demo":
             return _cmd_demo(args)
         if command == "check":
-            from .cli_check import run
+            from wizard.cli.check import run
             return run(args)
         if command == "show":
-            from .cli_show import run
+            from wizard.cli.show import run
             return run(args)
         if command == "report":
-            from .cli_report import run
+            from wizard.cli.report import run
             return run(args)
         if command == "sandbox":
             return _cmd_sandbox(args)
         if command == "send":
-            from .cli_send import run
+            from wizard.cli.send import run
             return run(args)
         if command == "poll":
-            from .cli_poll import run
+            from wizard.cli.poll import run
             return run(args)
         if command in ("cert", "login"):
-            from .cli_cert import run
+            from wizard.cli.cert import run
             return run(args)
-        if command in ("init", "list"):
+        if command in ("init", "list", "export", "rotate", "discover"):
             from importlib import import_module
-            return import_module(f".cli_{command}", __package__).run(args)
-        if command in ("export", "rotate", "discover"):
-            from importlib import import_module
-            return import_module(f".cli_{command}", __package__).run(args)
+            module = "listing" if command == "list" else command
+            return import_module(f"wizard.cli.{module}").run(args)
     except KeyboardInterrupt:
         print(f"\nmailwizard: {INTERRUPTED.get(command, 'interrupted; nothing was written.')}", file=sys.stderr)
         return 130
@@ -254,8 +252,8 @@ def _config_source_problem(args) -> str | None:
         return "--profile is empty: give a profile name (e.g. test, production), or leave --profile out"
     env_profile = os.environ.get("MAILWIZARD_PROFILE")
     if not args.config and not args.profile and not os.environ.get("MAILWIZARD_CONFIG") and env_profile:
-        from .config import ConfigError
-        from .config_io import profile_path
+        from wizard.config.schema import ConfigError
+        from wizard.config.files import profile_path
         try:
             profile_path(env_profile)
         except ConfigError as exc:
@@ -298,7 +296,7 @@ def _cmd_demo(args) -> int:
         print("mailwizard: the demo needs an interactive terminal.", file=sys.stderr)
         return EXIT_USAGE
     _no_gc_until_first_screen()
-    from .sandbox import Sandbox
+    from wizard.sandbox import Sandbox
     from screens.app import make_app
     with Sandbox(latency=args.latency) as sb:
         app = make_app(_demo_path(args), demo=sb)
@@ -309,8 +307,8 @@ def _cmd_demo(args) -> int:
 def _cmd_sandbox(args) -> int:
     import threading
     from pathlib import Path
-    from .sandbox import Sandbox
-    from .sandbox import sample
+    from wizard.sandbox import Sandbox
+    from wizard.sandbox import sample
     if args.write_config is not None and (not args.write_config or Path(args.write_config).expanduser().is_dir()):
         print(f"mailwizard sandbox: --write-config {args.write_config!r} must be a file path (e.g. /tmp/sandbox.toml)",
               file=sys.stderr)
@@ -321,7 +319,7 @@ def _cmd_sandbox(args) -> int:
         print(f"tenant: {sample.TENANT_ID} ({sample.DOMAIN})")
         print(f"client-secret app: {sample.SECRET_APP_ID}; password app: {sample.PASSWORD_APP_ID}")
         if args.write_config:
-            from .config_io import save
+            from wizard.config.files import save
             try:
                 path = save(sb.config(flow="client_secret"), args.write_config)
             except (OSError, UnicodeDecodeError) as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .cli_common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from wizard.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 
 
 def add_parser(subparsers, common_parent):
@@ -30,7 +30,7 @@ def add_parser(subparsers, common_parent):
 
 
 def _emit(results, as_json: bool, secrets) -> bool:
-    from .output import scrub
+    from wizard.cli.output import scrub
     ok = True
     for r in results:
         if r.diagnosis is not None:
@@ -56,10 +56,10 @@ def _emit(results, as_json: bool, secrets) -> bool:
 
 
 def run(args, *, sleep=None) -> int:
-    from .cli_common import sign_in_prompt
-    from .config import secrets_of
-    from .runtime import Mailer, MailError
-    from .runtime.poll import poll_forever, poll_once
+    from wizard.cli.common import sign_in_prompt
+    from wizard.config.schema import secrets_of
+    from wizard.runtime import Mailer, MailError
+    from wizard.runtime.poll import poll_forever, poll_once
 
     if args.limit < 1:
         print("mailwizard poll: --limit must be at least 1", file=sys.stderr)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .cli_common import EXIT_OK, EXIT_USAGE
+from wizard.cli.common import EXIT_OK, EXIT_USAGE
 
 
 def run(args) -> int:
-    from .config import ConfigError
-    from .config_io import load_lenient, resolve_path, write_private
-    from .support import build_bundle
+    from wizard.config.schema import ConfigError
+    from wizard.config.files import load_lenient, resolve_path, write_private
+    from wizard.cli.support import build_bundle
 
     path = resolve_path(args.config)
     cfg, _problems, fatal = load_lenient(path)

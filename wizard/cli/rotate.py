@@ -10,7 +10,7 @@ import os
 import sys
 from datetime import date
 
-from .cli_common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from wizard.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 
 
 def add_parser(sub, common) -> None:
@@ -33,7 +33,7 @@ def _interactive() -> bool:
 
 def _read_value(args, current: str | None) -> str:
     """The new Value from --secret-file / --secret-env / the terminal (no echo)."""
-    from .rotate import RotateError, check_new_secret
+    from wizard.check.rotate import RotateError, check_new_secret
     if args.secret_file:
         try:
             raw = open(os.path.expanduser(args.secret_file), encoding="utf-8").read()
@@ -61,7 +61,7 @@ def _read_value(args, current: str | None) -> str:
 
 
 def _read_expiry(args, today: date) -> date:
-    from .rotate import RotateError, check_expiry
+    from wizard.check.rotate import RotateError, check_expiry
     if args.expires:
         when, error, warning = check_expiry(args.expires, today)
         if error:
@@ -85,12 +85,12 @@ def _read_expiry(args, today: date) -> date:
 
 
 def run(args, today: date | None = None) -> int:
-    from .cli_check import render_tree
-    from .cli_common import load_config
-    from .config import secrets_of
-    from .fields import mask_secret
-    from .output import SYMBOLS, scrub, use_colour
-    from .rotate import (RotateError, current_secret, old_secret_reminder, portal_steps, preflight,
+    from wizard.cli.check import render_tree
+    from wizard.cli.common import load_config
+    from wizard.config.schema import secrets_of
+    from wizard.config.fields import mask_secret
+    from wizard.cli.output import SYMBOLS, scrub, use_colour
+    from wizard.check.rotate import (RotateError, current_secret, old_secret_reminder, portal_steps, preflight,
                          rotate_secret)
 
     today = today or date.today()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from .cli_common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from wizard.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 
 
 def add_parser(subparsers, common_parent):
@@ -27,7 +27,7 @@ def add_parser(subparsers, common_parent):
 
 
 def _fail(diag, secrets, code: int) -> int:
-    from .output import scrub
+    from wizard.cli.output import scrub
     if diag.code == "config.invalid" and diag.service_message:   # a local problem, no service involved
         print(scrub(f"mailwizard send: {diag.service_message}", secrets), file=sys.stderr)
         return code
@@ -39,11 +39,11 @@ def _fail(diag, secrets, code: int) -> int:
 
 
 def run(args) -> int:
-    from .cli_common import sign_in_prompt
-    from .config import secrets_of
-    from .fields import check_email
-    from .runtime import Attachment, Mailer, MailError
-    from .runtime.model import recipients
+    from wizard.cli.common import sign_in_prompt
+    from wizard.config.schema import secrets_of
+    from wizard.config.fields import check_email
+    from wizard.runtime import Attachment, Mailer, MailError
+    from wizard.runtime.model import recipients
 
     if not recipients(args.to):
         print("mailwizard send: --to is empty: give at least one recipient address", file=sys.stderr)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from .cli_common import EXIT_OK, EXIT_USAGE
-from .output import group4, paint, use_colour
+from wizard.cli.common import EXIT_OK, EXIT_USAGE
+from wizard.cli.output import group4, paint, use_colour
 
 
 def run(args) -> int:
-    from .cli_common import load_config
+    from wizard.cli.common import load_config
 
     path, cfg = load_config(args, "show", strict=False)
     if cfg is None:
@@ -19,8 +19,8 @@ def run(args) -> int:
 
 
 def render(cfg, path: str, colour: bool = False, today: date | None = None) -> str:
-    from .config import ALL_FLOWS as FLOWS, SYSTEMS
-    from .fields import mask_secret
+    from wizard.config.schema import ALL_FLOWS as FLOWS, SYSTEMS
+    from wizard.config.fields import mask_secret
 
     today = today or date.today()
     m, a, o, i = cfg.microsoft, cfg.auth, cfg.outgoing, cfg.incoming
@@ -56,7 +56,7 @@ def render(cfg, path: str, colour: bool = False, today: date | None = None) -> s
 
 
 def _id(value: str) -> str:
-    from .fields import normalise_guid
+    from wizard.config.fields import normalise_guid
     if value and normalise_guid(value):
         return f"{value}\n{'':16}read aloud: {group4(value)}"
     return value or "(not set)"

@@ -26,13 +26,13 @@ def last_check_path() -> Path:
 
 
 def redact(text: str, secrets) -> str:
-    from .output import scrub
+    from wizard.cli.output import scrub
     return JWT_RE.sub("<access token removed>", scrub(text, secrets))
 
 
 def record_check(report_json: dict, config_path: str, secrets) -> None:
     """Keep the last check's step tree (scrubbed) for `mailwizard report`."""
-    from .config_io import write_private
+    from wizard.config.files import write_private
     data = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "config": config_path, "report": report_json}
     try:
@@ -42,14 +42,14 @@ def record_check(report_json: dict, config_path: str, secrets) -> None:
 
 
 def masked_config_text(cfg) -> str:
-    from .config import masked
-    from .config_io import render
+    from wizard.config.schema import masked
+    from wizard.config.files import render
     return render(masked(cfg))
 
 
 def versions() -> dict:
     from importlib import metadata
-    from . import __version__
+    from wizard import __version__
     out = {"mailwizard": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
     for dist in ("textual", "msal", "exchangelib", "tomlkit", "platformdirs", "requests", "cryptography"):
         try:
@@ -60,7 +60,7 @@ def versions() -> dict:
 
 
 def build_bundle(cfg, config_path: str, config_error: str | None = None) -> str:
-    from .config import secrets_of
+    from wizard.config.schema import secrets_of
     lines = ["mailwizard support bundle", f"created: {datetime.now(timezone.utc).isoformat(timespec='seconds')}", ""]
     lines.append("== versions")
     lines += [f"{k}: {v}" for k, v in versions().items()]

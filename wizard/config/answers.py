@@ -7,7 +7,7 @@ Precedence, highest first::
 
 Each value keeps where it came from, so an error names both the config field
 and the flag, variable or file that gave the bad value. Values are cleaned and
-checked with the same functions as the wizard's fields (wizard.fields), then
+checked with the same functions as the wizard's fields (wizard.config.fields), then
 the whole config with config.validate.
 
 Secrets are never taken as plain flag values unless the user insists
@@ -77,7 +77,7 @@ def _line(dotted: str, message: str, source: str | None) -> str:
 
 @dataclass
 class Answers:
-    cfg: object                                        # wizard.config.Config, merged and checked
+    cfg: object                                        # wizard.config.schema.Config, merged and checked
     sources: dict[str, str] = field(default_factory=dict)   # dotted field -> where its value came from
     notes: list[str] = field(default_factory=list)          # what was cleaned ("--tenant-id: removed quotes")
     warnings: list[str] = field(default_factory=list)
@@ -121,7 +121,7 @@ def _set(cfg, dotted: str, value) -> None:
 def _check(kind: str, dotted: str, raw, source: str, out: Answers):
     """Clean and check one value given as text (or typed, from the answers file)."""
     from datetime import date
-    from . import fields as f
+    from wizard.config import fields as f
 
     if kind == "date" and isinstance(raw, date):
         checked = f.check_secret_expiry(raw)
@@ -146,7 +146,7 @@ def _check(kind: str, dotted: str, raw, source: str, out: Answers):
 
 
 def _clean_text(text: str, kind: str):
-    from .fields import clean
+    from wizard.config.fields import clean
     value, notes = clean(text)
     if kind == "choice":
         value = value.lower()
@@ -160,7 +160,7 @@ def _flag_dest(flag: str) -> str:
 
 
 def _read_secret_file(path: str, flag: str, dotted: str) -> _Secret:
-    from .config import ConfigError, resolve_secret
+    from wizard.config.schema import ConfigError, resolve_secret
     full = str(Path(path).expanduser().resolve())
     try:
         value = resolve_secret(f"file:{full}", dotted)
@@ -192,8 +192,8 @@ def _secret_from_flags(args, env, dotted: str) -> _Secret | None:
 def load_answers_file(path: str | os.PathLike) -> tuple[dict, object]:
     """(plain TOML data, typed Config) of an answers file; raises AnswerError
     naming the file, line and field for syntax errors, wrong types and unknown keys."""
-    from .config import ConfigError
-    from .config_io import parse_text
+    from wizard.config.schema import ConfigError
+    from wizard.config.files import parse_text
 
     p = Path(path).expanduser()
     try:
@@ -216,10 +216,10 @@ def gather(args, *, base=None, env: dict | None = None, keep_references: bool = 
     """Merge defaults < base (existing config) < answers file < env < flags into
     a checked Config. Raises AnswerError when a value cannot be used: the first
     problem (field, message, source), the others in ``more`` (every flag/env
-    value checked with wizard.fields, then the whole config with config.validate).
+    value checked with wizard.config.fields, then the whole config with config.validate).
     ``env`` replaces os.environ for reading values (tests); env:/file:
     references are resolved from the process environment, as `check` does."""
-    from .config import (Config, FLOW_KEYS, IncomingAccount, copy_config, validate)
+    from wizard.config.schema import (Config, FLOW_KEYS, IncomingAccount, copy_config, validate)
 
     env = dict(os.environ if env is None else env)
     cfg = copy_config(base) if base is not None else Config()
@@ -337,7 +337,7 @@ def gather(args, *, base=None, env: dict | None = None, keep_references: bool = 
             _set(cfg, dotted, s.reference)   # the user wrote a reference: keep it; validate() resolves it
             continue
         if dotted == "auth.client_secret":
-            from .fields import check_client_secret
+            from wizard.config.fields import check_client_secret
             checked = check_client_secret(s.value)
             if not checked.ok:
                 out.error(dotted, checked.error, s.source)
@@ -348,7 +348,7 @@ def gather(args, *, base=None, env: dict | None = None, keep_references: bool = 
                 out.notes += [f"{s.source}: {n}" for n in checked.notes]
             value = checked.value
         else:
-            from .fields import check_password
+            from wizard.config.fields import check_password
             checked = check_password(s.value)
             if not checked.ok:
                 out.error(dotted, checked.error, s.source)
@@ -381,7 +381,7 @@ def gather(args, *, base=None, env: dict | None = None, keep_references: bool = 
 
 
 def _resolve_or_empty(value: str, dotted: str) -> str:
-    from .config import ConfigError, resolve_secret
+    from wizard.config.schema import ConfigError, resolve_secret
     try:
         return resolve_secret(value, dotted)
     except ConfigError:

@@ -31,7 +31,7 @@ SECRET_HINTS = ("secret", "password")   # raw input keys containing these are se
 @dataclass
 class Draft:
     config_path: Path           # the config this draft is for
-    cfg: object                 # wizard.config.Config (may be incomplete / invalid)
+    cfg: object                 # wizard.config.schema.Config (may be incomplete / invalid)
     stage: str                  # the wizard screen to continue at (see STAGES)
     saved_at: datetime          # UTC
     secrets_kept: bool
@@ -108,8 +108,8 @@ def save_draft(config_path, cfg, stage: str, *, keep_secrets: bool,
     dropped unless keep_secrets. ``missing_secrets`` adds fields already known
     to be missing (e.g. from a draft that was resumed and not yet completed)."""
     import tomlkit
-    from .config import copy_config, to_dict
-    from .config_io import write_private
+    from wizard.config.schema import copy_config, to_dict
+    from wizard.config.files import write_private
 
     snapshot = copy_config(cfg)
     missing: list[str] = list(missing_secrets or [])
@@ -166,8 +166,8 @@ def read_draft_file(path) -> Draft | None:
 def _read(path: Path, expect: Path | None) -> Draft | None:
     if not path.is_file():   # the usual case at start
         return None
-    from .config import from_dict
-    from .config_io import standard_toml
+    from wizard.config.schema import from_dict
+    from wizard.config.files import standard_toml
 
     data = standard_toml().loads(path.read_text(encoding="utf-8"))
     meta = data.pop("draft")

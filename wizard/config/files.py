@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .config import Config, ConfigError, Problem, from_dict, to_dict, validate
+from wizard.config.schema import Config, ConfigError, Problem, from_dict, to_dict, validate
 
 APP_NAME = "mailwizard"
 ENV_CONFIG = "MAILWIZARD_CONFIG"

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import date
 from pathlib import Path
 
-from . import fields as f
-from .clouds import CLOUDS
+from wizard.config import fields as f
+from wizard.config.clouds import CLOUDS
 
 SCHEMA_VERSION = 1
 SYSTEMS = {
@@ -541,7 +541,7 @@ def masked(cfg: Config) -> Config:
     """A copy of cfg with every secret masked ('abc8Q~********'): for showing
     (the wizard's preview, `report`), never for writing."""
     import copy
-    from .fields import mask_secret
+    from wizard.config.fields import mask_secret
     shown = copy.deepcopy(cfg)
     shown.auth.client_secret = mask_secret(shown.auth.client_secret)
     shown.auth.password = mask_secret(shown.auth.password)

@@ -471,8 +471,8 @@ def lookup(code: str, *, cfg=None, flow: str | None = None, service_message: str
 
 def __getattr__(name):
     # diagnose_msal / diagnose_ews / diagnose_network live in diagnose.py;
-    # re-exported here so `from wizard.catalogue import diagnose_msal` works.
+    # re-exported here so `from wizard.diagnosis.catalogue import diagnose_msal` works.
     if name in ("diagnose_msal", "diagnose_ews", "diagnose_network"):
-        from . import diagnose
+        from wizard.diagnosis import classify as diagnose
         return getattr(diagnose, name)
     raise AttributeError(name)

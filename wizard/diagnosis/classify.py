@@ -11,7 +11,7 @@ import re
 import socket
 import ssl
 
-from .catalogue import Diagnosis, lookup
+from wizard.diagnosis.catalogue import Diagnosis, lookup
 
 _TRACE = re.compile(r"Trace ID:\s*([0-9a-fA-F-]{36})")
 _CORR = re.compile(r"Correlation ID:\s*([0-9a-fA-F-]{36})")
@@ -107,7 +107,7 @@ def diagnose_msal(result, *, cfg=None, flow=None, transcript=None, host=None, po
     """A Diagnosis for an MSAL error result dict or for what MSAL raised.
 
     ``transcript`` is the list of responses the session recorded (see
-    ``wizard.http``); it tells an unknown tenant from an HTML proxy page and
+    ``wizard.net.session``); it tells an unknown tenant from an HTML proxy page and
     gives the HTTP status MSAL hides."""
     transcript = transcript or []
     last = transcript[-1] if transcript else None
@@ -211,7 +211,7 @@ def diagnose_ews(exc, *, cfg=None, flow=None, address=None, response=None, host=
     if _is_html(response):
         return lookup("http.html", service_message=_status_line(response), **kw)
     if name.startswith("Error"):
-        from .catalogue import CATALOGUE
+        from wizard.diagnosis.catalogue import CATALOGUE
         if name in CATALOGUE:
             return lookup(name, service_message=message, **kw)
         d = lookup("ews.error", service_message=message, **kw)

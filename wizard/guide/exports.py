@@ -9,7 +9,7 @@
   for this setup, with the real client ID filled in, and the app manifest. It
   never holds a secret.
 - ``manifest_text(cfg)``: the ``requiredResourceAccess`` snippet for the
-  Manifest page (wizard.manifest).
+  Manifest page (wizard.guide.manifest).
 
 Field names are copied from the guides' text and screenshots; keep them
 exact, the user searches the product's screens for them.
@@ -34,8 +34,8 @@ ESM_SCOPES = "mail.oauth.scopes"
 
 
 def _secret(value: str, reveal: bool) -> str:
-    from .config import ConfigError, resolve_secret
-    from .fields import mask_secret
+    from wizard.config.schema import ConfigError, resolve_secret
+    from wizard.config.fields import mask_secret
     if not value:
         return "(not set)"
     if not reveal:
@@ -56,8 +56,8 @@ def _heading(text: str) -> list[str]:
 
 
 def _retirement_note(cfg, today: date | None) -> list[str]:
-    from .guide import load_guide
-    from .retirement import ERROR, OK, ews_status
+    from wizard.guide.steps import load_guide
+    from wizard.guide.retirement import ERROR, OK, ews_status
     level, message = ews_status(cfg, today)
     if level == OK:
         return []
@@ -75,7 +75,7 @@ def _g5_flow(cfg) -> str:
 
 
 def _monitor_g5(cfg, reveal: bool, today: date | None) -> list[str]:
-    from .config import ALL_FLOWS
+    from wizard.config.schema import ALL_FLOWS
     m, a, o, i = cfg.microsoft, cfg.auth, cfg.outgoing, cfg.incoming
     flow = _g5_flow(cfg)
     secret = _secret(a.client_secret, reveal) if a.flow == "client_secret" else "(leave empty)"
@@ -161,7 +161,7 @@ def _monitor_g5(cfg, reveal: bool, today: date | None) -> list[str]:
 
 def esm_lines(cfg) -> list[tuple[str, str]]:
     """The platform settings (key, value) of guide 004, for this tenant and cloud."""
-    from .clouds import resolve
+    from wizard.config.clouds import resolve
     e = resolve(cfg)
     tenant = cfg.microsoft.tenant_id or "{tenantID}"
     host = e.exchange_host
@@ -175,7 +175,7 @@ def esm_lines(cfg) -> list[tuple[str, str]]:
 
 
 def _efecte_esm(cfg, reveal: bool, today: date | None) -> list[str]:
-    from .clouds import IMAP_PORT, SMTP_PORT, resolve
+    from wizard.config.clouds import IMAP_PORT, SMTP_PORT, resolve
     e = resolve(cfg)
     a, i = cfg.auth, cfg.incoming
     out = ["Efecte ESM: OAuth2 for IMAP and SMTP (guide 004, ESM 2021.1 or later)"]
@@ -203,7 +203,7 @@ def _efecte_esm(cfg, reveal: bool, today: date | None) -> list[str]:
 # -- another system --------------------------------------------------------------
 
 def _generic(cfg, reveal: bool, today: date | None) -> list[str]:
-    from .clouds import resolve
+    from wizard.config.clouds import resolve
     e = resolve(cfg)
     m, a, o, i = cfg.microsoft, cfg.auth, cfg.outgoing, cfg.incoming
     rows = [
@@ -273,7 +273,7 @@ def _manifest_flow(flow: str) -> str:
 def manifest_text(cfg) -> str:
     """The Manifest page snippet for this flow and protocol(s), or the API
     permissions to add by hand where no verified IDs exist."""
-    from . import manifest
+    from wizard.guide import manifest
     flow = _manifest_flow(cfg.auth.flow)
     protocols = []
     for p in (cfg.outgoing.protocol, cfg.incoming.protocol):
@@ -293,9 +293,9 @@ def manifest_text(cfg) -> str:
 def admin_runbook(cfg, *, today: date | None = None) -> str:
     """Exchange Online PowerShell for the tenant admin, for this config's flow
     and protocols, with the real client ID; never a secret."""
-    from .config import APP_ONLY_FLOWS, SYSTEMS
-    from .guide import load_guide
-    from .retirement import allow_list_commands
+    from wizard.config.schema import APP_ONLY_FLOWS, SYSTEMS
+    from wizard.guide.steps import load_guide
+    from wizard.guide.retirement import allow_list_commands
 
     today = today or date.today()
     m, a = cfg.microsoft, cfg.auth

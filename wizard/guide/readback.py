@@ -109,7 +109,7 @@ def spell(text: str) -> list[str]:
 def explain_readback(text: str) -> tuple[str | None, str | None]:
     """Parse a GUID read back (see ``parse_readback``). Returns (guid, None) or
     (None, a plain-words reason) for the field's message."""
-    from .fields import clean
+    from wizard.config.fields import clean
 
     raw, _ = clean(text or "")
     raw = _CHECK_WORD.sub(" ", raw)
@@ -152,7 +152,7 @@ def render_readback(label: str, value: str, *, spelled: bool = False, per_line: 
     ``per_line`` groups a line, with its check letter; with ``spelled=True``
     each group is followed by its spelling. Any other value (a domain, an
     address) is shown as it is, and spelled when asked."""
-    from .fields import normalise_guid
+    from wizard.config.fields import normalise_guid
 
     value = (value or "").strip()
     lines = [label]

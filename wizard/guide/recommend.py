@@ -9,7 +9,7 @@ recommends:
   only where nothing else is possible (Efecte ESM, guide 004);
 - a protocol: Microsoft Graph for new Exchange Online setups; EWS only where
   the system speaks nothing else (with the retirement status from
-  ``wizard.retirement``); SMTP + IMAP (XOAUTH2) for systems like Efecte ESM.
+  ``wizard.guide.retirement``); SMTP + IMAP (XOAUTH2) for systems like Efecte ESM.
 
 Protocol choices are "ews", "graph" and "smtp+imap"; ``split`` turns one into
 the (outgoing, incoming) pair of the config. No Textual here.
@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from .config import ALL_FLOWS, APP_ONLY_FLOWS, Config
+from wizard.config.schema import ALL_FLOWS, APP_ONLY_FLOWS, Config
 
 CHOICES = ("ews", "graph", "smtp+imap")
 CHOICE_LABELS = {
@@ -158,7 +158,7 @@ def recommend(a: Answers, today: date | None = None) -> Recommendation:
 def retirement_warning(choice: str, exchange: str = "online", system: str = "generic",
                        today: date | None = None, client_id: str = "") -> str:
     """The EWS retirement status for a protocol choice ("" when it does not apply)."""
-    from .retirement import OK, ews_status
+    from wizard.guide.retirement import OK, ews_status
 
     cfg = Config(system=system)
     cfg.outgoing.protocol, cfg.incoming.protocol = split(choice)
@@ -197,9 +197,9 @@ MANIFEST_FLOW = {"client_secret": "client_secret", "certificate": "client_secret
 
 
 def permissions(flow: str, outgoing: str, incoming: str) -> list:
-    """The API permissions (``wizard.manifest.Permission``) for a flow over the
+    """The API permissions (``wizard.guide.manifest.Permission``) for a flow over the
     outgoing and incoming protocols, without duplicates, Exchange first."""
-    from .manifest import permissions_for
+    from wizard.guide.manifest import permissions_for
 
     out: list = []
     for protocol in dict.fromkeys((outgoing, incoming)):

@@ -1,7 +1,7 @@
 """The EWS retirement guardrail: what choosing EWS means for this config today.
 
 Dates and phase sentences come from ``assets/guide_steps.toml``
-(``[ews_retirement]``, via ``wizard.guide``):
+(``[ews_retirement]``, via ``wizard.guide.steps``):
 - before ``blocked_from`` (2026-10-01): EWS in Exchange Online works; warn with the dates;
 - from ``blocked_from`` until ``shutdown`` (2027-04-01): EWS is blocked unless the
   tenant allows this app (``Set-OrganizationConfig -EwsEnabled $true
@@ -56,7 +56,7 @@ def _graph_alternative(cfg) -> str:
 def ews_status(cfg, today: date | None = None) -> tuple[str, str]:
     """(level, message): level "ok" (nothing to say: no EWS, or Exchange on-premises),
     "warn" (EWS on Exchange Online before the shutdown) or "error" (after it)."""
-    from .guide import load_guide
+    from wizard.guide.steps import load_guide
 
     if not uses_ews(cfg):
         return OK, ""
@@ -79,9 +79,9 @@ def ews_status(cfg, today: date | None = None) -> tuple[str, str]:
 
 
 def ews_problem(cfg, today: date | None = None, locate=lambda key: None):
-    """The guardrail as a ``wizard.config.Problem`` (warning or error) on the
+    """The guardrail as a ``wizard.config.schema.Problem`` (warning or error) on the
     protocol field, or None: for ``validate()`` and the check's config step."""
-    from .config import Problem
+    from wizard.config.schema import Problem
 
     level, message = ews_status(cfg, today)
     if level == OK:

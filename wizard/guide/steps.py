@@ -209,7 +209,7 @@ def read_data(path: Path) -> dict:
             return _thaw(cached["data"])
     except Exception:   # no cache yet, or damaged or foreign: parse the file
         pass
-    from .config_io import standard_toml, write_private
+    from wizard.config.files import standard_toml, write_private
     with path.open("rb") as fh:
         data = standard_toml().load(fh)
     try:

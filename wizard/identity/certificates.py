@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .catalogue import Diagnosis, DiagnosisError
+from wizard.diagnosis.catalogue import Diagnosis, DiagnosisError
 
 MIN_DAYS, MAX_DAYS = 1, 3650
 DEFAULT_DAYS = 730
@@ -123,7 +123,7 @@ def create_certificate(common_name: str, *, days: int = DEFAULT_DAYS, key_path: 
     cert_pem = cert.public_bytes(serialization.Encoding.PEM)
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
-    from .config_io import write_private
+    from wizard.config.files import write_private
     write_private(Path(key_path), key_pem + cert_pem)
     write_private(Path(cert_path), cert_pem, mode=0o644)   # the public part, to upload
     sha1, sha256 = thumbprints(cert)

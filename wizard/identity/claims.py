@@ -11,8 +11,8 @@ import json
 import time
 from dataclasses import dataclass
 
-from . import fields
-from .catalogue import Diagnosis, lookup
+from wizard.config import fields
+from wizard.diagnosis.catalogue import Diagnosis, lookup
 
 APP_ROLE = "full_access_as_app"
 DELEGATED_SCOPE = "EWS.AccessAsUser.All"

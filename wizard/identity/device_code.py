@@ -32,11 +32,11 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .auth import AuthError, DiscoveryCache, TokenResult, login_host, _quiet_msal
-from .catalogue import Diagnosis, lookup
-from .claims import decode_jwt, wanted
-from .diagnose import diagnose_msal, diagnose_network
-from .http import DEFAULT_TIMEOUT, make_session
+from wizard.identity.signin import AuthError, DiscoveryCache, TokenResult, login_host, _quiet_msal
+from wizard.diagnosis.catalogue import Diagnosis, lookup
+from wizard.identity.claims import decode_jwt, wanted
+from wizard.diagnosis.classify import diagnose_msal, diagnose_network
+from wizard.net.session import DEFAULT_TIMEOUT, make_session
 
 FLOW = "device_code"
 GUIDE = ("Device code (delegated, works with MFA): the system acts as a user, like the user name/password "
@@ -98,7 +98,7 @@ def _load_cache(cfg):
 def _save_cache(cfg, cache) -> None:
     if not cache.has_state_changed:
         return
-    from .config_io import write_private
+    from wizard.config.files import write_private
     write_private(cache_path(cfg), cache.serialize())       # 0600, folder 0700
     cache.has_state_changed = False
 

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
-from .clouds import CLOUDS
+from wizard.config.clouds import CLOUDS
 
 # cloud_instance_name -> cloud id. microsoftonline.us serves both GCC High and
 # DoD; tenant_region_sub_scope tells them apart ("DOD" for DoD).
@@ -120,7 +120,7 @@ def cloud_of(data: dict, issuer: str = "") -> str | None:
 
 
 def _session(ca_bundle: str | None, timeout):
-    from .http import WizardSession
+    from wizard.net.session import WizardSession
     if not ca_bundle:
         import certifi
         ca_bundle = certifi.where()
@@ -155,7 +155,7 @@ def discover_tenant(domain_or_id: str, *, cloud: str | None = None, authority: s
     """Find a tenant's GUID, cloud and region from a verified domain or a
     tenant ID. Raises TenantNotFound (unknown domain, AADSTS90002) or
     DiscoveryError (bad input, network)."""
-    from .fields import check_tenant_id
+    from wizard.config.fields import check_tenant_id
 
     checked = check_tenant_id(domain_or_id or "")
     if checked.error:

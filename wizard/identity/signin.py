@@ -15,11 +15,11 @@ import warnings
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from .catalogue import Diagnosis, DiagnosisError
-from .claims import decode_jwt, wanted
-from .config import ConfigError, resolve_secret
-from .diagnose import diagnose_msal, diagnose_network
-from .http import DEFAULT_TIMEOUT, make_session
+from wizard.diagnosis.catalogue import Diagnosis, DiagnosisError
+from wizard.identity.claims import decode_jwt, wanted
+from wizard.config.schema import ConfigError, resolve_secret
+from wizard.diagnosis.classify import diagnose_msal, diagnose_network
+from wizard.net.session import DEFAULT_TIMEOUT, make_session
 
 ROPC_NOTE = ("Microsoft discourages the user name/password flow: it cannot do MFA and Conditional "
              "Access often blocks it. The client secret flow is the safer choice.")
@@ -115,7 +115,7 @@ def _once(cfg, session, scopes, username, password, http_cache=None):
 
 def _certificate(cfg) -> dict:
     """Certificate flow: MSAL's client_credential from the key file (wizard/certs.py)."""
-    from .certs import CertificateError, client_credential
+    from wizard.identity.certificates import CertificateError, client_credential
     try:
         return client_credential(cfg)
     except CertificateError as exc:
@@ -154,7 +154,7 @@ def acquire_token(cfg, *, resource: str | None = None, username: str | None = No
         want.resource = resource.rstrip("/")
     scopes = want.scopes(cfg.auth.flow)
     if cfg.auth.flow == "device_code":     # never prompts here: the saved sign-in of `mailwizard login`
-        from .device_code import silent
+        from wizard.identity.device_code import silent
         return silent(cfg, scopes=scopes, timeout=timeout)
     retry = retry or Retry()
     if cfg.auth.flow == "password":

@@ -23,8 +23,8 @@ import urllib.request
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from .catalogue import Diagnosis, lookup
-from .diagnose import diagnose_network
+from wizard.diagnosis.catalogue import Diagnosis, lookup
+from wizard.diagnosis.classify import diagnose_network
 
 
 def trust_path(cfg) -> str:
@@ -57,7 +57,7 @@ def mail_endpoint(cfg, direction: str) -> tuple[str, str, int]:
     graph_url``); incoming EWS without its own server uses the outgoing EWS
     server, else the cloud's Exchange host. The check and the runtime both
     use this, so they talk to the same servers."""
-    from .clouds import IMAP_PORT, SMTP_PORT
+    from wizard.config.clouds import IMAP_PORT, SMTP_PORT
     o, i = cfg.outgoing, cfg.incoming
     if direction == "out":
         if o.protocol == "graph":
@@ -270,7 +270,7 @@ def handshake(cfg, host: str, port: int, timeout, *, starttls: bool = False, dir
     proxy = None if direct else proxy_for(host)
     raw = tunnel(host, port, (connect_t, read_t)) if proxy else None
     if proxy and raw is None:   # https:// proxy: let requests do TLS-in-TLS with a real request
-        from .http import make_session
+        from wizard.net.session import make_session
         with make_session(cfg, timeout=(connect_t, read_t)) as session:
             session.get(f"https://{host}:{port}/", allow_redirects=False)
         return {"version": "TLS (through the proxy)", "proxy": f"{proxy[0]}:{proxy[1]}"}

@@ -4,7 +4,7 @@ mail with the config the wizard wrote. See ``wizard.runtime.mailer`` for the API
     from wizard.runtime import Mailer, Message, Attachment, MailError
 """
 
-from .mailer import Mailer
-from .model import Attachment, MailError, Message
+from wizard.runtime.mailer import Mailer
+from wizard.runtime.model import Attachment, MailError, Message
 
 __all__ = ["Mailer", "Message", "Attachment", "MailError"]

@@ -1,6 +1,6 @@
 """EWS for the runtime, through exchangelib (imported lazily).
 
-Same rules as the connection test (``wizard.ews_client``): a token we got
+Same rules as the connection test (``wizard.runtime.ews_client``): a token we got
 with MSAL (exchangelib never fetches one itself), explicit server version, no
 autodiscover, ``FailFast``, app-only as impersonation (exchangelib adds the
 ``ExchangeImpersonation`` SOAP header and ``X-AnchorMailbox``), TLS verified
@@ -15,17 +15,17 @@ import threading
 from contextlib import ExitStack
 from datetime import datetime, timezone
 
-from ..diagnose import diagnose_ews
-from .model import Message, MailError
+from wizard.diagnosis.classify import diagnose_ews
+from wizard.runtime.model import Message, MailError
 
 BUILD = (15, 20)
 # requests_oauthlib (under exchangelib) logs the whole token dict and the
 # Authorization header at debug level, exchangelib the request headers: one
-# filter for the runtime and the connection test, in wizard.redact.
+# filter for the runtime and the connection test, in wizard.net.redact.
 
 
 def _quiet_token_logs() -> None:
-    from .. import redact
+    from wizard.net import redact
     redact.install()
 
 
@@ -50,13 +50,13 @@ class EwsTransport:
     def _ensure_route(self):
         if self._route is None:
             _quiet_token_logs()
-            from ..ews_client import route
+            from wizard.runtime.ews_client import route
             self._route = self._stack.enter_context(route(self.cfg))
         return self._route
 
     def _configuration(self, token: str):
         from exchangelib import OAUTH2, Build, Configuration, FailFast, Version
-        from ..ews_client import credentials_cls
+        from wizard.runtime.ews_client import credentials_cls
         config = self._configs.get(token)
         if config is None:
             self._drop_stale(token)
@@ -70,7 +70,7 @@ class EwsTransport:
 
     def _drop_stale(self, token: str) -> None:
         """A new token replaces the old: close the old sessions."""
-        from ..ews_client import forget
+        from wizard.runtime.ews_client import forget
         for key in [k for k in self._accounts if k[1] != token]:
             forget(self._accounts.pop(key))
         for key in [k for k in self._configs if k != token]:
@@ -111,7 +111,7 @@ class EwsTransport:
         raise AssertionError("unreachable")
 
     def close(self) -> None:
-        from ..ews_client import forget
+        from wizard.runtime.ews_client import forget
         with self._lock:
             for account in self._accounts.values():
                 forget(account)
@@ -125,7 +125,7 @@ class EwsTransport:
     def send(self, who, sender: str, to: list[str], cc: list[str], subject: str, body: str, attachments,
              save_copy: bool = False) -> None:
         if len(subject) > 255:      # exchangelib refuses it before any request; say so, not "unexpected answer"
-            from .model import error
+            from wizard.runtime.model import error
             raise error("config.invalid", cfg=self.cfg,
                         service_message=f"the subject is {len(subject)} characters long; EWS allows at most 255")
 

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 
 import requests.adapters
 
-from . import redact
-from .catalogue import DiagnosisError
-from .diagnose import diagnose_ews
-from .http import DEFAULT_TIMEOUT
-from .netcheck import trust_path
-from .redact import RedactSecrets
+from wizard.net import redact
+from wizard.diagnosis.catalogue import DiagnosisError
+from wizard.diagnosis.classify import diagnose_ews
+from wizard.net.session import DEFAULT_TIMEOUT
+from wizard.net.probes import trust_path
+from wizard.net.redact import RedactSecrets
 
 TEST_SUBJECT = "[mailwizard test] Connection test message"
 _KEEP = ("x-ews-policy-reason", "x-ms-diagnostics", "www-authenticate", "retry-after", "content-type",
@@ -94,7 +94,7 @@ class TrustingAdapter(TrustingMixin, requests.adapters.HTTPAdapter):
     pass
 
 
-# Kept for code that named the old filter: the one filter lives in wizard.redact.
+# Kept for code that named the old filter: the one filter lives in wizard.net.redact.
 _RedactBearer = RedactSecrets
 
 

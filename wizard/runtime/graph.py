@@ -24,10 +24,10 @@ from urllib.parse import quote
 
 from requests.adapters import HTTPAdapter
 
-from ..catalogue import lookup
-from ..diagnose import diagnose_network
-from ..http import DEFAULT_TIMEOUT, make_session
-from .model import Message, MailError
+from wizard.diagnosis.catalogue import lookup
+from wizard.diagnosis.classify import diagnose_network
+from wizard.net.session import DEFAULT_TIMEOUT, make_session
+from wizard.runtime.model import Message, MailError
 
 SELECT = "id,subject,from,sender,toRecipients,receivedDateTime,body,hasAttachments,isRead"
 MAX_INLINE = 3 * 1024 * 1024

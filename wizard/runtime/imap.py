@@ -19,10 +19,10 @@ import threading
 from datetime import datetime, timedelta, timezone
 from email.utils import getaddresses, parsedate_to_datetime
 
-from ..catalogue import lookup
-from ..diagnose import diagnose_network
-from ..netcheck import trust_path
-from .model import Message, MailError, each_at_once
+from wizard.diagnosis.catalogue import lookup
+from wizard.diagnosis.classify import diagnose_network
+from wizard.net.probes import trust_path
+from wizard.runtime.model import Message, MailError, each_at_once
 
 TIMEOUT = 30.0
 _UID_RE = re.compile(rb"UID (\d+)")

@@ -30,10 +30,10 @@ import threading
 import time
 from datetime import datetime
 
-from ..catalogue import Diagnosis, lookup
-from .model import Attachment, Message, MailError, as_attachment, error, recipients
-from .pacing import Pacer
-from .tokens import SignIn, TokenProvider
+from wizard.diagnosis.catalogue import Diagnosis, lookup
+from wizard.runtime.model import Attachment, Message, MailError, as_attachment, error, recipients
+from wizard.runtime.pacing import Pacer
+from wizard.runtime.tokens import SignIn, TokenProvider
 
 OUTGOING = ("ews", "graph", "smtp")
 INCOMING = ("ews", "graph", "imap")
@@ -53,7 +53,7 @@ class Mailer:
         self.sleep = sleep
         self.tokens = tokens or TokenProvider(cfg, clock=clock, sleep=sleep, prompt=prompt, cache_path=token_cache)
         if pacer is None:
-            from .tokens import cache_dir
+            from wizard.runtime.tokens import cache_dir
             shared = cache_dir() / "pacing.json" if clock is time.time else None   # shared by processes
             pacer = Pacer(clock=clock, sleep=sleep, state_path=shared)
         self.pacer = pacer
@@ -67,8 +67,8 @@ class Mailer:
     def from_config(cls, path: str | os.PathLike | None = None, **kwargs) -> "Mailer":
         """Load and validate the config at ``path`` (None: ``config_io.resolve_path``).
         A broken config raises MailError with code ``config.invalid``, naming file, line and field."""
-        from ..config import ConfigError
-        from ..config_io import load, resolve_path
+        from wizard.config.schema import ConfigError
+        from wizard.config.files import load, resolve_path
         p = resolve_path(path)
         try:
             cfg = load(p)
@@ -89,22 +89,22 @@ class Mailer:
             return t
 
     def _endpoint(self, protocol: str, direction: str) -> tuple[str, int]:
-        from ..netcheck import mail_endpoint
+        from wizard.net.probes import mail_endpoint
         _, host, port = mail_endpoint(self.cfg, direction)
         return ("", 0) if protocol == "graph" else (host, port)
 
     def _make(self, protocol: str, server: str, port: int):
         if protocol == "ews":
-            from .ews import EwsTransport
+            from wizard.runtime.ews import EwsTransport
             return EwsTransport(self.cfg, self.tokens, server=server, port=port, max_connections=self.max_workers)
         if protocol == "graph":
-            from .graph import GraphTransport
+            from wizard.runtime.graph import GraphTransport
             return GraphTransport(self.cfg, self.tokens, clock=self.clock, sleep=self.sleep)
         if protocol == "smtp":
-            from .smtp import SmtpTransport
+            from wizard.runtime.smtp import SmtpTransport
             return SmtpTransport(self.cfg, self.tokens, server=server, port=port, max_workers=self.max_workers)
         if protocol == "imap":
-            from .imap import ImapTransport
+            from wizard.runtime.imap import ImapTransport
             return ImapTransport(self.cfg, self.tokens, server=server, port=port, max_workers=self.max_workers)
         raise AssertionError(protocol)
 
@@ -188,7 +188,7 @@ class Mailer:
     def validate_accounts(self) -> dict[str, Diagnosis | None]:
         """{address: None (ok) | Diagnosis} for every incoming account, checked
         concurrently (one token shared, a bounded pool)."""
-        from .poll import validate
+        from wizard.runtime.poll import validate
         return validate(self, max_workers=self.max_workers)
 
     def close(self) -> None:

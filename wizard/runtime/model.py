@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from ..catalogue import Diagnosis, DiagnosisError, lookup
+from wizard.diagnosis.catalogue import Diagnosis, DiagnosisError, lookup
 
 
 @dataclass

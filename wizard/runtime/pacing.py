@@ -19,7 +19,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from .model import error
+from wizard.runtime.model import error
 
 PER_MINUTE = 30
 PER_DAY = 10_000
@@ -114,7 +114,7 @@ class Pacer:
     def _store(self) -> None:
         if self.state_path is None:
             return
-        from ..config_io import write_private
+        from wizard.config.files import write_private
         horizon = self.clock() - 86400
         data = {k: [[t, n] for t, n in v if t > horizon] for k, v in self._log.items()}
         try:

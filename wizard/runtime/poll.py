@@ -9,8 +9,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..catalogue import Diagnosis
-from .model import MailError, Message
+from wizard.diagnosis.catalogue import Diagnosis
+from wizard.runtime.model import MailError, Message
 
 
 @dataclass
@@ -28,7 +28,7 @@ class AccountResult:
 def _warm(mailer) -> Diagnosis | None:
     """Get the shared token once, up front: a sign-in failure is then one
     failure reported for every account, not N parallel sign-ins."""
-    from .mailer import INCOMING
+    from wizard.runtime.mailer import INCOMING
     protocol = mailer.cfg.incoming.protocol
     if protocol not in INCOMING or not mailer.cfg.incoming.accounts:
         return None
@@ -40,7 +40,7 @@ def _warm(mailer) -> Diagnosis | None:
 
 
 def _each(mailer, work, max_workers: int) -> list:
-    from .mailer import diagnosis_of
+    from wizard.runtime.mailer import diagnosis_of
     accounts = [a.address for a in mailer.cfg.incoming.accounts]
     if not accounts:
         return []

@@ -17,10 +17,10 @@ import threading
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from ..catalogue import lookup
-from ..diagnose import diagnose_network
-from ..netcheck import trust_path
-from .model import MailError, each_at_once
+from wizard.diagnosis.catalogue import lookup
+from wizard.diagnosis.classify import diagnose_network
+from wizard.net.probes import trust_path
+from wizard.runtime.model import MailError, each_at_once
 
 TIMEOUT = 30.0
 

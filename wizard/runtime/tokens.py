@@ -3,7 +3,7 @@ cache on disk, tokens reused until shortly before they expire.
 
 - One MSAL app per config (Confidential for client secret / certificate,
   Public for password / device code), built lazily and kept: unlike the
-  wizard's connection test (``wizard.auth``), a running system wants MSAL's
+  wizard's connection test (``wizard.identity.signin``), a running system wants MSAL's
   cache, not a fresh start per attempt.
 - The cache is msal's ``SerializableTokenCache``, persisted in
   ``platformdirs.user_cache_path("mailwizard") / tokens-<hash>.json`` with
@@ -32,12 +32,12 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..catalogue import Diagnosis
-from ..claims import decode_jwt
-from ..config import APP_ONLY_FLOWS, ConfigError, resolve_secret
-from ..diagnose import diagnose_msal, diagnose_network
-from ..http import DEFAULT_TIMEOUT, make_session
-from .model import MailError
+from wizard.diagnosis.catalogue import Diagnosis
+from wizard.identity.claims import decode_jwt
+from wizard.config.schema import APP_ONLY_FLOWS, ConfigError, resolve_secret
+from wizard.diagnosis.classify import diagnose_msal, diagnose_network
+from wizard.net.session import DEFAULT_TIMEOUT, make_session
+from wizard.runtime.model import MailError
 
 SKEW = 300.0
 # protocol (and direction for Graph) -> (api, delegated scope)
@@ -285,7 +285,7 @@ class TokenProvider:
                                       "Correct auth.certificate.", None, "ids")) from None
 
     def _diagnose(self, exc_or_result, flow: str) -> Diagnosis:
-        from ..auth import login_host
+        from wizard.identity.signin import login_host
         host, port = login_host(self.cfg)
         transcript = self._session.transcript if self._session is not None else []
         if isinstance(exc_or_result, BaseException):
@@ -384,7 +384,7 @@ class TokenProvider:
     def _save(self) -> None:
         if not self.persist or self._cache is None or not self._cache.has_state_changed:
             return
-        from ..config_io import write_private
+        from wizard.config.files import write_private
         try:
             write_private(self.cache_path, self._cache.serialize())
             if self.cfg.auth.flow in ("client_secret", "password", "certificate"):

@@ -7,8 +7,8 @@ import signal
 import sys
 import threading
 
-from . import sample
-from .server import Sandbox
+from wizard.sandbox import sample
+from wizard.sandbox.server import Sandbox
 
 
 def main(argv: list[str] | None = None) -> int:

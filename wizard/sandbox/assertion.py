@@ -33,7 +33,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from .tenant import App, Certificate
+from wizard.sandbox.tenant import App, Certificate
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 SKEW = 300          # seconds of clock skew tolerated on exp / nbf
@@ -195,11 +195,11 @@ __all__ = ["ASSERTION_TYPE", "check_client_assertion", "certificate_from", "uplo
 def certificate_config(sb, key_path, *, upload_certificate: bool = True):
     """A Config for the certificate flow against the sandbox ``sb``: the sample
     app with full_access_as_app, the key file ``key_path`` (key + certificate,
-    as ``wizard.certs.create_certificate`` writes it) and its thumbprint; the
+    as ``wizard.identity.certificates.create_certificate`` writes it) and its thumbprint; the
     certificate is uploaded to the app unless ``upload_certificate`` is False
     (to show AADSTS700027). For demos and tests."""
-    from ..certs import certificate_info
-    from .sample import SECRET_APP_ID
+    from wizard.identity.certificates import certificate_info
+    from wizard.sandbox.sample import SECRET_APP_ID
     info = certificate_info(key_path)
     if upload_certificate:
         upload(sb.tenant, SECRET_APP_ID, str(key_path), "mailwizard sandbox")

@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from html import escape
 from urllib.parse import parse_qs
 
-from .identity import GUID_RE, Response, json_response
+from wizard.sandbox.identity import GUID_RE, Response, json_response
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 REFRESH_GRANT = "refresh_token"
@@ -103,7 +103,7 @@ class DeviceLogins:
         (completing MFA there if their account needs it)."""
         auth = self.get(user_code)
         if upn is None:
-            from .sample import SERVICE_USER
+            from wizard.sandbox.sample import SERVICE_USER
             upn = SERVICE_USER
         auth.state, auth.upn = "approved", upn
         return auth
@@ -206,7 +206,7 @@ class DeviceLogins:
 
     def _client_auth(self, app, form):
         if form.get("client_assertion"):
-            from .assertion import check_client_assertion
+            from wizard.sandbox.assertion import check_client_assertion
             return check_client_assertion(self.identity, app, form)
         return self.identity._check_secret(app, form["client_secret"])
 
@@ -321,8 +321,8 @@ def device_code_config(sb, username: str | None = None):
     """A Config for the device code flow against the sandbox ``sb``: the sample
     public-client app with delegated EWS consent; ``username`` (default the
     sample service account) is the expected sign-in. For demos and tests: sign
-    in with ``wizard.device_code.login`` and approve with ``sb.device.approve()``."""
-    from .sample import SERVICE_USER
+    in with ``wizard.identity.device_code.login`` and approve with ``sb.device.approve()``."""
+    from wizard.sandbox.sample import SERVICE_USER
     cfg = sb.config(flow="password")
     cfg.auth.flow, cfg.auth.password = "device_code", ""
     cfg.auth.username = SERVICE_USER if username is None else username

@@ -20,9 +20,9 @@ import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from xml.sax.saxutils import escape
 
-from .identity import EXCHANGE, Response, TokenError, verify_jwt
-from .mailstore import LOCK, deliver, message_id_header, new_id, now_iso, received_dt, to_mime
-from .tenant import Mailbox, Message
+from wizard.sandbox.identity import EXCHANGE, Response, TokenError, verify_jwt
+from wizard.sandbox.mailstore import LOCK, deliver, message_id_header, new_id, now_iso, received_dt, to_mime
+from wizard.sandbox.tenant import Mailbox, Message
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 M = "http://schemas.microsoft.com/exchange/services/2006/messages"

@@ -12,10 +12,10 @@ import uuid
 from datetime import datetime, timezone
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
-from .identity import GRAPH, GUID_RE, Response, TokenError, json_response, object_id, verify_jwt
-from .graph_json import GraphError, attachment_json, filter_messages, folder_id, folder_json, message_json
-from .mailstore import LOCK, WELL_KNOWN, deliver, folder, folder_names, folder_of, may_send_as, new_id, now_iso
-from .tenant import Message
+from wizard.sandbox.identity import GRAPH, GUID_RE, Response, TokenError, json_response, object_id, verify_jwt
+from wizard.sandbox.graph_json import GraphError, attachment_json, filter_messages, folder_id, folder_json, message_json
+from wizard.sandbox.mailstore import LOCK, WELL_KNOWN, deliver, folder, folder_names, folder_of, may_send_as, new_id, now_iso
+from wizard.sandbox.tenant import Message
 
 GRAPH_AUDIENCES = (GRAPH, "00000003-0000-0000-c000-000000000000")
 CHALLENGE = ('Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", '

@@ -6,8 +6,8 @@ from __future__ import annotations
 import base64
 import re
 
-from .mailstore import folder
-from .tenant import Message
+from wizard.sandbox.mailstore import folder
+from wizard.sandbox.tenant import Message
 
 FILTER_RE = re.compile(r"^\s*([\w/]+)\s+(eq|ne|ge|gt|le|lt)\s+('(?:[^']|'')*'|true|false|[\d\-:TZ.]+)\s*$", re.I)
 FIELDS = {"isread": "isRead", "hasattachments": "hasAttachments", "receiveddatetime": "receivedDateTime",

@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from .tenant import App, Tenant
+from wizard.sandbox.tenant import App, Tenant
 
 EXCHANGE = "https://outlook.office365.com"
 GRAPH = "https://graph.microsoft.com"
@@ -109,7 +109,7 @@ class Identity:
         self.material = material
         self.today = today
         self._local = threading.local()     # per-request state: handler threads share this object
-        from .device import DeviceLogins
+        from wizard.sandbox.device import DeviceLogins
         self.device = DeviceLogins(self)    # device code flow + refresh tokens (sandbox/device.py)
 
     @property
@@ -316,7 +316,7 @@ class Identity:
         if not secret and not form.get("client_assertion"):
             return self._no_secret()
         if form.get("client_assertion"):   # certificate credentials: sandbox/assertion.py
-            from .assertion import check_client_assertion
+            from wizard.sandbox.assertion import check_client_assertion
             problem = check_client_assertion(self, app, form)
         else:
             problem = self._check_secret(app, secret)

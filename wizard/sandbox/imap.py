@@ -7,9 +7,9 @@ from __future__ import annotations
 import copy
 import re
 
-from .imap_items import (FLAGS, SYSTEM_FLAGS, args, assign_uids, fetch_item, flags_bytes, parse_fetch, quote,
+from wizard.sandbox.imap_items import (FLAGS, SYSTEM_FLAGS, args, assign_uids, fetch_item, flags_bytes, parse_fetch, quote,
                          search_key, uid_validity)
-from .mailstore import LOCK, LineHandler, LineServer, folder, folder_names, new_id, to_mime, xoauth2
+from wizard.sandbox.mailstore import LOCK, LineHandler, LineServer, folder, folder_names, new_id, to_mime, xoauth2
 
 # Exchange Online also offers IDLE and LITERAL+; the sandbox does not implement them.
 CAPABILITY = "IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN NAMESPACE"

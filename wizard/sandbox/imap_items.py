@@ -7,7 +7,7 @@ import re
 import zlib
 from datetime import datetime
 
-from .mailstore import received_dt
+from wizard.sandbox.mailstore import received_dt
 
 FLAGS = r"\Seen \Answered \Flagged \Deleted \Draft $MDNSent"
 SYSTEM_FLAGS = {f.lower(): f for f in FLAGS.split()}

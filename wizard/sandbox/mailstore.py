@@ -19,8 +19,8 @@ from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid, parsedate_to_datetime
 
-from .identity import EXCHANGE, TokenError, verify_jwt
-from .tenant import Mailbox, Message, Tenant
+from wizard.sandbox.identity import EXCHANGE, TokenError, verify_jwt
+from wizard.sandbox.tenant import Mailbox, Message, Tenant
 
 HOST = "SANDBOX01.outlook.office365.com"      # the server name in protocol replies
 LOCK = threading.RLock()                       # guards mailbox folders across handler threads

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from .tenant import App, Mailbox, Secret, Tenant, User
+from wizard.sandbox.tenant import App, Mailbox, Secret, Tenant, User
 
 TENANT_ID = "5f8d2c1a-7b3e-4a9d-8c6f-1e2d3b4a5c6d"
 DOMAIN = "contoso.com"

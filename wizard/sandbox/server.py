@@ -16,11 +16,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from requests.structures import CaseInsensitiveDict
 
-from . import ca, sample
-from .ews import Ews
-from .graph import Graph
-from .identity import Identity, Response, json_response
-from .tenant import Tenant
+from wizard.sandbox import ca, sample
+from wizard.sandbox.ews import Ews
+from wizard.sandbox.graph import Graph
+from wizard.sandbox.identity import Identity, Response, json_response
+from wizard.sandbox.tenant import Tenant
 
 HANG_LIMIT = 300.0          # a hanging request gives up after this, or when the server stops
 
@@ -76,7 +76,7 @@ class Sandbox:
         self._mail_servers: dict = {}   # "smtp"/"imap" -> LineServer, started on first use of the port
         self._workdir: str | None = None        # temporary folder for the certificate flow's key file
         self._cert: tuple[str, str] | None = None
-        from .smtp import Limits
+        from wizard.sandbox.smtp import Limits
         self.smtp_limits = Limits(lambda: self.clock())
 
     @property
@@ -141,7 +141,7 @@ class Sandbox:
         with self._lock:
             srv = self._mail_servers.get(kind)
             if srv is None:
-                from . import imap, smtp
+                from wizard.sandbox import imap, smtp
                 srv = self._mail_servers[kind] = (smtp if kind == "smtp" else imap).start(self)
             return srv
 
@@ -196,17 +196,17 @@ class Sandbox:
         ``flow``: "client_secret" (default), "password", "certificate" (a key file the
         sandbox makes in its own temporary folder, removed at ``stop()``, its certificate
         uploaded to the sample app) or "device_code" (the sample public client; sign in
-        with ``wizard.device_code.login`` and approve with ``sb.device.approve()``).
+        with ``wizard.identity.device_code.login`` and approve with ``sb.device.approve()``).
         ``protocol``: "ews" (default), "graph" (outgoing and incoming), "smtp" (outgoing), "imap"
         (incoming) or "smtp+imap"; server and port then point at the matching sandbox server."""
         if flow == "certificate":
-            from .assertion import certificate_config
+            from wizard.sandbox.assertion import certificate_config
             key_path, thumbprint = self._certificate()
             app = self.tenant.app(sample.SECRET_APP_ID)
             uploaded = app is not None and any(c.thumbprint == thumbprint for c in app.certificates)
             cfg = certificate_config(self, key_path, upload_certificate=not uploaded)
         elif flow == "device_code":
-            from .device import device_code_config
+            from wizard.sandbox.device import device_code_config
             cfg = device_code_config(self)
         else:
             cfg = self._config(flow)
@@ -228,7 +228,7 @@ class Sandbox:
         """(key file, SHA-1 thumbprint) of the sandbox's own app certificate, made on first use."""
         with self._lock:
             if self._cert is None:
-                from wizard.certs import create_certificate
+                from wizard.identity.certificates import create_certificate
                 self._workdir = tempfile.mkdtemp(prefix="mailwizard-sandbox-cert-")
                 key = os.path.join(self._workdir, "sandbox-app.pem")
                 info = create_certificate("mailwizard sandbox", days=365, key_path=key,
@@ -237,7 +237,7 @@ class Sandbox:
             return self._cert
 
     def _config(self, flow: str):
-        from wizard.config import Config, Endpoints, IncomingAccount
+        from wizard.config.schema import Config, Endpoints, IncomingAccount
 
         cfg = Config()
         cfg.microsoft.tenant_id = sample.TENANT_ID

@@ -10,7 +10,7 @@ from collections import deque
 from email.utils import format_datetime
 from datetime import datetime, timezone
 
-from .mailstore import HOST, LineHandler, LineServer, deliver, from_mime, may_send_as, xoauth2
+from wizard.sandbox.mailstore import HOST, LineHandler, LineServer, deliver, from_mime, may_send_as, xoauth2
 
 RATE_PER_MINUTE = 30            # messages per minute per mailbox (SMTP AUTH client submission)
 RECIPIENTS_PER_DAY = 10_000
