@@ -230,7 +230,7 @@ class WizardApp(App):
         exchangelib's once the test imported them, and stalled a key by 50-130 ms).
         Terminal runs only: a test process runs many apps and needs their memory back.
         The command line starts the wizard with collection off (start-up objects
-        live on; see cli._no_gc_until_first_screen): they are frozen as they are
+        live on; see wizard.cli.tui._no_gc_until_first_screen): they are frozen as they are
         and collection goes back on. Otherwise only the young generations are
         collected first: a full collection here took 35-50 ms and stalled the
         first key. Either way the little cyclic garbage of start-up stays

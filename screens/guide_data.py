@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import date
 
 STAGES = ("target", "registration", "ids", "mail", "test", "save")
+WIZARD_FLOWS = ("client_secret", "password")   # the two flows the guides set up
+OFFERED_FLOWS = WIZARD_FLOWS + ("certificate", "device_code")   # and the safer ones beyond them
 
 FALLBACK = {
     "target": ("System and sign-in method",

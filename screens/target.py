@@ -12,6 +12,7 @@ from textual.widgets import Static
 from wizard.config.schema import ALL_FLOWS, FLOWS, SYSTEMS
 
 from screens import guide_data
+from screens.guide_data import OFFERED_FLOWS, WIZARD_FLOWS
 from screens.base import StageScreen
 
 # The radio buttons, the protocol panel and the recommender are imported where
@@ -52,8 +53,6 @@ def _flow_info(guide, flow: str) -> dict:
     return base
 
 
-WIZARD_FLOWS = ("client_secret", "password")   # the two flows the guides set up
-OFFERED_FLOWS = WIZARD_FLOWS + ("certificate", "device_code")   # and the safer ones beyond them
 
 
 def comparison(guide) -> Text:

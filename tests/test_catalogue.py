@@ -273,10 +273,3 @@ def test_ews_transport_error_uses_the_recorded_exception():
 def test_lookup_never_fails_and_always_advises(code, message):
     d = lookup(code, service_message=message)
     assert isinstance(d, Diagnosis) and d.cause and d.fix
-
-
-def test_catalogue_exports_the_diagnose_functions():
-    from wizard.diagnosis import catalogue
-    assert catalogue.diagnose_msal is diagnose_msal and catalogue.diagnose_ews is diagnose_ews
-    with pytest.raises(AttributeError):
-        catalogue.no_such_name

@@ -13,6 +13,7 @@ from wizard.config.clouds import IMAP_PORT, SMTP_PORT, resolve
 from wizard.config.schema import ALL_FLOWS
 
 from screens import guide_data
+from screens.guide_data import OFFERED_FLOWS
 from screens.widgets.fields import Choice, StepList, Tick
 
 BEYOND = {   # the flows the guides do not set up, in one line each
@@ -168,7 +169,6 @@ async def apply_choice(screen, protocol: str, flow: str, *, focus: str) -> None:
     them on the target screen: the flow buttons, this panel and the guide steps.
     (Pressing the buttons instead would not work from a RadioSet.Changed handler,
     which runs with RadioButton.Changed suppressed.)"""
-    from screens.target import OFFERED_FLOWS
     app = screen.app
     if protocol != protocol_choice(app.config):
         apply_protocol(app, protocol)

@@ -106,8 +106,8 @@ def run(args) -> int:
             print(f"mailwizard init: --{given[0].replace('_', '-')} is used with --non-interactive; "
                   "add it, or run `mailwizard init` alone for the guided wizard.", file=sys.stderr)
             return EXIT_USAGE
-        from wizard.cli.main import _cmd_wizard  # the guided wizard, as `mailwizard` alone
-        return _cmd_wizard(args)
+        from wizard.cli import tui  # the guided wizard, as `mailwizard` alone
+        return tui.run(args)
     return run_non_interactive(args)
 
 

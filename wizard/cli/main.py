@@ -194,10 +194,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"mailwizard: {exc.render()}", file=sys.stderr)
             return EXIT_USAGE
     try:
-        if command == "wizard":
-            return _cmd_wizard(args)
-        if command == "demo":
-            return _cmd_demo(args)
+        if command in ("wizard", "demo"):
+            from wizard.cli import tui
+            return tui.run(args) if command == "wizard" else tui.run_demo(args)
         if command == "check":
             from wizard.cli.check import run
             return run(args)
@@ -259,49 +258,6 @@ def _config_source_problem(args) -> str | None:
         except ConfigError as exc:
             return f"$MAILWIZARD_PROFILE: {exc.message}"
     return None
-
-
-def _no_gc_until_first_screen() -> None:
-    """Start-up builds a few hundred thousand objects (Textual, the first stage)
-    that all live on: collecting garbage among them only costs time (about 5% of
-    the start, and a full collection of 25-50 ms just after the first paint).
-    The wizard switches collection back on once the first screen is painted,
-    with those objects frozen out of its reach (WizardApp.freeze_startup_objects)."""
-    import gc
-    gc.disable()
-
-
-def _cmd_wizard(args) -> int:
-    if not sys.stdin.isatty() or not sys.stdout.isatty():
-        print("mailwizard: the wizard needs an interactive terminal. For scripts use `mailwizard check`.",
-              file=sys.stderr)
-        return EXIT_USAGE
-    _no_gc_until_first_screen()
-    from screens.app import make_app
-    app = make_app(args.config)      # the path is resolved when the app runs
-    app.run()
-    return app.return_code or 0
-
-
-def _demo_path(args):
-    if args.config:
-        from pathlib import Path
-        return Path(args.config).expanduser()
-    from platformdirs import user_config_path
-    return user_config_path("mailwizard", appauthor=False) / "demo.toml"
-
-
-def _cmd_demo(args) -> int:
-    if not sys.stdin.isatty() or not sys.stdout.isatty():
-        print("mailwizard: the demo needs an interactive terminal.", file=sys.stderr)
-        return EXIT_USAGE
-    _no_gc_until_first_screen()
-    from wizard.sandbox import Sandbox
-    from screens.app import make_app
-    with Sandbox(latency=args.latency) as sb:
-        app = make_app(_demo_path(args), demo=sb)
-        app.run()
-    return app.return_code or 0
 
 
 def _cmd_sandbox(args) -> int:

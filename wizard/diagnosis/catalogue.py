@@ -467,12 +467,3 @@ def lookup(code: str, *, cfg=None, flow: str | None = None, service_message: str
         guide = guide.get(ctx.get("flow") or "client_secret")
     return Diagnosis(code, _fill(entry.cause, ctx), _fill(entry.fix, ctx), guide, entry.screen,
                      service_message, trace_id, correlation_id)
-
-
-def __getattr__(name):
-    # diagnose_msal / diagnose_ews / diagnose_network live in diagnose.py;
-    # re-exported here so `from wizard.diagnosis.catalogue import diagnose_msal` works.
-    if name in ("diagnose_msal", "diagnose_ews", "diagnose_network"):
-        from wizard.diagnosis import classify as diagnose
-        return getattr(diagnose, name)
-    raise AttributeError(name)

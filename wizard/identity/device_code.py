@@ -32,7 +32,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wizard.identity.signin import AuthError, DiscoveryCache, TokenResult, login_host, _quiet_msal
+from wizard.identity.msal_common import AuthError, DiscoveryCache, TokenResult, login_host, _quiet_msal
 from wizard.diagnosis.catalogue import Diagnosis, lookup
 from wizard.identity.claims import decode_jwt, wanted
 from wizard.diagnosis.classify import diagnose_msal, diagnose_network

@@ -9,56 +9,19 @@ catalogue Diagnosis inside ``AuthError``.
 
 from __future__ import annotations
 
-import logging
 import time
 import warnings
-from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from dataclasses import dataclass
 
-from wizard.diagnosis.catalogue import Diagnosis, DiagnosisError
+from wizard.diagnosis.catalogue import Diagnosis
 from wizard.identity.claims import decode_jwt, wanted
 from wizard.config.schema import ConfigError, resolve_secret
 from wizard.diagnosis.classify import diagnose_msal, diagnose_network
 from wizard.net.session import DEFAULT_TIMEOUT, make_session
+from wizard.identity.msal_common import AuthError, DiscoveryCache, TokenResult, login_host, _quiet_msal
 
 ROPC_NOTE = ("Microsoft discourages the user name/password flow: it cannot do MFA and Conditional "
              "Access often blocks it. The client secret flow is the safer choice.")
-
-
-class DiscoveryCache(dict):
-    """An ``http_cache`` for MSAL that keeps only successful JSON answers to GET
-    requests (the openid-configuration document), so several MSAL application
-    objects of one check (retries, incoming accounts with their own sign-in)
-    share one tenant discovery round trip.
-
-    MSAL also caches POST answers in its http_cache (400 errors for 60 s,
-    429/5xx until Retry-After): those are refused here, so a retry or a fix made
-    on the server side always reaches the identity platform."""
-    _INDEX = "_index_"      # MSAL's ExpiringMapping bookkeeping entry
-
-    def __setitem__(self, key, value):
-        if key == self._INDEX or (isinstance(key, str) and key.startswith("GET ") and _cacheable(value)):
-            super().__setitem__(key, value)
-
-
-def _cacheable(response) -> bool:
-    status = getattr(response, "status_code", 0)
-    ctype = str((getattr(response, "headers", None) or {}).get("content-type", ""))
-    return 200 <= status < 300 and "json" in ctype.lower()
-
-
-class AuthError(DiagnosisError):
-    pass
-
-
-@dataclass
-class TokenResult:
-    access_token: str = field(repr=False)
-    expires_in: int
-    claims: dict
-    scopes: list[str]
-    notes: list[str] = field(default_factory=list)
-    attempts: int = 1
 
 
 @dataclass
@@ -84,15 +47,6 @@ def _password(value: str, field_name: str) -> str:
     except ConfigError as exc:
         raise AuthError(Diagnosis("config.invalid", exc.message, f"Correct {field_name}.",
                                   None, "ids")) from None
-
-
-def _quiet_msal() -> None:
-    """MSAL logs some failures (e.g. a proxy's HTML page) with logger.exception;
-    with no handler Python prints them on stderr, over the TUI. A NullHandler
-    stops that; an application that configures logging still gets them."""
-    logger = logging.getLogger("msal")
-    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
-        logger.addHandler(logging.NullHandler())
 
 
 def _once(cfg, session, scopes, username, password, http_cache=None):
@@ -195,15 +149,6 @@ def acquire_token(cfg, *, resource: str | None = None, username: str | None = No
         raise AuthError(diagnose_msal(result or {}, cfg=cfg, flow=flow, transcript=session.transcript,
                                       host=host))
     raise AssertionError("unreachable")
-
-
-def login_host(cfg) -> tuple[str, int]:
-    """The identity platform's host and port, for diagnoses."""
-    parts = urlsplit(cfg.authority_host)
-    try:
-        return parts.hostname or cfg.authority_host, parts.port or 443
-    except ValueError:
-        return parts.hostname or cfg.authority_host, 443
 
 
 def _pause(retry: Retry, wait: float, on_retry, attempt: int) -> None:

@@ -15,7 +15,6 @@ checked without a proxy, as smtplib / imaplib reach them in the runtime.
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
 import threading
@@ -25,15 +24,7 @@ from urllib.parse import urlsplit
 
 from wizard.diagnosis.catalogue import Diagnosis, lookup
 from wizard.diagnosis.classify import diagnose_network
-
-
-def trust_path(cfg) -> str:
-    """The CA bundle file to verify against: config, env, else certifi. Never None."""
-    path = cfg.ca_bundle if cfg is not None else None
-    if path:
-        return os.path.expanduser(path)
-    import certifi
-    return certifi.where()
+from wizard.net.trust import trust_path
 
 
 # The runtime reaches these over smtplib / imaplib, which never use a proxy:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from wizard.net.probes import trust_path
+from wizard.net.trust import trust_path
 
 DEFAULT_TIMEOUT = (5.0, 20.0)   # (connect, read) seconds
 _KEEP_HEADERS = ("retry-after", "content-type", "www-authenticate", "x-ms-request-id",

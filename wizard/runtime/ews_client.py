@@ -27,7 +27,7 @@ from wizard.net import redact
 from wizard.diagnosis.catalogue import DiagnosisError
 from wizard.diagnosis.classify import diagnose_ews
 from wizard.net.session import DEFAULT_TIMEOUT
-from wizard.net.probes import trust_path
+from wizard.net.trust import trust_path
 from wizard.net.redact import RedactSecrets
 
 TEST_SUBJECT = "[mailwizard test] Connection test message"

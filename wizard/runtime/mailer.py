@@ -30,13 +30,13 @@ import threading
 import time
 from datetime import datetime
 
-from wizard.diagnosis.catalogue import Diagnosis, lookup
-from wizard.runtime.model import Attachment, Message, MailError, as_attachment, error, recipients
+from wizard.diagnosis.catalogue import Diagnosis
+from wizard.runtime.model import (INCOMING, Attachment, Message, MailError, as_attachment, diagnosis_of, error,
+                                  recipients)
 from wizard.runtime.pacing import Pacer
 from wizard.runtime.tokens import SignIn, TokenProvider
 
 OUTGOING = ("ews", "graph", "smtp")
-INCOMING = ("ews", "graph", "imap")
 PROCESSED_FOLDER = "Processed"
 
 
@@ -203,13 +203,6 @@ class Mailer:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def diagnosis_of(exc: BaseException, cfg=None) -> Diagnosis:
-    """The Diagnosis for anything a runtime call raised (MailError or not)."""
-    if isinstance(exc, MailError):
-        return exc.diagnosis
-    return lookup("internal", cfg=cfg, service_message=f"{type(exc).__name__}: {exc}"[:300])
 
 
 __all__ = ["Mailer", "Message", "Attachment", "MailError", "diagnosis_of"]

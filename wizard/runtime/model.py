@@ -13,6 +13,9 @@ from pathlib import Path
 from wizard.diagnosis.catalogue import Diagnosis, DiagnosisError, lookup
 
 
+INCOMING = ("ews", "graph", "imap")   # the protocols that can read mail
+
+
 @dataclass
 class Attachment:
     """A file to send: its name, MIME type and bytes."""
@@ -100,3 +103,10 @@ def each_at_once(fn, items, max_workers: int) -> None:
         return
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mailwizard-close") as pool:
         list(pool.map(fn, items))
+
+
+def diagnosis_of(exc: BaseException, cfg=None) -> Diagnosis:
+    """The Diagnosis for anything a runtime call raised (MailError or not)."""
+    if isinstance(exc, MailError):
+        return exc.diagnosis
+    return lookup("internal", cfg=cfg, service_message=f"{type(exc).__name__}: {exc}"[:300])

@@ -28,7 +28,7 @@ class AccountResult:
 def _warm(mailer) -> Diagnosis | None:
     """Get the shared token once, up front: a sign-in failure is then one
     failure reported for every account, not N parallel sign-ins."""
-    from wizard.runtime.mailer import INCOMING
+    from wizard.runtime.model import INCOMING
     protocol = mailer.cfg.incoming.protocol
     if protocol not in INCOMING or not mailer.cfg.incoming.accounts:
         return None
@@ -40,7 +40,7 @@ def _warm(mailer) -> Diagnosis | None:
 
 
 def _each(mailer, work, max_workers: int) -> list:
-    from wizard.runtime.mailer import diagnosis_of
+    from wizard.runtime.model import diagnosis_of
     accounts = [a.address for a in mailer.cfg.incoming.accounts]
     if not accounts:
         return []

@@ -7,7 +7,6 @@ Generated once per process (cached) into a private temp directory.
 from __future__ import annotations
 
 import atexit
-import base64
 import datetime as dt
 import hashlib
 import ipaddress
@@ -17,6 +16,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from jwt.utils import base64url_encode
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -34,10 +34,9 @@ class Material:
 
     def jwk(self) -> dict:
         """The public JWT key as a JSON Web Key (RS256)."""
-        nums = self.jwt_key.public_key().public_numbers()
-        return {"kty": "RSA", "use": "sig", "kid": self.kid, "x5t": self.kid,
-                "n": _b64(nums.n.to_bytes((nums.n.bit_length() + 7) // 8, "big")),
-                "e": _b64(nums.e.to_bytes((nums.e.bit_length() + 7) // 8, "big"))}
+        from jwt.algorithms import RSAAlgorithm
+        key = RSAAlgorithm.to_jwk(self.jwt_key.public_key(), as_dict=True)
+        return {**key, "use": "sig", "kid": self.kid, "x5t": self.kid}
 
 
 _lock = threading.Lock()
@@ -51,10 +50,6 @@ def material() -> Material:
         if _cached is None or not Path(_cached.ca_path).is_file():
             _cached = _generate()
         return _cached
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _name(cn: str) -> x509.Name:
@@ -111,5 +106,5 @@ def _generate() -> Material:
     jwt_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     der = jwt_key.public_key().public_bytes(serialization.Encoding.DER,
                                             serialization.PublicFormat.SubjectPublicKeyInfo)
-    kid = _b64(hashlib.sha1(der).digest())
+    kid = base64url_encode(hashlib.sha1(der).digest()).decode("ascii")
     return Material(directory, str(ca_path), str(cert_path), str(key_path), jwt_key, kid)

@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 from html import escape
 from urllib.parse import parse_qs
 
-from wizard.sandbox.identity import GUID_RE, Response, json_response
+from wizard.sandbox.web import GUID_RE, Response, json_response
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 REFRESH_GRANT = "refresh_token"

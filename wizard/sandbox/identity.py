@@ -14,15 +14,15 @@ import re
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from urllib.parse import parse_qs, unquote
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
+
+from jwt.utils import base64url_encode
 
 from wizard.sandbox.tenant import App, Tenant
+from wizard.sandbox.tokens import TokenError, sign_jwt, verify_jwt  # noqa: F401  (services import them from here)
+from wizard.sandbox.web import GUID_RE, Response, json_response
 
 EXCHANGE = "https://outlook.office365.com"
 GRAPH = "https://graph.microsoft.com"
@@ -34,63 +34,9 @@ RESOURCE_ALIASES = {
 }
 OIDC_SCOPES = {"openid", "profile", "offline_access", "email"}
 TOKEN_LIFETIME = 3599
-GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 DOMAIN_RE = re.compile(r"^(?=.{4,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?\.)+[a-zA-Z]{2,63}$")
 ALIASES = ("common", "organizations", "consumers")
 DEVICE_GRANTS = ("urn:ietf:params:oauth:grant-type:device_code", "refresh_token")   # see device.py
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def json_response(status: int, data: dict, headers: dict | None = None) -> Response:
-    h = {"Content-Type": "application/json; charset=utf-8", "Cache-Control": "no-store, no-cache"}
-    h.update(headers or {})
-    return Response(status, json.dumps(data).encode(), h)
-
-
-# -- JWT (RS256) -----------------------------------------------------------------
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def sign_jwt(claims: dict, material) -> str:
-    header = {"typ": "JWT", "alg": "RS256", "x5t": material.kid, "kid": material.kid}
-    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
-    sig = material.jwt_key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-    return f"{signing_input}.{_b64(sig)}"
-
-
-class TokenError(Exception):
-    """A token the sandbox did not issue, or one it cannot accept."""
-
-
-def verify_jwt(token: str, material) -> dict:
-    """The claims of a token signed by the sandbox key; raises TokenError."""
-    try:
-        head, body, sig = token.split(".")
-        header = json.loads(_unb64(head))
-        claims = json.loads(_unb64(body))
-        signature = _unb64(sig)
-    except (ValueError, TypeError) as exc:
-        raise TokenError("malformed") from exc
-    if header.get("alg") != "RS256" or header.get("kid") != material.kid:
-        raise TokenError("signature")
-    try:
-        material.jwt_key.public_key().verify(signature, f"{head}.{body}".encode(),
-                                             padding.PKCS1v15(), hashes.SHA256())
-    except InvalidSignature as exc:
-        raise TokenError("signature") from exc
-    return claims
 
 
 def object_id(kind: str, name: str) -> str:
@@ -439,7 +385,7 @@ class Identity:
         if refresh:
             extra["refresh_token"] = self.device.issue_refresh_token(app.client_id, user.upn)
         if openid:
-            extra["client_info"] = _b64(json.dumps({"uid": oid, "utid": self.tenant.tenant_id}).encode())
+            extra["client_info"] = base64url_encode(json.dumps({"uid": oid, "utid": self.tenant.tenant_id}).encode()).decode()
             now = int(time.time())
             extra["id_token"] = sign_jwt({
                 "aud": app.client_id, "iss": self.issuer_v2(), "iat": now, "nbf": now, "exp": now + 3600,
@@ -452,7 +398,7 @@ class Identity:
         return {"aud": RESOURCES[key], "iss": f"https://sts.windows.net/{self.tenant.tenant_id}/",
                 "iat": now, "nbf": now, "exp": now + TOKEN_LIFETIME + 1,
                 "app_displayname": app.name, "appid": app.client_id,
-                "tid": self.tenant.tenant_id, "uti": _b64(uuid.uuid4().bytes)[:22], "ver": "1.0"}
+                "tid": self.tenant.tenant_id, "uti": base64url_encode(uuid.uuid4().bytes).decode()[:22], "ver": "1.0"}
 
     def _token_response(self, claims: dict, extra: dict | None = None) -> Response:
         data = {"token_type": "Bearer", "expires_in": TOKEN_LIFETIME, "ext_expires_in": TOKEN_LIFETIME,
