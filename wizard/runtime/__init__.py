@@ -1,4 +1,4 @@
-"""The mail runtime: what a business system calls every day to send and fetch
+"""Layer 6, the mail runtime: what a business system calls every day to send and fetch
 mail with the config the wizard wrote. See ``wizard.runtime.mailer`` for the API.
 
     from wizard.runtime import Mailer, Message, Attachment, MailError
