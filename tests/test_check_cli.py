@@ -794,3 +794,51 @@ def test_proxy_url_forms(monkeypatch):
     assert netcheck.proxy_for("outlook.office365.com") == ("proxy.example", 3128)
     monkeypatch.setenv("NO_PROXY", ".office365.com")
     assert netcheck.proxy_for("outlook.office365.com") is None
+
+
+# -- Ctrl-C (issue 14, item 16) ------------------------------------------------------------
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_ctrl_c_in_the_middle_still_prints_the_report(sandbox, tmp_path, monkeypatch, as_json):
+    """`check --json` stopped with Ctrl-C while the mailbox step waits on a server that
+    never answers: exit 130 and still exactly one JSON object on stdout, the finished steps
+    as they ended and the rest "skip", ok false (without --json: the tree)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    path = write(tmp_path, sandbox.config())
+    waiting = threading.Event()
+    real = sandbox.dispatch
+
+    def dispatch(method, target, headers, body):
+        if target.lower().startswith("/ews/"):
+            waiting.set()                  # the mailbox step is running
+        return real(method, target, headers, body)
+    monkeypatch.setattr(sandbox, "dispatch", dispatch)
+    sandbox.inject(Fault("/EWS/", hang=True, times=None))
+    env = dict(os.environ, MAILWIZARD_TIMEOUT="60,60", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    argv = [sys.executable, "-m", "wizard", "check", "--config", path] + (["--json"] if as_json else [])
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert waiting.wait(30), "the check never reached the mailbox step"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in out + err and "interrupted" in err
+    if not as_json:
+        assert "Result: FAILED" in out and "interrupted (Ctrl-C)" in out
+        return
+    data = json.loads(out)
+    assert_shape(data)
+    statuses = {s["id"]: s["status"] for s in data["steps"]}
+    assert data["ok"] is False
+    assert [statuses[i] for i in ("config", "dns", "tcp", "tls", "token", "claims")] == ["pass"] * 6, statuses
+    assert statuses["mailbox"] == "skip" and "interrupted" in step(data, "mailbox")["summary"]
+    assert all(statuses[f"mailbox:{a}"] == "skip" for a in sample.INCOMING)
+    assert sample.SECRET_VALUE not in out + err

@@ -67,7 +67,19 @@ def run(args) -> int:
                 room = 78 - len(head)
                 text = head + (summary if len(summary) <= room else "…" + summary[-(room - 1):])
             print(f"{text[:78]:<78}", end="\r", flush=True)
-    report = run_check(cfg, send_to=args.send_to, on_step=live, tuning=tuning)
+    seen: dict = {}     # step id -> a copy of its last state, for a Ctrl-C in the middle
+
+    def track(step):
+        import copy
+        seen[step.id] = copy.copy(step)
+        if live is not None:
+            live(step)
+    interrupted = False
+    try:
+        report = run_check(cfg, send_to=args.send_to, on_step=track, tuning=tuning)
+    except KeyboardInterrupt:     # Ctrl-C: still the one JSON object (or the tree), then exit 130
+        interrupted = True
+        report = _interrupted_report(cfg, args.send_to, seen)
     if live is not None:
         print(" " * 78, end="\r", flush=True)
     from .support import record_check
@@ -75,10 +87,26 @@ def run(args) -> int:
     record_check(data | {"details": [dict(id=s.id, **s.details) for s in report.steps if s.details]},
                  str(path), secrets)
     if args.json:
-        print(scrub(json.dumps(data), secrets))
+        print(scrub(json.dumps(data), secrets), flush=True)
     else:
-        print(scrub(render_tree(report, str(path), colour), secrets))
+        print(scrub(render_tree(report, str(path), colour), secrets), flush=True)
+    if interrupted:
+        raise KeyboardInterrupt   # `mailwizard` says what was left behind and exits 130
     return EXIT_OK if report.ok else EXIT_FAIL
+
+
+def _interrupted_report(cfg, send_to, seen: dict):
+    """The report of a check stopped with Ctrl-C: the steps that finished as
+    they ended, every other one "skip"; never ok."""
+    from .conntest import Report, plan
+    steps = []
+    for planned in plan(cfg, send_to):
+        step = seen.get(planned.id, planned)
+        if step.status not in FINAL:
+            step.status, step.ms = "skip", 0
+            step.summary, step.code, step.fix = "Skipped: the test was interrupted (Ctrl-C).", None, None
+        steps.append(step)
+    return Report(False, steps)
 
 
 FINAL = ("pass", "warn", "fail", "skip")
