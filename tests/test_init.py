@@ -364,3 +364,22 @@ def test_list_shows_the_config_chosen_by_the_environment(tmp_path, sandbox, monk
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "ERROR" in out and "auth.flow" in out and "* ($MAILWIZARD_CONFIG)" in out
+
+
+def test_list_offers_the_demo_to_continue_a_demo_draft(sandbox, monkeypatch, capsys):
+    """A draft of `mailwizard demo` (its config is demo.toml beside the default config) is
+    continued with `mailwizard demo`, which starts a new sandbox; `mailwizard --config
+    .../demo.toml` would open the wizard against a sandbox that is gone (issue 14 item 12)."""
+    monkeypatch.delenv("MAILWIZARD_CONFIG")
+    demo = config_io.default_path().parent / "demo.toml"
+    drafts.save_draft(demo, sandbox.config(), "ids", keep_secrets=False)
+    drafts.save_draft(config_io.profile_path("next"), sandbox.config(), "mail", keep_secrets=False)
+    assert main(["list"]) == 0
+    out = _output(capsys)
+    assert "continue it with `mailwizard demo`" in out
+    assert f"--config {demo}" not in out
+    assert "continue it with `mailwizard --profile next`" in out
+    assert main(["list", "--json"]) == 0
+    by = {c["name"]: c for c in json.loads(capsys.readouterr().out)["configs"]}
+    assert by["demo"]["demo"] is True and by["demo"]["draft"]["resume"] == "mailwizard demo"
+    assert by["next"]["demo"] is False and by["next"]["draft"]["resume"] == "mailwizard --profile next"
