@@ -741,7 +741,7 @@ def test_report_has_no_secret_but_what_support_needs(sandbox, tmp_path, capsys, 
     assert_no_secrets(text + out + err, sandbox, tokens, extra=[secret])
     from wizard import __version__
     assert f"mailwizard: {__version__}" in text and "python:" in text and "msal:" in text
-    assert secret[:6] + "********" in text                      # the masked config
+    assert secret[:3] + "********" in text                      # the masked config
     assert sample.SECRET_APP_ID in text and sample.TENANT_ID in text
     last = json.loads(text.split("== last check\n", 1)[1])
     assert_shape({k: last["report"][k] for k in ("ok", "steps")})

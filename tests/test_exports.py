@@ -79,7 +79,7 @@ def test_sheet_masks_secrets_unless_revealed(sandbox):
     masked = settings_sheet(cfg, today=TODAY)
     for secret in secrets_of(cfg):
         assert secret not in masked
-    assert sample.SECRET_VALUE[:6] + "********" in masked
+    assert sample.SECRET_VALUE[:3] + "********" in masked
     shown = settings_sheet(cfg, reveal=True, today=TODAY)
     assert sample.SECRET_VALUE in shown and "Webshop-Passw0rd!" in shown
 

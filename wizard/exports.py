@@ -33,13 +33,13 @@ ESM_CLIENT_ID = "mail.oauth.client.id"
 ESM_SCOPES = "mail.oauth.scopes"
 
 
-def _secret(value: str, reveal: bool) -> str:
+def _secret(value: str, reveal: bool, password: bool = False) -> str:
     from .config import ConfigError, resolve_secret
-    from .fields import mask_secret
+    from .fields import mask_password, mask_secret
     if not value:
         return "(not set)"
     if not reveal:
-        return mask_secret(value)
+        return mask_password(value) if password else mask_secret(value)
     try:
         return resolve_secret(value, "secret")
     except ConfigError:
@@ -103,7 +103,7 @@ def _monitor_g5(cfg, reveal: bool, today: date | None) -> list[str]:
                  ("Sender", o.sender or "(not set)")]
     if a.flow == "password":
         test_rows += [("User name (Exchange)", a.username or "(not set)"),
-                      ("Password (Exchange)", _secret(a.password, reveal))]
+                      ("Password (Exchange)", _secret(a.password, reveal, password=True))]
     out += _rows(test_rows, "    ")
     out += ["    Press Test: the Result box shows \"OK!\" (a 403 right after setup: wait a moment and test again)."]
 
@@ -126,7 +126,7 @@ def _monitor_g5(cfg, reveal: bool, today: date | None) -> list[str]:
         rows = [("E-mail", acc.address)]
         if a.flow == "password":
             rows += [("User name", acc.username or a.username or "(not set)"),
-                     ("Password", _secret(acc.password or a.password, reveal))]
+                     ("Password", _secret(acc.password or a.password, reveal, password=True))]
         rows += [("Type", ", ".join(acc.types) or "(select the Types that apply, e.g. Monitor-to-Monitor)"),
                  ("Available", "Available to all" if acc.available_to in ("", "all") else acc.available_to)]
         out += [f"    account {n}"] + _rows(rows, "      ")
@@ -139,7 +139,7 @@ def _monitor_g5(cfg, reveal: bool, today: date | None) -> list[str]:
         rows = [("E-mail method", G5_EMAIL_METHOD)]
         if u.flow == "password" or a.flow == "password":
             rows += [("User name (Exchange)", u.username or "(not set)"),
-                     ("Password (Exchange)", _secret(u.password, reveal))]
+                     ("Password (Exchange)", _secret(u.password, reveal, password=True))]
         if u.sender:
             rows.append(("(sends as)", u.sender))
         out += [f"    user {u.name}"] + _rows(rows, "      ")
@@ -150,7 +150,7 @@ def _monitor_g5(cfg, reveal: bool, today: date | None) -> list[str]:
     if a.flow == "password":
         w = webshop[0] if webshop else None
         ws_rows += [("User name (Exchange)", (w.username if w else "") or "(the Exchange account's user name)"),
-                    ("Password (Exchange)", _secret(w.password, reveal) if w and w.password else "(its password)")]
+                    ("Password (Exchange)", _secret(w.password, reveal, password=True) if w and w.password else "(its password)")]
     out += _rows(ws_rows, "      ")
     out += _heading("Webshop – Administration (options for Monitor G5)")
     out += _rows([("E-mail method", f"{G5_WEBSHOP_METHOD} in Monitor G5")])
@@ -193,7 +193,7 @@ def _efecte_esm(cfg, reveal: bool, today: date | None) -> list[str]:
         ("SMTP server", f"{cfg.outgoing.server if cfg.outgoing.protocol == 'smtp' else e.smtp_host}:"
                         f"{cfg.outgoing.port if cfg.outgoing.protocol == 'smtp' else SMTP_PORT} (STARTTLS)"),
         ("User name", a.username or "(the mailbox's user name)"),
-        ("Password", _secret(a.password, reveal) if a.password else "(not set)"),
+        ("Password", _secret(a.password, reveal, password=True) if a.password else "(not set)"),
         ("Mailbox", cfg.outgoing.sender or "(not set)"),
     ])
     out += ["", "  Exchange Online limits for SMTP AUTH: 30 messages per minute, 10,000 recipients per day."]
@@ -222,7 +222,7 @@ def _generic(cfg, reveal: bool, today: date | None) -> list[str]:
     else:
         rows.append(("User name", a.username))
         if a.flow == "password":
-            rows.append(("Password", _secret(a.password, reveal)))
+            rows.append(("Password", _secret(a.password, reveal, password=True)))
     scope_host = {"graph": e.graph_url}.get(o.protocol, e.exchange_resource)
     rows += [
         ("Scope (app-only)", f"{scope_host}/.default"),
