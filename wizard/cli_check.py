@@ -82,6 +82,7 @@ def run(args) -> int:
         report = _interrupted_report(cfg, args.send_to, seen)
     if live is not None:
         print(" " * 78, end="\r", flush=True)
+    warn_open_secrets(report, cfg, path)
     from .support import record_check
     data = public_json(report)
     record_check(data | {"details": [dict(id=s.id, **s.details) for s in report.steps if s.details]},
@@ -110,6 +111,53 @@ def _interrupted_report(cfg, send_to, seen: dict):
 
 
 FINAL = ("pass", "warn", "fail", "skip")
+
+
+def open_secret_files(cfg, path) -> list[tuple[str, int, str]]:
+    """(file, mode, what it holds) for each file holding a secret in clear that
+    others than its owner may read: the config itself when it holds a literal
+    secret, and each ``file:`` secret. ssh refuses such key files; we warn."""
+    import os
+    import stat
+    from .config_io import real_target
+    values = ([("the client secret", cfg.auth.client_secret), ("the password", cfg.auth.password)]
+              + [("an incoming account's password", a.password) for a in cfg.incoming.accounts]
+              + [(f"user {u.name}'s password", u.password) for u in cfg.users])
+    files: dict[str, list[str]] = {}
+    for what, value in values:
+        if not value or value.startswith("env:"):
+            continue
+        where = os.path.expanduser(value[5:]) if value.startswith("file:") else str(path)
+        files.setdefault(where, []).append(what)
+    out = []
+    for where, whats in files.items():
+        try:
+            mode = stat.S_IMODE(os.stat(real_target(where)).st_mode)
+        except OSError:
+            continue
+        if mode & 0o077:
+            out.append((where, mode, " and ".join(dict.fromkeys(whats))))
+    return out
+
+
+def warn_open_secrets(report, cfg, path) -> None:
+    """A passing ``config`` step becomes a warning when a secret lies in a file
+    others may read (same step ids and JSON shape; warnings keep the exit code 0)."""
+    found = open_secret_files(cfg, path)
+    step = next((s for s in report.steps if s.id == "config"), None)
+    if not found or step is None or step.status not in ("pass", "warn"):
+        return
+    import shlex
+    first, mode, what = found[0]
+    more = f" (and {len(found) - 1} more file(s))" if len(found) > 1 else ""
+    text = (f"{first} holds {what} in clear but has mode {mode:04o}: other users on this "
+            f"machine may read it{more}.")
+    fix = ("; ".join(f"chmod 600 {shlex.quote(f)}" for f, _, _ in found) +
+           " (only the owner may read it, as ssh requires for private keys).")
+    if step.status == "warn":           # keep the step's own warning first
+        step.summary, step.fix = f"{step.summary} Also: {text}", f"{step.fix or ''} {fix}".strip()
+        return
+    step.status, step.summary, step.code, step.fix = "warn", text, "config.mode", fix
 
 
 def public_json(report) -> dict:
