@@ -39,7 +39,9 @@ environment: MAILWIZARD_SYSTEM, _FLOW, _CLOUD, _TENANT_ID, _CLIENT_ID, _CLIENT_S
   _POLL_MINUTES, _ACCOUNTS (comma separated), _AUTHORITY, _CA_BUNDLE.
 
 exit codes: 0 test passed and config written, 1 a test step failed (nothing
-written unless --save-anyway), 2 usage or config error (the field is named).
+written unless --save-anyway), 2 usage or config error (the field is named), or
+the file could not be written, or it changed while the test ran (--overwrite).
+Kept too: <name>.good (the last that passed), <name>.bak (the previous file).
 --json prints the same single JSON object as `check --json`."""
 
 
@@ -78,6 +80,8 @@ def add_parser(sub, common) -> argparse.ArgumentParser:
     o.add_argument("--keep-references", action="store_true",
                    help="store secrets given by env/file as env:NAME / file:PATH instead of the value")
     o.add_argument("--save-anyway", action="store_true", help="write the config even when the test failed (exit code stays 1)")
+    o.add_argument("--overwrite", action="store_true",
+                   help="write even when the config file changed while the test ran (another mailwizard or an editor)")
     o.add_argument("--send-to", metavar="ADDRESS", help="also send a marked test message to ADDRESS")
     o.add_argument("--json", action="store_true", help="print one JSON object (as `check --json`) instead of the tree")
     return i
@@ -86,7 +90,7 @@ def add_parser(sub, common) -> argparse.ArgumentParser:
 VALUE_DESTS = ("answers", "system", "flow", "cloud", "tenant_id", "client_id", "client_secret_env", "client_secret_file",
                "client_secret", "secret_expires", "username", "password_env", "password_file", "password", "server",
                "port", "sender", "test_recipient", "poll_minutes", "account", "authority", "ca_bundle",
-               "keep_references", "save_anyway", "send_to", "json")
+               "keep_references", "save_anyway", "overwrite", "send_to", "json")
 
 
 def _failure_json(message: str) -> str:
@@ -121,6 +125,8 @@ def run_non_interactive(args, env: dict | None = None) -> int:
     err = sys.stderr
     if path.is_dir():       # found now, not after the whole connection test
         return _usage_error(args, f"{path} is a folder: give the config file's path (e.g. {path / 'mailwizard.toml'})")
+    from .config_io import fingerprint
+    seen = fingerprint(path) if not path.is_dir() else None    # to notice another writer meanwhile
     existing, _problems, fatal = load_lenient(path)
     try:
         answers = gather(args, base=existing, env=env, keep_references=args.keep_references)
@@ -187,10 +193,14 @@ def run_non_interactive(args, env: dict | None = None) -> int:
         print(scrub(tree, secrets))
 
     if ok or args.save_anyway:
-        from .config_io import save
+        from .config_io import ANY, ConfigChanged, save
         from .drafts import discard_draft
         try:
-            written = save(cfg, path)
+            written = save(cfg, path, tested=ok, expect=ANY if args.overwrite else seen)
+        except ConfigChanged:
+            say(f"mailwizard init: not written: {path} changed while the test ran (another mailwizard or an "
+                "editor wrote it). Look at it, then run again, or add --overwrite to replace it.")
+            return EXIT_USAGE
         except OSError as exc:
             say(f"mailwizard init: cannot write {path}: {exc.strerror or exc}")
             return EXIT_USAGE
