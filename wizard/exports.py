@@ -33,17 +33,30 @@ ESM_CLIENT_ID = "mail.oauth.client.id"
 ESM_SCOPES = "mail.oauth.scopes"
 
 
-def _secret(value: str, reveal: bool, password: bool = False) -> str:
-    from .config import ConfigError, resolve_secret
+def _secret(value: str, reveal: bool, password: bool = False, field: str = "auth.password") -> str:
+    """A secret as the sheet shows it: masked, or (reveal) its value. A reference
+    (env:NAME, file:PATH) says where the value is; revealing one that cannot be
+    resolved raises ConfigError naming the field and the variable or file."""
+    from .config import resolve_secret
     from .fields import mask_password, mask_secret
     if not value:
         return "(not set)"
-    if not reveal:
-        return mask_password(value) if password else mask_secret(value)
-    try:
-        return resolve_secret(value, "secret")
-    except ConfigError:
-        return value
+    if reveal:
+        return resolve_secret(value, field)
+    source = reference_source(value)
+    if source:
+        return f"(not shown: in {source}; `mailwizard export sheet --reveal` prints it)"
+    return mask_password(value) if password else mask_secret(value)
+
+
+def reference_source(value: str) -> str | None:
+    """'environment variable ERP_SECRET' for 'env:ERP_SECRET', 'file
+    /etc/erp/secret' for 'file:/etc/erp/secret'; None for a literal value."""
+    if value.startswith("env:"):
+        return f"environment variable {value[4:]}"
+    if value.startswith("file:"):
+        return f"file {value[5:]}"
+    return None
 
 
 def _rows(rows: list[tuple[str, str]], indent: str = "  ") -> list[str]:
@@ -78,7 +91,7 @@ def _monitor_g5(cfg, reveal: bool, today: date | None) -> list[str]:
     from .config import ALL_FLOWS
     m, a, o, i = cfg.microsoft, cfg.auth, cfg.outgoing, cfg.incoming
     flow = _g5_flow(cfg)
-    secret = _secret(a.client_secret, reveal) if a.flow == "client_secret" else "(leave empty)"
+    secret = _secret(a.client_secret, reveal, field="auth.client_secret") if a.flow == "client_secret" else "(leave empty)"
     out = ["Monitor ERP G5: e-mail settings (guides 001-003)"]
     if a.flow not in G5_FLOWS:
         out += ["", f"WARNING: Monitor G5's Authentication flow offers only {' and '.join(G5_FLOWS.values())}; "
@@ -107,12 +120,14 @@ def _monitor_g5(cfg, reveal: bool, today: date | None) -> list[str]:
     out += _rows(test_rows, "    ")
     out += ["    Press Test: the Result box shows \"OK!\" (a 403 right after setup: wait a moment and test again)."]
 
+    from .netcheck import mail_endpoint
+    _proto, in_host, in_port = mail_endpoint(cfg, "in")     # the server and port the runtime reads from
     out += _heading("Settings for incoming e-mail")
     out += ["  Server settings"]
     out += _rows([
         ("Service", G5_SERVICE),
-        ("Server name", i.server or o.server),
-        ("Port", str(i.port or 0)),
+        ("Server name", in_host),
+        ("Port", str(in_port)),
         ("Polling interval", f"{i.poll_minutes} min"),
         ("Application (client) ID", m.client_id or "(not set)"),
         ("Directory (tenant) ID", m.tenant_id or "(not set)"),
@@ -214,7 +229,7 @@ def _generic(cfg, reveal: bool, today: date | None) -> list[str]:
         ("Flow", a.flow),
     ]
     if a.flow == "client_secret":
-        rows.append(("Client secret", _secret(a.client_secret, reveal)))
+        rows.append(("Client secret", _secret(a.client_secret, reveal, field="auth.client_secret")))
         if a.secret_expires:
             rows.append(("Secret expires", a.secret_expires.isoformat()))
     elif a.flow == "certificate":
