@@ -7,9 +7,10 @@ graph_uploads.py), PATCH isRead, move, delete, and Graph-shaped errors.
 Action parameters are taken in any case (``Message``/``message``,
 ``SaveToSentItems``, ``DestinationId``, ``AttachmentItem``), as Graph takes them.
 Single entities carry ``@odata.context``; every update changes a message's
-``changeKey`` and ``@odata.etag``. A request body over 4 MB, and an inline file
-attachment of 3 MB or more, get 413 (Graph's limits: "under 3 MB" for
-POST attachments; about 4 MB per request, observed)."""
+``changeKey`` and ``@odata.etag``. Inline file attachments of 3 MB or more (one
+or all of one request together), and base64 MIME over 4 MB, get 413 (Graph's
+limits: "under 3 MB" for POST attachments; about 4 MB per request, observed:
+3 MB in base64)."""
 
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ DENIED = "Access is denied. Check credentials and try again."
 RAOP = "Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy settings."
 NOT_FOUND = "The specified object was not found in the store."
 THROTTLED = "Application is over its MailboxConcurrency limit."
-MAX_REQUEST = 4 * 1024 * 1024          # Graph's request size limit (about 4 MB)
-MAX_INLINE = 3 * 1024 * 1024           # a file attachment in one request: under 3 MB
+MAX_REQUEST = 4 * 1024 * 1024          # Graph's request size limit (about 4 MB): base64 MIME
+MAX_INLINE = 3 * 1024 * 1024           # file attachments in one request, each and together: under 3 MB
 # permission needed per kind of call: app role names, delegated scope names (own mailbox / someone else's)
 NEEDS = {"send": ({"Mail.Send"}, {"Mail.Send"}, {"Mail.Send.Shared"}),
          "read": ({"Mail.Read", "Mail.ReadWrite"}, {"Mail.Read", "Mail.ReadWrite"},
@@ -85,10 +86,6 @@ class Graph:
 
     def _handle(self, method: str, path: str, query: str, headers, body: bytes) -> Response:
         claims = self._authenticate(headers)
-        if len(body) > MAX_REQUEST:
-            raise GraphError(413, "RequestEntityTooLarge", f"The request is {len(body)} bytes; Microsoft Graph "
-                             "takes at most 4 MB. Attach large files with an upload session "
-                             "(attachments/createUploadSession).")
         parts = [unquote(p) for p in path.split("/")[2:] if p]
         if parts[:1] == ["me"]:
             if "scp" not in claims:
@@ -235,6 +232,9 @@ class Graph:
 
     def _mime(self, body: bytes) -> tuple[Message, list[str]]:
         """A message from base64 MIME (Content-Type text/plain), with its Bcc addresses."""
+        if len(body) > MAX_REQUEST:
+            raise GraphError(413, "RequestEntityTooLarge", f"The request is {len(body)} bytes; Microsoft Graph "
+                             "takes at most 4 MB. Send larger mail as a draft with upload sessions.")
         try:
             raw = base64.b64decode(body.strip(), validate=True)
             parsed = email.message_from_bytes(raw, policy=email.policy.default)
@@ -259,6 +259,10 @@ class Graph:
         attachments = []
         for a in msg.get("attachments") or []:
             attachments.append(self._file_attachment(a))
+        if sum(len(a["content"]) for a in attachments) >= MAX_INLINE:
+            raise GraphError(413, "RequestEntityTooLarge", "The attachments of one request must be under 3 MB "
+                             "together (their base64 fills Graph's 4 MB request). Attach larger files to a draft, "
+                             "with an upload session (attachments/createUploadSession) for 3 MB or more.")
         body_obj = msg.get("body") or {}
         sender = ((msg.get("from") or {}).get("emailAddress") or {}).get("address") or mb.address
         m = Message(id=new_id(), sender=sender, to=addrs["toRecipients"], cc=addrs["ccRecipients"],
