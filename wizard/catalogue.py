@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .aadsts import PEER_ENTRIES, family
+from .aadsts import PEER_ENTRIES, error_page, family
 
 # Guide step numbers differ between the two Azure guides: guide 001 (client
 # secret, app-only) and the first part of guide 002 (user name/password).
@@ -510,8 +510,7 @@ def _unknown(code: str, cfg, ctx: dict, service_message, trace_id, correlation_i
                          "Look the code up in Microsoft's documentation (search for it with the trace ID), "
                          "correct the setting it names and test again.",
                          None, None, service_message, trace_id, correlation_id)
-    host = cfg.cloud.authority if cfg is not None else "https://login.microsoftonline.com"
-    page = f"{host.rstrip('/')}/error?code={code[6:]}"
+    page = error_page(code, cfg.microsoft.cloud if cfg is not None else None)
     fam = family(code)
     if fam is None:
         cause = f"The identity platform refused the sign-in with {code}, a code mailwizard has no entry for."
