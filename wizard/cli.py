@@ -138,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Serve the sandbox tenant (identity platform + EWS) on 127.0.0.1 with a throwaway CA, "
                                    "and write a config pointing at it, for trying `check` by hand. "
                                    "Its IDs are printed; its secrets only go into the written config.",
-                       epilog="exit codes: 0 stopped with Ctrl-C, 1 the config could not be written, 2 usage.")
+                       epilog="exit codes: 0 stopped with Ctrl-C, SIGTERM or SIGHUP (its temporary CA and keys removed), "
+                              "1 the config could not be written, 2 usage.")
     s.add_argument("--write-config", metavar="PATH", help="also write a working client-secret config for the sandbox to PATH")
     s.add_argument("--latency", type=_seconds, default=0.0, metavar="SECONDS",
                    help="delay each sandbox response (to try progress, timeouts and Ctrl-C)")
@@ -299,7 +300,9 @@ def _cmd_demo(args) -> int:
         return EXIT_USAGE
     _no_gc_until_first_screen()
     from .sandbox import Sandbox
+    from .sandbox.cleanup import watch
     from screens.app import make_app
+    watch()     # a closed terminal ends the wizard at once: its temp files (CA, keys) still go
     with Sandbox(latency=args.latency) as sb:
         app = make_app(_demo_path(args), demo=sb)
         app.run()
@@ -307,14 +310,16 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_sandbox(args) -> int:
-    import threading
     from pathlib import Path
     from .sandbox import Sandbox
     from .sandbox import sample
+    from .sandbox.cleanup import stop_on_signals, watch
     if args.write_config is not None and (not args.write_config or Path(args.write_config).expanduser().is_dir()):
         print(f"mailwizard sandbox: --write-config {args.write_config!r} must be a file path (e.g. /tmp/sandbox.toml)",
               file=sys.stderr)
         return EXIT_USAGE
+    stop = stop_on_signals()    # Ctrl-C, SIGTERM, SIGHUP: stop and remove the temp files (CA, keys)
+    watch()                     # ... which go even when the process is killed
     with Sandbox(latency=args.latency) as sb:
         print(f"sandbox tenant serving on {sb.base_url}")
         print(f"CA certificate: {sb.ca_path}")
@@ -330,10 +335,9 @@ def _cmd_sandbox(args) -> int:
                 return EXIT_FAIL
             print(f"wrote {path}: try `mailwizard check --config {path}`")
         print("Ctrl-C to stop.", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
+        while not stop.wait(0.5):
             pass
+    print("sandbox stopped", file=sys.stderr)
     return EXIT_OK
 
 

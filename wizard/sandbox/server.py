@@ -231,6 +231,8 @@ class Sandbox:
             if self._cert is None:
                 from wizard.certs import create_certificate
                 self._workdir = tempfile.mkdtemp(prefix="mailwizard-sandbox-cert-")
+                from .cleanup import remove_at_end
+                remove_at_end(self._workdir)    # stop() removes it; this when the process ends first
                 key = os.path.join(self._workdir, "sandbox-app.pem")
                 info = create_certificate("mailwizard sandbox", days=365, key_path=key,
                                           cert_path=os.path.join(self._workdir, "sandbox-app.cer"))
