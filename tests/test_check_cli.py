@@ -168,6 +168,11 @@ def wrong_name_server(tmp_path_factory):
           .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
           .not_valid_after(now + dt.timedelta(days=1))
           .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          # what Python 3.13's strict verification wants of a CA (RFC 5280), so only the name is wrong
+          .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                       crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
           .sign(ca_key, hashes.SHA256()))
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "wrong.example")]))
@@ -176,6 +181,7 @@ def wrong_name_server(tmp_path_factory):
             .add_extension(x509.SubjectAlternativeName([x509.DNSName("wrong.example"),
                                                         x509.IPAddress(ipaddress.ip_address("192.0.2.1"))]),
                            critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
     ca_pem = ca.public_bytes(serialization.Encoding.PEM)
     (d / "ca.pem").write_bytes(ca_pem)

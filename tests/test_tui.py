@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import stat
-import tomllib
 from datetime import date, timedelta
 
 from textual import events
@@ -11,7 +10,10 @@ from textual.widgets import Input
 
 from screens.app import make_app
 from screens.dialogs import ConfirmDialog
+from wizard.config_io import standard_toml
 from wizard.sandbox import sample as s
+
+tomllib = standard_toml()   # tomli before Python 3.11
 
 SIZE = (80, 24)
 
