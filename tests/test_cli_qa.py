@@ -288,3 +288,36 @@ def test_non_utf8_output_is_no_traceback(sandbox, tmp_path, encoding):
                           cwd=Path(__file__).resolve().parents[1])
     assert b"Traceback" not in proc.stderr, proc.stderr.decode(errors="replace")
     assert proc.returncode == 0 and b"Result: OK" in proc.stdout
+
+
+# -- TOML syntax errors in plain words (issue 14, item 22) ------------------------------------------
+
+@pytest.mark.parametrize("text, line, words", [
+    ("aaaa", 1, "a key without '= value'"),                        # no newline at the end
+    ("aaaa\n", 1, "a key without '= value'"),
+    ('version = 1\n[auth\nflow = "password"\n', 2, "a [name] header without its closing ']'"),
+    ("version = 1\n[[users]\n", 2, "a [[name]] header without its closing ']]'"),
+    ('version = 1\nsystem = "generic\n', 2, "a text without its closing quote"),
+    ("version = 1\nsystem = generic\n", 2, "Put texts in double quotes"),
+    ("version = 1\nx = [1, 2\n", 2, "a list [...] without its closing ']'"),
+])
+def test_toml_syntax_errors_say_what_to_write(tmp_path, capsys, text, line, words):
+    path = tmp_path / "broken.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        config_io.load(path)
+    rendered = info.value.render()
+    assert rendered.startswith(f"{path}:{line}: TOML syntax error")
+    assert words in rendered
+    assert "\\x00" not in rendered and "column 0" not in rendered      # no parser internals
+    rc, _, err = run(capsys, "check", "--config", str(path))
+    assert rc == 2 and words in err
+
+
+def test_a_missing_bracket_gets_no_hint_about_quotes(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text('version = 1\n[auth\nflow = "password"\n')
+    with pytest.raises(ConfigError) as info:
+        config_io.load(path)
+    assert "quotes" not in info.value.message and "'='" not in info.value.message
+    assert "column 6" in info.value.message          # columns count from 1, as editors do

@@ -124,8 +124,8 @@ def parse_text(text: str, path: str | Path | None = None) -> tuple[Config, list[
     toml = standard_toml()
     try:
         data = toml.loads(text)
-    except toml.TOMLDecodeError:
-        data = _parse_for_message(text, path)
+    except toml.TOMLDecodeError as exc:
+        data = _parse_for_message(text, path, exc)
     locate = _Locator(text)
     cfg, problems = from_dict(data, locate)
     if problems:
@@ -134,9 +134,11 @@ def parse_text(text: str, path: str | Path | None = None) -> tuple[Config, list[
     return cfg, validate(cfg, locate=locate)
 
 
-def _parse_for_message(text: str, path) -> dict:
-    """Text the standard parser refused, parsed again by tomlkit, whose errors give
-    the line and column the messages name (it returns the data if it accepts it)."""
+def _parse_for_message(text: str, path, error=None) -> dict:
+    """Text the standard parser refused (``error``), parsed again by tomlkit (it
+    returns the data if it accepts it). A key given twice keeps tomlkit's words,
+    which name the key; anything else is said in plain words from the standard
+    parser's line and column (wizard/toml_errors.py)."""
     import tomlkit   # imported where used: the wizard starts without it (~30 ms)
     from tomlkit.exceptions import ParseError, TOMLKitError
     try:
@@ -144,10 +146,13 @@ def _parse_for_message(text: str, path) -> dict:
     except ParseError as exc:
         msg = str(exc)
         msg = re.sub(r"\s*at line \d+ col \d+\s*$", "", msg)
-        hint = ("Each key may appear only once in a table." if "already exists" in msg
-                else "Check quotes around texts and '=' between key and value.")
-        raise ConfigError(f"TOML syntax error at column {exc.col}: {msg.rstrip('.')}. {hint}",
-                          path=path, line=exc.line) from None
+        if "already exists" in msg or error is None:
+            hint = ("Each key may appear only once in a table." if "already exists" in msg
+                    else "Check quotes around texts and '=' between key and value.")
+            raise ConfigError(f"TOML syntax error: {msg.rstrip('.')}. {hint}", path=path, line=exc.line) from None
+        from .toml_errors import explain
+        line, message = explain(text, error)
+        raise ConfigError(message, path=path, line=line) from None
     except TOMLKitError as exc:  # duplicate keys and the like
         raise ConfigError(f"TOML error: {exc}", path=path) from None
 
