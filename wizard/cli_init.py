@@ -34,9 +34,14 @@ secrets: never as plain flag values (shell history, `ps`). Use
   --password-env NAME / --password-file FILE, $MAILWIZARD_PASSWORD, or the answers file.
   With --keep-references the config stores "env:NAME" / "file:PATH", not the value.
 
-environment: MAILWIZARD_SYSTEM, _FLOW, _CLOUD, _TENANT_ID, _CLIENT_ID, _CLIENT_SECRET,
-  _SECRET_EXPIRES, _USERNAME, _PASSWORD, _SERVER, _PORT, _SENDER, _TEST_RECIPIENT,
+environment: MAILWIZARD_SYSTEM, _FLOW, _PROTOCOL, _CLOUD, _TENANT_ID, _CLIENT_ID,
+  _CLIENT_SECRET, _SECRET_EXPIRES, _USERNAME, _PASSWORD, _CERTIFICATE, _THUMBPRINT,
+  _SERVER, _PORT, _INCOMING_SERVER, _INCOMING_PORT, _SENDER, _TEST_RECIPIENT,
   _POLL_MINUTES, _ACCOUNTS (comma separated), _AUTHORITY, _CA_BUNDLE.
+
+defaults by --system (a new config): protocol monitor_g5 ews, efecte_esm smtp+imap,
+  generic graph; Efecte ESM reads the service account's own mailbox unless --account.
+--account replaces the incoming accounts of an existing config (a warning names them).
 
 exit codes: 0 test passed and config written, 1 a test step failed (nothing
 written unless --save-anyway), 2 usage or config error (the field is named), or
@@ -54,7 +59,9 @@ def add_parser(sub, common) -> argparse.ArgumentParser:
     i.add_argument("--answers", metavar="FILE", help="answers file: TOML in the same shape as the config")
     v = i.add_argument_group("values")
     v.add_argument("--system", metavar="NAME", help="monitor_g5 | efecte_esm | generic")
-    v.add_argument("--flow", metavar="FLOW", help="client_secret | password")
+    v.add_argument("--flow", metavar="FLOW", help="client_secret | password | certificate | device_code")
+    v.add_argument("--protocol", metavar="NAME",
+                   help="ews | graph | smtp+imap (outgoing + incoming; default by --system)")
     v.add_argument("--cloud", metavar="NAME", help="global | usgov | usgov-dod | china")
     v.add_argument("--tenant-id", metavar="ID", help="Directory (tenant) ID: GUID (any grouping) or verified domain")
     v.add_argument("--client-id", metavar="ID", help="Application (client) ID")
@@ -63,13 +70,20 @@ def add_parser(sub, common) -> argparse.ArgumentParser:
     cs.add_argument("--client-secret-file", metavar="FILE", help="read the client secret Value from FILE")
     cs.add_argument("--client-secret", metavar="VALUE", help=argparse.SUPPRESS)   # discouraged: warns
     v.add_argument("--secret-expires", metavar="YYYY-MM-DD", help="the secret's expiry date (Expires column)")
-    v.add_argument("--username", metavar="UPN", help="service account (password flow)")
+    v.add_argument("--username", metavar="UPN", help="service account (password and device code flows)")
     pw = v.add_mutually_exclusive_group()
     pw.add_argument("--password-env", metavar="NAME", help="read the password from environment variable NAME")
     pw.add_argument("--password-file", metavar="FILE", help="read the password from FILE")
     pw.add_argument("--password", metavar="VALUE", help=argparse.SUPPRESS)        # discouraged: warns
-    v.add_argument("--server", metavar="HOST", help="EWS server (default outlook.office365.com)")
-    v.add_argument("--port", metavar="PORT", help="EWS port (default 443)")
+    v.add_argument("--certificate", metavar="PEM", help="private key + certificate file (certificate flow)")
+    v.add_argument("--thumbprint", metavar="HEX", help="the certificate's SHA-1 thumbprint (certificate flow)")
+    v.add_argument("--server", metavar="HOST",
+                   help="outgoing server: EWS (default outlook.office365.com) or SMTP (default smtp.office365.com); "
+                        "Graph has none")
+    v.add_argument("--port", metavar="PORT", help="outgoing port (default 443 EWS, 587 SMTP)")
+    v.add_argument("--incoming-server", metavar="HOST",
+                   help="incoming server: IMAP (default outlook.office365.com), or EWS when not the outgoing one")
+    v.add_argument("--incoming-port", metavar="PORT", help="incoming port (default 993 IMAP, 443 EWS)")
     v.add_argument("--sender", metavar="ADDRESS", help="sender mailbox")
     v.add_argument("--test-recipient", metavar="ADDRESS", help="test recipient kept in the config")
     v.add_argument("--poll-minutes", metavar="N", help="incoming polling interval")
@@ -87,9 +101,10 @@ def add_parser(sub, common) -> argparse.ArgumentParser:
     return i
 
 
-VALUE_DESTS = ("answers", "system", "flow", "cloud", "tenant_id", "client_id", "client_secret_env", "client_secret_file",
-               "client_secret", "secret_expires", "username", "password_env", "password_file", "password", "server",
-               "port", "sender", "test_recipient", "poll_minutes", "account", "authority", "ca_bundle",
+VALUE_DESTS = ("answers", "system", "flow", "protocol", "cloud", "tenant_id", "client_id", "client_secret_env",
+               "client_secret_file", "client_secret", "secret_expires", "username", "password_env", "password_file",
+               "password", "certificate", "thumbprint", "server", "port", "incoming_server", "incoming_port",
+               "sender", "test_recipient", "poll_minutes", "account", "authority", "ca_bundle",
                "keep_references", "save_anyway", "overwrite", "send_to", "json")
 
 
@@ -98,7 +113,31 @@ def _failure_json(message: str) -> str:
     return json.dumps(_config_failure(message))
 
 
+def _config_and_profile(args) -> str | None:
+    """--config and --profile naming two different files: the message (one must go)."""
+    profile = getattr(args, "profile", None)
+    if not profile or not args.config:
+        return None
+    from pathlib import Path
+    from .config import ConfigError
+    from .config_io import profile_path
+    try:
+        named = profile_path(profile)
+    except ConfigError:
+        return None             # `mailwizard` reports a bad profile name itself
+    if Path(args.config).expanduser().absolute() == named.absolute():
+        return None
+    return (f"--config {args.config} and --profile {profile} ({named}) name two different configs: "
+            "give one of them")
+
+
 def run(args) -> int:
+    both = _config_and_profile(args)
+    if both:
+        if getattr(args, "json", False):
+            return _usage_error(args, both)
+        print(f"mailwizard init: {both}", file=sys.stderr)
+        return EXIT_USAGE
     if not args.non_interactive:
         given = [d for d in VALUE_DESTS if getattr(args, d, None) not in (None, False, [])]
         if not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -143,8 +182,7 @@ def run_non_interactive(args, env: dict | None = None) -> int:
             f"if this run writes the config. ({fatal.splitlines()[0]})")
     for note in answers.notes:
         say(f"note: {note}")
-    for warning in answers.warnings:
-        say(f"warning: {warning}")
+    warnings = list(answers.warnings)      # said after the test, but not the one its config step shows
 
     send_to = None
     if args.send_to is not None:     # given empty (an unset shell variable) is an error, not "don't send"
@@ -176,6 +214,9 @@ def run_non_interactive(args, env: dict | None = None) -> int:
     report = conntest.run_check(cfg, send_to=send_to, on_step=live, tuning=tuning)
     if live is not None:
         print(" " * 78, end="\r", flush=True)
+    for warning in warnings:
+        if not _shown_by_check(warning, report):
+            say(f"warning: {warning}")
     data = public_json(report)
     ok = bool(data["ok"])
     try:
@@ -214,6 +255,19 @@ def run_non_interactive(args, env: dict | None = None) -> int:
         say(f"Not written: the test failed. Fix the value named above and run again, "
             f"or add --save-anyway to write {path} regardless.")
     return EXIT_OK if ok else EXIT_FAIL
+
+
+def _shown_by_check(warning: str, report) -> bool:
+    """A "[field] ..." warning that the test's config step already shows (it
+    names the same field), so init does not print it twice."""
+    if not warning.startswith("["):
+        return False
+    fld = warning[1:].split("]", 1)[0]
+    for step in report.steps:
+        if step.id == "config" and step.status == "warn":
+            return step.summary.startswith(f"{fld}: ") or (
+                step.code == "secret.expiring" and fld == "auth.secret_expires")
+    return False
 
 
 def _usage_error(args, message: str, secrets=()) -> int:
