@@ -39,8 +39,8 @@ environment: MAILWIZARD_SYSTEM, _FLOW, _PROTOCOL, _CLOUD, _TENANT_ID, _CLIENT_ID
   _SERVER, _PORT, _INCOMING_SERVER, _INCOMING_PORT, _SENDER, _TEST_RECIPIENT,
   _POLL_MINUTES, _ACCOUNTS (comma separated), _AUTHORITY, _CA_BUNDLE.
 
-defaults by --system (a new config): protocol monitor_g5 ews, efecte_esm smtp+imap,
-  generic graph; Efecte ESM reads the service account's own mailbox unless --account.
+protocol: ews unless --protocol (the wizard preselects smtp+imap for efecte_esm and graph
+  for generic; init warns). Efecte ESM reads the service account's own mailbox unless --account.
 --account replaces the incoming accounts of an existing config (a warning names them).
 
 exit codes: 0 test passed and config written, 1 a test step failed (nothing
@@ -61,7 +61,7 @@ def add_parser(sub, common) -> argparse.ArgumentParser:
     v.add_argument("--system", metavar="NAME", help="monitor_g5 | efecte_esm | generic")
     v.add_argument("--flow", metavar="FLOW", help="client_secret | password | certificate | device_code")
     v.add_argument("--protocol", metavar="NAME",
-                   help="ews | graph | smtp+imap (outgoing + incoming; default by --system)")
+                   help="ews | graph | smtp+imap (outgoing + incoming; default ews)")
     v.add_argument("--cloud", metavar="NAME", help="global | usgov | usgov-dod | china")
     v.add_argument("--tenant-id", metavar="ID", help="Directory (tenant) ID: GUID (any grouping) or verified domain")
     v.add_argument("--client-id", metavar="ID", help="Application (client) ID")
