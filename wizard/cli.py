@@ -93,8 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--latency", type=_seconds, default=0.0, metavar="SECONDS",
                    help="delay each sandbox response (to see progress during waits)")
 
+    from .cli_check import HelpFormatter as LineWrapHelp    # its line breaks kept, each line wrapped
     c = sub.add_parser("check", parents=[common], help="test the saved config headless (for scripts and cron)",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       formatter_class=LineWrapHelp,
                        description="Run the layered connection test from this machine: config, dns, tcp, tls, token, "
                                    "claims, mailbox, [send], and each incoming account.",
                        epilog="exit codes: 0 all passed (warnings allowed), 1 a step failed, 2 usage or config error.\n"
@@ -102,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "MAILWIZARD_MAX_WAIT=SECONDS longest wait between retries (default: Retry-After up to 10 s; "
                               "a 403 after a new app registration is retried every 15 s for 60 s); "
                               "HTTPS_PROXY/NO_PROXY and REQUESTS_CA_BUNDLE/SSL_CERT_FILE are honoured.\n"
-                              "--json prints exactly one JSON object: "
+                              "--json prints exactly one JSON object:\n"
                               '{"ok": bool, "steps": [{"id", "status", "ms", "summary", "code", "fix"}]}')
     c.add_argument("--json", action="store_true", help="print one JSON object instead of the tree")
     c.add_argument("--send-to", metavar="ADDRESS", help="also send a marked test message to ADDRESS")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -160,6 +161,19 @@ def warn_open_secrets(report, cfg, path) -> None:
     step.status, step.summary, step.code, step.fix = "warn", text, "config.mode", fix
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the line breaks of a description or epilog and wraps each line to
+    the terminal's width (argparse's raw formatter does not wrap at all)."""
+
+    def _fill_text(self, text, width, indent):
+        import textwrap
+        out = []
+        for line in text.splitlines():
+            out += textwrap.wrap(line, width, initial_indent=indent, subsequent_indent=indent,
+                                 break_on_hyphens=False, break_long_words=False) or [indent]
+        return "\n".join(out)
+
+
 def public_json(report) -> dict:
     """``report.to_json()`` held to the public shape: status one of pass, warn,
     fail, skip (a step the engine left pending or running counts as skipped),
@@ -176,17 +190,24 @@ def public_json(report) -> dict:
     return data
 
 
+ID_WIDTH = 8     # the step id column; a longer id (mailbox:<address>, user:<name>) gets a line of its own
+
+
 def render_tree(report, path: str, colour: bool, width: int = 78) -> str:
     import textwrap
 
     lines = [f"mailwizard check  {path}"]
+    pad = " " * 20
+    column = pad + " " * (ID_WIDTH + 1)         # where every summary line starts
     for s in report.steps:
         tag = paint(f"{SYMBOLS.get(s.status, '?')} {s.status.upper():4}", s.status, colour)
         ms = f"{s.ms:5.0f} ms" if s.status not in ("skip", "pending") else " " * 8
-        pad = " " * 20
-        head = textwrap.wrap(f"{s.id:<8} {s.summary}", width - 20, break_on_hyphens=False) or [s.id]
-        lines.append(f"  {tag}  {ms}  {head[0]}")
-        lines += [pad + more for more in head[1:]]
+        summary = textwrap.wrap(s.summary, width - len(column), break_on_hyphens=False)
+        if len(s.id) <= ID_WIDTH and summary:
+            lines.append(f"  {tag}  {ms}  {s.id:<{ID_WIDTH}} {summary.pop(0)}")
+        else:
+            lines.append(f"  {tag}  {ms}  {s.id}")
+        lines += [column + more for more in summary]
         body = []
         if s.status in ("fail", "warn"):
             if s.code:

@@ -273,7 +273,9 @@ class _Run:
             return self.apply(step, lookup("secret.expiring", cfg=cfg), "warn", expiring[0].message)
         if warnings:
             step.status, step.summary = "warn", f"{warnings[0].field}: {warnings[0].message}"
-            step.fix, step.screen = "Check the named field.", _screen_of(warnings[0].field)
+            from .diagnose import warning_fix
+            step.screen = _screen_of(warnings[0].field)
+            step.fix = warning_fix(warnings[0].field, step.screen)
             return
         step.status, step.summary = "pass", "All settings are filled in and look right."
 

@@ -195,6 +195,18 @@ def diagnose_msal(result, *, cfg=None, flow=None, transcript=None, host=None, po
                   service_message=_status_line(last) if last else _short(exc))
 
 
+STAGES = {"target": "stage 1 (system and flow)", "registration": "stage 2 (app registration)",
+          "ids": "stage 3 (IDs and secret)", "mail": "stage 4 (mail settings)"}
+
+
+def warning_fix(field_name: str, screen: str | None) -> str:
+    """The fix of a config step that passed with a warning: what the warning
+    means for the test, and where the named field is changed."""
+    where = f" on {STAGES[screen]}" if screen in STAGES else ""
+    return (f"The test goes on with this warning. To clear it, change {field_name} as the message says: in the "
+            f"wizard (`mailwizard`){where} or in the config file.")
+
+
 def _first(rx, text):
     m = rx.search(text or "")
     return m.group(1) if m else None
