@@ -309,6 +309,41 @@ CATALOGUE: dict[str, Entry] = {
         "The IMAP server refused a command for {address}.",
         "See the server's message below; check that the mailbox exists and that the account may open it.",
         None, "mail"),
+    # SMTP / IMAP servers other than Exchange Online (the fix never points to Microsoft's documentation),
+    # and what any server may answer: a refused recipient, try-again-later, another protocol on the port.
+    "smtp.auth": _e(
+        "The SMTP server {host} refused the sign-in as {user} (AUTH XOAUTH2): it did not accept the token "
+        "for this account.",
+        "The XOAUTH2 user must be the account the token was issued for (app-only: the sending mailbox; user "
+        "sign-in: the signed-in user). Check the user name and sender, then ask the admin of {host} whether "
+        "it accepts tokens of this tenant and app (issuer, signing key, expiry); its own words are below.",
+        None, "mail"),
+    "smtp.rcpt": _e(
+        "The SMTP server {host} refused the recipient {recipient}.",
+        "Check the recipient's address. A server that relays only for its own domains refuses others "
+        "('Relay access denied'): send to an address that server delivers, or ask its admin to let {user} "
+        "relay. The server's own words are below.", None, "mail"),
+    "smtp.transient": _e(
+        "The SMTP server {host} asked to try again later ({said}), still after {attempts} tries: the message "
+        "was not sent.",
+        "Send it again in a few minutes. If it persists, ask the admin of {host} about the reply below (4xx "
+        "replies are temporary: the server is busy, a limit was reached, or a service behind it is down).",
+        None, None),
+    "smtp.refused": _e(
+        "The SMTP server {host} refused the message from {address}.",
+        "Read the server's own words below: they name what it objects to (sender, recipient, size or "
+        "content). {host} is not Exchange Online, so its admin decides; check the server name and port "
+        "if this is not the server you meant.", None, "mail"),
+    "imap.auth": _e(
+        "The IMAP server {host} refused the sign-in to {address} (AUTHENTICATE XOAUTH2): it did not accept "
+        "the token for this mailbox.",
+        "The XOAUTH2 user must be the mailbox the token may open (a user sign-in: normally the signed-in "
+        "user's own). Check the account address and user name, then ask the admin of {host} whether it "
+        "accepts tokens of this tenant and app (issuer, signing key, expiry); its own words are below.",
+        None, "mail"),
+    "net.protocol": _e(
+        "{host}:{port} answered, but not as {expected}: {speaks}",
+        "Check the port: {expected} is on {usual}. The server's first words are below.", None, "mail"),
     # -- our own: config, network, TLS, HTTP ---------------------------------
     "secret.id_pasted": _e(
         "The client secret field holds the Secret ID (a GUID), not the secret Value.",
