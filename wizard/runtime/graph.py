@@ -8,7 +8,7 @@ our CA bundle on every request, proxies from the environment, bounded timeouts).
   ``POST .../messages/{id}/attachments``, each larger one through
   ``.../attachments/createUploadSession`` and ranged PUTs to its ``uploadUrl``
   (``Content-Range``, no Authorization header: the URL carries its own token;
-  ranges of 10 x 320 KiB, under Graph's 4 MB), then ``POST .../messages/{id}/send``.
+  ranges of 12 x 320 KiB, the most under Graph's 4 MB), then ``POST .../messages/{id}/send``.
   That path needs ``Mail.ReadWrite`` besides ``Mail.Send``, and always keeps a copy in
   Sent Items (Graph's send of a draft does). A failed draft is deleted.
 - fetch: ``GET /v1.0/users/{account}/mailFolders/inbox/messages`` with
@@ -40,7 +40,7 @@ from .model import Message, MailError
 SELECT = "id,subject,from,sender,toRecipients,receivedDateTime,body,hasAttachments,isRead"
 MAX_INLINE = 3 * 1024 * 1024       # one attachment in a request: under 3 MB; all of them in sendMail: this much
 MAX_ATTACHMENT = 150 * 1024 * 1024  # the most an upload session takes
-CHUNK = 10 * 320 * 1024             # bytes per PUT: a multiple of 320 KiB, under 4 MB
+CHUNK = 12 * 320 * 1024             # bytes per PUT: the largest multiple of 320 KiB under 4 MB
 PAGE = 50
 RETRY_STATUSES = (429, 503, 504)
 
