@@ -141,7 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Its IDs are printed; its secrets only go into the written config.",
                        epilog="exit codes: 0 stopped with Ctrl-C, SIGTERM or SIGHUP (its temporary CA and keys removed), "
                               "1 the config could not be written, 2 usage.")
-    s.add_argument("--write-config", metavar="PATH", help="also write a working client-secret config for the sandbox to PATH")
+    s.add_argument("--write-config", metavar="PATH",
+                   help="also write a working config for the sandbox to PATH (a client secret over EWS unless told)")
+    s.add_argument("--system", choices=("monitor_g5", "efecte_esm", "generic"), default="monitor_g5",
+                   help="the written config's system (default monitor_g5)")
+    s.add_argument("--flow", choices=("client_secret", "password", "certificate", "device_code"),
+                   default="client_secret", help="its flow (default client_secret; device_code: sign in with "
+                                                 "`mailwizard login` on the sandbox's verification page)")
+    s.add_argument("--protocol", choices=("ews", "graph", "smtp", "imap", "smtp+imap"), default=None,
+                   help="its protocols (default ews; efecte_esm: smtp+imap)")
     s.add_argument("--latency", type=_seconds, default=0.0, metavar="SECONDS",
                    help="delay each sandbox response (to try progress, timeouts and Ctrl-C)")
     return p
@@ -329,12 +337,14 @@ def _cmd_sandbox(args) -> int:
         if args.write_config:
             from .config_io import save
             try:
-                path = save(sb.config(flow="client_secret"), args.write_config)
+                protocol = args.protocol or ("smtp+imap" if args.system == "efecte_esm" else None)
+                path = save(sample.shaped_config(sb, args.system, args.flow, protocol), args.write_config)
             except (OSError, UnicodeDecodeError) as exc:
                 print(f"mailwizard sandbox: cannot write --write-config {args.write_config}: "
                       f"{getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
                 return EXIT_FAIL
-            print(f"wrote {path}: try `mailwizard check --config {path}`")
+            print(f"wrote {path} ({args.system}, {args.flow}, {protocol or 'ews'}): "
+                  f"try `mailwizard check --config {path}`")
         print("Ctrl-C to stop.", flush=True)
         while not stop.wait(0.5):
             pass
