@@ -126,7 +126,7 @@ PEER_ENTRIES: dict[str, tuple[str, str, str | None, str | None]] = {
 # (prefix of the digits, what codes of it are about, what to do, guide key, screen); the longest
 # matching prefix wins.
 FAMILIES: list[tuple[str, str, str, str | None, str | None]] = [
-    ("16", "the account chosen and the tenant it belongs to",
+    ("1600", "the account chosen and the tenant it belongs to",
      "Sign in with an account of this tenant, or have the admin invite it as a guest.", "users", "ids"),
     ("20", "the tenant's federated identity provider (such as AD FS)",
      "Ask the admin of that identity provider; the tenant's own settings are not the cause.", None, None),
