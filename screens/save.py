@@ -6,7 +6,6 @@ import stat
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.widgets import Button, Static
 
 from wizard import config_io
@@ -44,7 +43,8 @@ class SaveScreen(StageScreen):
                          "You can save anyway (you are asked first).", classes="panel -warning")
         yield Button("Save (s)", variant="primary", id="save-button")
         yield Static("", id="save-result", classes="panel", markup=False)
-        with VerticalScroll(id="preview", can_focus=True) as box:
+        from .widgets import InnerScroll
+        with InnerScroll(id="preview", can_focus=True) as box:
             box.border_title = "What will be written (secrets masked here only)"
             yield Static(config_io.render(masked(self.cfg), self.existing_text()), markup=False,
                          id="preview-text")

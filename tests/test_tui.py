@@ -115,7 +115,7 @@ async def test_client_secret_flow_end_to_end(sandbox, tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         assert stage(app) == "target" and "Demo tenant (sandbox on 127.0.0.1)" in screen_text(app)
         text = screen_text(app)
-        assert "Client secret" in text and "Steps in the guide" in text
+        assert "Client secret" in text and "System to connect" in text   # the choices first
         await goto_next(pilot, "registration")
         assert "Copy manifest" in screen_text(app)
         await pilot.press("c")
