@@ -66,6 +66,8 @@ class DemoInfo:
         cfg.outgoing.port = self.smtp_port if cfg.outgoing.protocol == "smtp" and self.smtp_port else self.port
         if cfg.incoming.protocol == "imap" and self.imap_port:
             cfg.incoming.server, cfg.incoming.port = self.host, self.imap_port
+        elif cfg.incoming.protocol in ("ews", "graph") and (cfg.incoming.server or cfg.incoming.port):
+            cfg.incoming.server, cfg.incoming.port = self.host, self.port   # not a dead sandbox's port
         if "graph" in (cfg.outgoing.protocol, cfg.incoming.protocol):
             cfg.endpoints.graph_url = self.base_url
 
@@ -158,6 +160,10 @@ class WizardApp(App):
             from screens.dialogs.resume import DraftKeeper
             self._keeper = DraftKeeper(self)
         return self._keeper
+
+    def on_unmount(self) -> None:
+        if self._keeper is not None:     # the draft stays for the next start; this wizard's hold on it ends
+            self._keeper.release()
 
     # -- state ------------------------------------------------------------
     def mark_dirty(self) -> None:
@@ -297,8 +303,10 @@ class WizardApp(App):
     def resume_answer(self, go_on: bool | None) -> None:
         draft, self.pending_draft = self.pending_draft, None
         if not go_on:
-            self.keeper.discard()
-            self.notify("The unfinished setup was removed; starting from the beginning.",
+            removed = self.keeper.discard()     # never another live wizard's draft
+            self.notify("The unfinished setup was removed; starting from the beginning."
+                        if removed or getattr(draft, "owner", None) is None else
+                        "Starting from the beginning; the other mailwizard's draft is left alone.",
                         title="Starting over")
             return
         self.keeper.apply(draft)

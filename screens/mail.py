@@ -18,6 +18,7 @@ from screens.base import StageScreen
 from screens.widgets.fields import CheckedField, field_dom_id
 
 ACCOUNT_KEY = re.compile(r"^incoming\.accounts\[(\d+)\]\.(\w+)$")
+ESM_MAILBOX = "incoming.esm_mailbox"     # Efecte ESM: the mailbox it reads, stored as [[incoming.accounts]]
 
 
 def _free_text(raw: str) -> f.Checked:
@@ -89,6 +90,7 @@ class MailScreen(StageScreen):
                          lambda r: f.check_email(r, "Test recipient"), o.test_recipient,
                          optional=True, placeholder="e.g. you@contoso.com (optional)")
         yield from servers.incoming_fields(self)
+        yield from self.esm_mailbox_field()
         if self.incoming:
             yield Static(f"Per-user e-mail settings (guide 003, e.g. WEBSHOP): {len(self.cfg.users)} "
                          "user(s). Press F7 to add or change them.", id="users-line", classes="field-help")
@@ -97,6 +99,21 @@ class MailScreen(StageScreen):
             yield self.field("incoming.poll_minutes", "poll_minutes", f.check_poll_minutes,
                              self.cfg.incoming.poll_minutes)
             yield AccountsBox(id="accounts")
+
+    def esm_mailbox_field(self) -> ComposeResult:
+        """Efecte ESM reads its mail by IMAP from one mailbox (guide 004): which one
+        (empty: the service account's own)."""
+        from wizard.config.mailboxes import reads_own_mailbox, service_mailbox
+        if not reads_own_mailbox(self.cfg):
+            return
+        accounts = self.cfg.incoming.accounts
+        own = service_mailbox(self.cfg)
+        yield CheckedField(ESM_MAILBOX, "Mailbox ESM reads (incoming mail)",
+                           _optional(lambda raw: f.check_email(raw, "Mailbox ESM reads")),
+                           accounts[0].address if accounts else "", keep_draft=False,
+                           placeholder=f"empty: {own}" if own else "empty: the service account's own",
+                           help="The O365 mailbox ESM fetches its mail from (mail.store, IMAP); empty: the "
+                                "service account's own. The test signs in to it and opens its inbox.")
 
     def check_action(self, action: str, parameters) -> bool | None:
         if action in ("add_account", "remove_account", "users"):
@@ -115,6 +132,15 @@ class MailScreen(StageScreen):
         self.app.push_screen(UsersScreen(), closed)
 
     def store(self, key: str, value) -> None:
+        if key == ESM_MAILBOX:
+            from wizard.config.mailboxes import service_mailbox
+            address = str(value or "").strip() or service_mailbox(self.cfg)
+            accounts = self.cfg.incoming.accounts
+            if accounts:
+                accounts[0].address = address
+            elif address:
+                accounts.append(IncomingAccount(address=address))
+            return
         m = ACCOUNT_KEY.match(key)
         if not m:
             return super().store(key, value)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from screens.base import StageScreen
 from screens.clipboard import PlainTextScreen, copy_text
+from screens.widgets.fields import InnerScroll
 
 
 def _protocols(protocol: str, incoming: str | None) -> tuple[str, str]:
@@ -65,7 +65,7 @@ class RegistrationScreen(StageScreen):
             yield box
         yield Static("Manifest JSON (c copies it, p shows it plain; arrows scroll):",
                      classes="field-label")
-        with VerticalScroll(id="manifest", can_focus=True):
+        with InnerScroll(id="manifest", can_focus=True):
             yield Static(manifest_text(self.cfg.auth.flow, self.protocol, self.cfg.incoming.protocol), markup=False,
                          id="manifest-text")
 

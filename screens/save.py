@@ -6,7 +6,6 @@ import stat
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.widgets import Button, Static
 
 from wizard.config import files as config_io
@@ -44,7 +43,8 @@ class SaveScreen(StageScreen):
                          "You can save anyway (you are asked first).", classes="panel -warning")
         yield Button("Save (s)", variant="primary", id="save-button")
         yield Static("", id="save-result", classes="panel", markup=False)
-        with VerticalScroll(id="preview", can_focus=True) as box:
+        from screens.widgets.fields import InnerScroll
+        with InnerScroll(id="preview", can_focus=True) as box:
             box.border_title = "What will be written (secrets masked here only)"
             yield Static(config_io.render(masked(self.cfg), self.existing_text()), markup=False,
                          id="preview-text")
@@ -79,14 +79,26 @@ class SaveScreen(StageScreen):
             "The connection test has not passed for these values. The system may not be able "
             "to send or fetch mail with them. Save anyway?", yes="Save", no="Cancel"), answer)
 
-    def write(self) -> None:
+    def write(self, overwrite: bool = False) -> None:
         path = self.app.config_path
         had_file = path.exists()
         try:
-            written = config_io.save(self.cfg, path)
+            written = config_io.save(self.cfg, path, tested=bool(self.app.tested_ok),
+                                     expect=config_io.ANY if overwrite else config_io.SEEN)
+        except config_io.ConfigChanged:
+            def answer(yes: bool | None) -> None:
+                if yes:
+                    self.write(overwrite=True)
+
+            self.app.push_screen(ConfirmDialog(
+                "The file changed meanwhile",
+                f"{path} was saved by someone else (another mailwizard, or by hand) after this "
+                "wizard read it. Replace it with these values? Its current text is kept as .bak.",
+                yes="Replace", no="Cancel", default=False), answer)
+            return
         except OSError as exc:
-            self.notify(f"Could not write {path}: {exc.strerror or exc}. Check the folder's "
-                        "permissions, or start mailwizard with --config PATH.",
+            self.notify(f"Could not write {path}: {exc.strerror or exc}. Free some space or check the "
+                        "folder's permissions, or start mailwizard with --config PATH.",
                         title="Not saved", severity="error", timeout=15, markup=False)
             return
         self.app.dirty = False
@@ -96,6 +108,8 @@ class SaveScreen(StageScreen):
         lines = [f"✔ Saved to {written} (mode {mode:04o}: only you can read it)."]
         if had_file:
             lines.append(f"The previous file was kept as {config_io.backup_path(written).name}.")
+        if self.app.tested_ok:
+            lines.append(f"As it passed the test, it is also kept as {config_io.good_path(written).name}.")
         config_arg = f" --config {written}" if written != config_io.resolve_path(None) else ""
         lines += ["", "What next:",
                   f"  mailwizard check{config_arg}   runs the connection test again (for scripts, too)",

@@ -80,7 +80,7 @@ class Choices(Vertical):
         from textual.widgets import RadioSet
 
         from screens.widgets.protocols import ProtocolPanel, flow_label
-        from screens.widgets.fields import Choice
+        from screens.widgets.fields import Choice, InnerScroll
         cfg = self.app.config
         yield Static("System to connect", classes="field-label")
         with RadioSet(id="system"):
@@ -91,6 +91,10 @@ class Choices(Vertical):
             for key in OFFERED_FLOWS:
                 yield Choice(flow_label(key), value=key == cfg.auth.flow, id=f"flow-{key}")
         yield Static("", id="fit-note", classes="field-msg", markup=False)
+        # each method's limits, right under the choice (a box of its own: arrows scroll it)
+        with InnerScroll(id="flow-compare-box", classes="panel", can_focus=True) as box:
+            box.border_title = "The two methods of the guides compared"
+            yield Static(comparison(self.app.guide), id="flow-compare")
         yield ProtocolPanel(id="protocols")
 
     def on_mount(self) -> None:
@@ -102,10 +106,13 @@ class TargetScreen(StageScreen):
     BINDINGS = [Binding("f5", "help_choose", "Help me choose", id="help-choose",
                         tooltip="A few questions: the recommended sign-in method and protocol, and why.")]
 
+    STEPS_FIRST = False   # the choices right below the intro; the steps after them
+
     def compose_body(self) -> ComposeResult:
-        yield Static(comparison(self.guide), id="flow-compare", classes="panel")
-        # The choices are below the fold at 80x24 (the steps and the comparison come
-        # first): mounted right after the first frame, which then paints sooner.
+        # The choices come first, in the first screen at 80x24 (below three screens of
+        # guide steps and comparison they were not found); mounted right after the
+        # first frame, which then paints sooner. Each method's limits are in a box
+        # right under the sign-in choice; the guide's steps follow the choices.
         # The EWS retirement status is shown in the protocol panel, for EWS only.
         yield Lazy(Choices(id="choices"))
 

@@ -273,3 +273,81 @@ def test_ews_transport_error_uses_the_recorded_exception():
 def test_lookup_never_fails_and_always_advises(code, message):
     d = lookup(code, service_message=message)
     assert isinstance(d, Diagnosis) and d.cause and d.fix
+
+
+# -- the codes users of peer tools meet most (issue 17, item 4) --------------------------------
+
+# code -> words its cause or fix must hold (the meaning checked against Microsoft's error code page)
+PEER_CODES = {
+    "AADSTS500113": "no redirect URI", "AADSTS50011": "does not match", "AADSTS900971": "named no redirect URI",
+    "AADSTS70003": "grant type", "AADSTS700025": "public client", "AADSTS7000112": "disabled",
+    "AADSTS1002012": "/.default", "AADSTS65002": "Microsoft's own", "AADSTS65004": "declined",
+    "AADSTS90094": "Administrator consent", "AADSTS50105": "not assigned", "AADSTS700082": "90 days",
+    "AADSTS70043": "sign-in frequency", "AADSTS50020": "another identity provider",
+    "AADSTS53000": "compliant",
+}
+# where the guides have a step for it, (guide 001 client secret, guide 002 user name/password); the
+# others: no guide step applies (the screen still does)
+PEER_GUIDE = {
+    "AADSTS500113": ("Azure step 6", "Azure step 5"), "AADSTS50011": ("Azure step 6", "Azure step 5"),
+    "AADSTS900971": ("Azure step 6", "Azure step 5"), "AADSTS700025": ("Azure steps 17-19", "Azure steps 16-18"),
+    "AADSTS1002012": ("Azure steps 13-16", "Azure steps 12-15"), "AADSTS65002": ("Azure step 9", "Azure step 8"),
+    "AADSTS65004": ("Azure steps 15-16", "Azure steps 14-15"), "AADSTS90094": ("Azure steps 15-16", "Azure steps 14-15"),
+    "AADSTS50105": ("Azure step 23", "Azure step 19"), "AADSTS50020": ("Azure step 23", "Azure step 19"),
+}
+
+
+def _peer_section() -> str:
+    if not DOC.exists():
+        pytest.skip("shared docs not present")
+    return DOC.read_text().split("## Codes users of peer tools meet most", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_peer_tools_list_is_the_one_tested_here():
+    assert set(re.findall(r"AADSTS\d+", _peer_section())) == set(PEER_CODES)
+
+
+@pytest.mark.parametrize("code", sorted(PEER_CODES))
+@pytest.mark.parametrize("flow", ["client_secret", "password"])
+def test_every_code_peer_tools_meet_has_an_entry(code, flow):
+    assert code in CATALOGUE
+    d = lookup(code, cfg=cfg(flow), service_message=f"{code}: the service's words.")
+    assert d.code == code
+    assert PEER_CODES[code] in d.cause + d.fix
+    assert d.screen in SCREENS - {None}
+    assert d.guide_step == PEER_GUIDE.get(code, (None, None))[flow == "password"]
+    assert not re.search(r"\{\w+\}|<\w[\w ]*>", d.cause + d.fix), "unfilled placeholder"
+    assert "reported" not in d.cause                 # a real entry, not the unknown-code fallback
+    assert d.service_message.startswith(code)
+
+
+def test_msal_result_with_a_peer_code_gets_its_entry():
+    d = diagnose_msal({"error": "invalid_grant", "error_codes": [700082],
+                       "error_description": "AADSTS700082: The refresh token has expired due to inactivity."},
+                      cfg=cfg("password"))
+    assert d.code == "AADSTS700082" and "90 days" in d.cause and "mailwizard login" in d.fix
+
+
+@pytest.mark.parametrize("code, family_words, screen", [
+    ("AADSTS53999", "Conditional Access", "ids"),
+    ("AADSTS5999", "the signing-in account", "ids"),
+    ("AADSTS659999", "consent", "registration"),
+    ("AADSTS7999999", "the app registration", "ids"),
+    ("AADSTS81999", "on-premises sign-in", None),
+    ("AADSTS99999", "the tenant or the Microsoft cloud", "ids"),
+])
+def test_an_unknown_aadsts_code_is_explained_from_its_family(code, family_words, screen):
+    assert code not in CATALOGUE
+    d = lookup(code, cfg=cfg(), service_message="Something new.", trace_id="t-1")
+    assert d.code == code
+    assert family_words in d.cause and f"AADSTS{code[6]}" in d.cause
+    assert "Something new." in d.cause and d.service_message == "Something new." and d.trace_id == "t-1"
+    assert f"https://login.microsoftonline.com/error?code={code[6:]}" in d.fix
+    assert d.screen == screen
+    assert not re.search(r"\{\w+\}", d.cause + d.fix)
+
+
+def test_the_error_page_follows_the_cloud():
+    c = cfg()
+    c.microsoft.cloud = "china"
+    assert "login.partner.microsoftonline.cn/error?code=53999" in lookup("AADSTS53999", cfg=c).fix

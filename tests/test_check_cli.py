@@ -168,6 +168,11 @@ def wrong_name_server(tmp_path_factory):
           .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
           .not_valid_after(now + dt.timedelta(days=1))
           .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+          # what Python 3.13's strict verification wants of a CA (RFC 5280), so only the name is wrong
+          .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                                       data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                       crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
           .sign(ca_key, hashes.SHA256()))
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "wrong.example")]))
@@ -176,6 +181,7 @@ def wrong_name_server(tmp_path_factory):
             .add_extension(x509.SubjectAlternativeName([x509.DNSName("wrong.example"),
                                                         x509.IPAddress(ipaddress.ip_address("192.0.2.1"))]),
                            critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
     ca_pem = ca.public_bytes(serialization.Encoding.PEM)
     (d / "ca.pem").write_bytes(ca_pem)
@@ -741,7 +747,7 @@ def test_report_has_no_secret_but_what_support_needs(sandbox, tmp_path, capsys, 
     assert_no_secrets(text + out + err, sandbox, tokens, extra=[secret])
     from wizard import __version__
     assert f"mailwizard: {__version__}" in text and "python:" in text and "msal:" in text
-    assert secret[:6] + "********" in text                      # the masked config
+    assert secret[:3] + "********" in text                      # the masked config
     assert sample.SECRET_APP_ID in text and sample.TENANT_ID in text
     last = json.loads(text.split("== last check\n", 1)[1])
     assert_shape({k: last["report"][k] for k in ("ok", "steps")})
@@ -794,3 +800,51 @@ def test_proxy_url_forms(monkeypatch):
     assert netcheck.proxy_for("outlook.office365.com") == ("proxy.example", 3128)
     monkeypatch.setenv("NO_PROXY", ".office365.com")
     assert netcheck.proxy_for("outlook.office365.com") is None
+
+
+# -- Ctrl-C (issue 14, item 16) ------------------------------------------------------------
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_ctrl_c_in_the_middle_still_prints_the_report(sandbox, tmp_path, monkeypatch, as_json):
+    """`check --json` stopped with Ctrl-C while the mailbox step waits on a server that
+    never answers: exit 130 and still exactly one JSON object on stdout, the finished steps
+    as they ended and the rest "skip", ok false (without --json: the tree)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    path = write(tmp_path, sandbox.config())
+    waiting = threading.Event()
+    real = sandbox.dispatch
+
+    def dispatch(method, target, headers, body):
+        if target.lower().startswith("/ews/"):
+            waiting.set()                  # the mailbox step is running
+        return real(method, target, headers, body)
+    monkeypatch.setattr(sandbox, "dispatch", dispatch)
+    sandbox.inject(Fault("/EWS/", hang=True, times=None))
+    env = dict(os.environ, MAILWIZARD_TIMEOUT="60,60", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    argv = [sys.executable, "-m", "wizard", "check", "--config", path] + (["--json"] if as_json else [])
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert waiting.wait(30), "the check never reached the mailbox step"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in out + err and "interrupted" in err
+    if not as_json:
+        assert "Result: FAILED" in out and "interrupted (Ctrl-C)" in out
+        return
+    data = json.loads(out)
+    assert_shape(data)
+    statuses = {s["id"]: s["status"] for s in data["steps"]}
+    assert data["ok"] is False
+    assert [statuses[i] for i in ("config", "dns", "tcp", "tls", "token", "claims")] == ["pass"] * 6, statuses
+    assert statuses["mailbox"] == "skip" and "interrupted" in step(data, "mailbox")["summary"]
+    assert all(statuses[f"mailbox:{a}"] == "skip" for a in sample.INCOMING)
+    assert sample.SECRET_VALUE not in out + err

@@ -288,3 +288,91 @@ def test_non_utf8_output_is_no_traceback(sandbox, tmp_path, encoding):
                           cwd=Path(__file__).resolve().parents[1])
     assert b"Traceback" not in proc.stderr, proc.stderr.decode(errors="replace")
     assert proc.returncode == 0 and b"Result: OK" in proc.stdout
+
+
+# -- TOML syntax errors in plain words (issue 14, item 22) ------------------------------------------
+
+@pytest.mark.parametrize("text, line, words", [
+    ("aaaa", 1, "a key without '= value'"),                        # no newline at the end
+    ("aaaa\n", 1, "a key without '= value'"),
+    ('version = 1\n[auth\nflow = "password"\n', 2, "a [name] header without its closing ']'"),
+    ("version = 1\n[[users]\n", 2, "a [[name]] header without its closing ']]'"),
+    ('version = 1\nsystem = "generic\n', 2, "a text without its closing quote"),
+    ("version = 1\nsystem = generic\n", 2, "Put texts in double quotes"),
+    ("version = 1\nx = [1, 2\n", 2, "a list [...] without its closing ']'"),
+])
+def test_toml_syntax_errors_say_what_to_write(tmp_path, capsys, text, line, words):
+    path = tmp_path / "broken.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        config_io.load(path)
+    rendered = info.value.render()
+    assert rendered.startswith(f"{path}:{line}: TOML syntax error")
+    assert words in rendered
+    assert "\\x00" not in rendered and "column 0" not in rendered      # no parser internals
+    rc, _, err = run(capsys, "check", "--config", str(path))
+    assert rc == 2 and words in err
+
+
+def test_a_missing_bracket_gets_no_hint_about_quotes(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text('version = 1\n[auth\nflow = "password"\n')
+    with pytest.raises(ConfigError) as info:
+        config_io.load(path)
+    assert "quotes" not in info.value.message and "'='" not in info.value.message
+    assert "column 6" in info.value.message          # columns count from 1, as editors do
+
+
+# -- the check command's output fits its columns (issue 14, cosmetic) --------------------------------
+
+def test_check_help_fits_80_columns_and_keeps_the_json_shape_whole(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit) as e:
+        main(["check", "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0
+    assert max(len(line) for line in out.splitlines()) <= 80, out
+    assert '{"ok": bool, "steps": [{"id", "status", "ms", "summary", "code", "fix"}]}' in out.splitlines()
+    assert "exit codes: 0 all passed" in out
+
+
+def test_long_step_ids_keep_the_summaries_in_their_column():
+    from wizard.cli.check import render_tree
+    from wizard.check.engine import Report, Step
+    long_id = "mailbox:accounts-payable.department@contoso.onmicrosoft.com"
+    steps = [Step("dns", "DNS", "pass", 3, "Found outlook.office365.com -> 52.97.1.1"),
+             Step(long_id, "Incoming mailbox", "pass", 40, "Opened the inbox: 3 messages, 1 unread. " * 3),
+             Step("user:WEBSHOP", "User", "fail", 9, "The user WEBSHOP could not sign in.", code="AADSTS50034",
+                  fix="Check the user name.")]
+    text = render_tree(Report(False, steps), "/etc/erp/mailwizard.toml", colour=False)
+    lines = text.splitlines()
+    summary_column = lines[1].index("Found")
+    for step in steps[1:]:
+        head = next(n for n, line in enumerate(lines) if line.rstrip().endswith(step.id))
+        first = lines[head + 1]
+        assert first.index(step.summary.split()[0]) == summary_column, text
+    for line in lines:
+        assert len(line) <= 78 or line.endswith(long_id), line     # an address is never broken
+    opened = [line for line in lines if "Opened" in line or "messages" in line or "unread" in line]
+    assert all(line[:summary_column].strip() == "" for line in opened), text
+
+
+def test_init_says_the_secret_format_warning_once_with_a_fix_that_helps(sandbox, tmp_path, capsys, monkeypatch):
+    path = write(tmp_path, sandbox.config())
+    monkeypatch.setenv("ODD_SECRET", "abcdefghijklmnopqrstuvwxyz0123456789ABCD")     # 40 characters, no '~'
+    rc, out, err = run(capsys, "init", "--non-interactive", "--config", path, "--client-secret-env", "ODD_SECRET")
+    assert rc == 1                                       # the sandbox refuses that secret
+    assert " ".join((out + err).split()).count("does not look like a current client secret Value") == 1, out + err
+    assert "Check the named field." not in out + err
+    assert "auth.client_secret" in out and "stage 3 (IDs and secret)" in " ".join(out.split())
+
+
+def test_a_config_warning_in_check_says_where_to_change_it(sandbox, tmp_path, capsys):
+    cfg = sandbox.config()
+    cfg.auth.client_secret = "abcdefghijklmnopqrstuvwxyz0123456789ABCD"
+    path = write(tmp_path, cfg)
+    rc, out, _ = run(capsys, "check", "--config", path, "--json")
+    step = json.loads(out)["steps"][0]
+    assert step["id"] == "config" and step["status"] == "warn"
+    assert step["fix"] != "Check the named field."
+    assert "auth.client_secret" in step["fix"] and "stage 3 (IDs and secret)" in step["fix"]

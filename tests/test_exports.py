@@ -79,7 +79,7 @@ def test_sheet_masks_secrets_unless_revealed(sandbox):
     masked = settings_sheet(cfg, today=TODAY)
     for secret in secrets_of(cfg):
         assert secret not in masked
-    assert sample.SECRET_VALUE[:6] + "********" in masked
+    assert sample.SECRET_VALUE[:3] + "********" in masked
     shown = settings_sheet(cfg, reveal=True, today=TODAY)
     assert sample.SECRET_VALUE in shown and "Webshop-Passw0rd!" in shown
 
@@ -205,3 +205,69 @@ def test_new_commands_help_without_heavy_imports(argv):
     out = help_output(argv, ('textual', 'msal', 'exchangelib', 'requests'))
     assert "exit codes" in out
     assert out.strip().splitlines()[-1] == "[]"
+
+
+# -- issue 14: incoming port, secrets from env:/file:, -o - ------------------------------------
+
+@pytest.mark.parametrize("protocol_port, shown", [(None, "443"), (8443, "8443")])
+def test_monitor_g5_incoming_port_is_the_one_the_system_must_use(sandbox, protocol_port, shown):
+    cfg = monitor_cfg(sandbox)
+    cfg.incoming.port = 0                   # "the protocol's default": never type 0 into Monitor
+    if protocol_port:
+        cfg.outgoing.port = protocol_port   # incoming EWS without its own port uses the outgoing one
+    incoming = settings_sheet(cfg, today=TODAY).split("Settings for incoming e-mail", 1)[1]
+    port_line = next(line for line in incoming.splitlines() if line.strip().startswith("Port "))
+    assert port_line.split()[-1] == shown
+    assert "Server name              outlook.office365.com" in incoming
+
+
+def _env_cfg(sandbox, tmp_path, name="MW_SHEET_SECRET"):
+    cfg = monitor_cfg(sandbox)
+    cfg.auth.client_secret = f"env:{name}"
+    return save(cfg, tmp_path / "mw.toml")
+
+
+def test_sheet_says_where_a_referenced_secret_comes_from(sandbox, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MW_SHEET_SECRET", sample.SECRET_VALUE)
+    path = _env_cfg(sandbox, tmp_path)
+    assert main(["export", "sheet", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    secret_rows = [line for line in out.splitlines() if line.strip().startswith("Client secret")]
+    assert len(secret_rows) == 2
+    for row in secret_rows:
+        assert "environment variable MW_SHEET_SECRET" in row and "--reveal" in row
+        assert row.split()[-1] != "env:MW_SHEET_SECRET" and "  env:" not in row   # not a value to type
+    assert sample.SECRET_VALUE not in out
+    assert main(["export", "sheet", "--reveal", "--config", str(path)]) == 0
+    assert capsys.readouterr().out.count(sample.SECRET_VALUE) == 2
+
+
+def test_sheet_file_reference_names_the_file(sandbox, tmp_path):
+    cfg = monitor_cfg(sandbox)
+    cfg.auth.client_secret = "file:/etc/erp/client-secret"
+    sheet = settings_sheet(cfg, today=TODAY)
+    assert "in file /etc/erp/client-secret;" in sheet and "--reveal" in sheet
+
+
+def test_reveal_fails_when_the_reference_cannot_be_resolved(sandbox, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("MW_SHEET_SECRET", raising=False)
+    path = _env_cfg(sandbox, tmp_path)
+    rc = main(["export", "sheet", "--reveal", "--config", str(path)])
+    got = capsys.readouterr()
+    assert rc == 2
+    assert got.out == ""                        # no sheet with the reference as its "value"
+    assert "auth.client_secret" in got.err and "MW_SHEET_SECRET" in got.err and "not set" in got.err
+    target = tmp_path / "sheet.txt"
+    assert main(["export", "sheet", "--reveal", "--config", str(path), "-o", str(target)]) == 2
+    assert not target.exists()
+
+
+def test_output_dash_is_standard_output(sandbox, tmp_path, capsys, monkeypatch):
+    path = save(monitor_cfg(sandbox), tmp_path / "mw.toml")
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "sheet", "--reveal", "--config", str(path), "-o", "-"]) == 0
+    out = capsys.readouterr().out
+    assert sample.SECRET_VALUE in out and "Application (client) ID" in out
+    assert not (tmp_path / "-").exists()
+    assert main(["export", "runbook", "--config", str(path), "-o", "-"]) == 0
+    assert "Connect-ExchangeOnline" in capsys.readouterr().out and not (tmp_path / "-").exists()

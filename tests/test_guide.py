@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import tomllib
 from datetime import date
 from pathlib import Path
 
 import pytest
 
+from wizard.config.files import standard_toml
 from wizard.guide.steps import GuideError, ews_warning, guide_path, load_guide, parse, stage
 from wizard.guide.manifest import (
     EXCHANGE_ONLINE, MICROSOFT_GRAPH, manifest_entries, manifest_snippet, permissions_for,
 )
 
+tomllib = standard_toml()   # tomli before Python 3.11 (the reader the guide uses)
 FLOWS = ("client_secret", "password")
 CONTRACT_STAGES = ["target", "registration", "ids", "mail", "test", "save"]
 FIELDS = ["client_id", "tenant_id", "client_secret", "secret_expires", "username", "password",

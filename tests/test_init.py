@@ -12,7 +12,7 @@ import pytest
 
 from cli_helpers import help_output
 from wizard.config import files as config_io, drafts
-from wizard.config.answers import AnswerError, gather
+from wizard.cli.answers import AnswerError, gather
 from wizard.cli.main import build_parser
 from wizard.cli.main import main
 from wizard.sandbox import sample
@@ -365,3 +365,88 @@ def test_list_shows_the_config_chosen_by_the_environment(tmp_path, sandbox, monk
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "ERROR" in out and "auth.flow" in out and "* ($MAILWIZARD_CONFIG)" in out
+
+
+def test_list_offers_the_demo_to_continue_a_demo_draft(sandbox, monkeypatch, capsys):
+    """A draft of `mailwizard demo` (its config is demo.toml beside the default config) is
+    continued with `mailwizard demo`, which starts a new sandbox; `mailwizard --config
+    .../demo.toml` would open the wizard against a sandbox that is gone (issue 14 item 12)."""
+    monkeypatch.delenv("MAILWIZARD_CONFIG")
+    demo = config_io.default_path().parent / "demo.toml"
+    drafts.save_draft(demo, sandbox.config(), "ids", keep_secrets=False)
+    drafts.save_draft(config_io.profile_path("next"), sandbox.config(), "mail", keep_secrets=False)
+    assert main(["list"]) == 0
+    out = _output(capsys)
+    assert "continue it with `mailwizard demo`" in out
+    assert f"--config {demo}" not in out
+    assert "continue it with `mailwizard --profile next`" in out
+    assert main(["list", "--json"]) == 0
+    by = {c["name"]: c for c in json.loads(capsys.readouterr().out)["configs"]}
+    assert by["demo"]["demo"] is True and by["demo"]["draft"]["resume"] == "mailwizard demo"
+    assert by["next"]["demo"] is False and by["next"]["draft"]["resume"] == "mailwizard --profile next"
+
+
+# -- issue 14, item 17: the flags of every shape ---------------------------------------------------
+
+def test_help_names_every_flow_the_protocol_and_servers_of_each_protocol(capsys):
+    with pytest.raises(SystemExit):
+        main(["init", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--flow FLOW client_secret | password | certificate | device_code" in text
+    assert "--protocol NAME ews | graph | smtp+imap" in text
+    server = text.split("--server HOST ")[-1][:120]
+    assert server.startswith("outgoing server: EWS") and "SMTP" in server
+    assert "--incoming-server HOST" in text and "--certificate PEM" in text and "--thumbprint HEX" in text
+
+
+def test_protocol_flag_and_smtp_defaults(sandbox, tmp_path, capsys, monkeypatch):
+    from wizard.config.clouds import SMTP_PORT
+    monkeypatch.setenv("MAILWIZARD_CLIENT_SECRET", sample.SECRET_VALUE)
+    args = build_parser().parse_args(["init", "--non-interactive", "--protocol", "smtp+imap",
+                                      "--tenant-id", sample.TENANT_ID, "--client-id", sample.SECRET_APP_ID,
+                                      "--sender", sample.SENDER])
+    cfg = gather(args).cfg
+    assert (cfg.outgoing.protocol, cfg.incoming.protocol) == ("smtp", "imap")
+    assert (cfg.outgoing.server, cfg.outgoing.port) == ("smtp.office365.com", SMTP_PORT)
+    monkeypatch.setenv("MAILWIZARD_PROTOCOL", "graph")
+    assert gather(build_parser().parse_args(["init", "--non-interactive", "--tenant-id", sample.TENANT_ID,
+                                             "--client-id", sample.SECRET_APP_ID, "--sender", sample.SENDER])
+                  ).cfg.outgoing.protocol == "graph"
+    rc = _init("--config", str(tmp_path / "x.toml"), *_secret_flags(sandbox), "--protocol", "pop3")
+    err = _output(capsys)
+    assert rc == 2 and "[protocol] (from --protocol) unknown protocol 'pop3'" in err and "smtp+imap" in err
+
+
+def test_certificate_flow_from_flags(sandbox, tmp_path, capsys):
+    cert = sandbox.config("certificate")
+    path = tmp_path / "cert.toml"
+    rc = _init("--config", str(path), "--flow", "certificate", "--tenant-id", sample.TENANT_ID,
+               "--client-id", sample.SECRET_APP_ID, "--certificate", cert.auth.certificate,
+               "--thumbprint", cert.auth.thumbprint, *_target_flags(sandbox))
+    out = _output(capsys)
+    assert rc == 0, out
+    saved = config_io.load(path)
+    assert (saved.auth.flow, saved.auth.thumbprint) == ("certificate", cert.auth.thumbprint)
+
+
+def test_account_flag_says_which_existing_accounts_it_replaces(sandbox, tmp_path, capsys, monkeypatch):
+    path = config_io.save(sandbox.config(), tmp_path / "mw.toml")          # reads both sample.INCOMING
+    rc = _init("--config", str(path), "--account", sample.INCOMING[0], "--save-anyway")
+    out = _output(capsys)
+    assert rc == 0, out
+    assert f"--account replaces the incoming accounts (existing config): {sample.INCOMING[1]} will no " \
+           "longer be read" in " ".join(out.split())
+    assert [a.address for a in config_io.load(path).incoming.accounts] == [sample.INCOMING[0]]
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_config_and_profile_together_are_refused(tmp_path, capsys, monkeypatch, as_json):
+    import wizard.check.engine as conntest
+    monkeypatch.setattr(conntest, "run_check", lambda *a, **k: pytest.fail("the test ran"))
+    rc = main(["--profile", "production", "init", "--non-interactive", "--config", str(tmp_path / "x.toml")]
+              + (["--json"] if as_json else []))
+    got = capsys.readouterr()
+    assert rc == 2
+    text = json.loads(got.out)["steps"][0]["summary"] if as_json else got.err
+    assert "--config" in text and "--profile production" in text and "two different configs" in text
+    assert not (tmp_path / "x.toml").exists() and not config_io.profile_path("production").exists()

@@ -119,3 +119,29 @@ def test_the_cli_paces_across_runs(sandbox):
         second.send(sample.RECIPIENT, "two", "x")
         assert second.pacer.sent_last_minute(sample.SENDER) == 2
     assert path is not None and path.parent.name == "mailwizard"
+
+
+@pytest.mark.parametrize("protocol", ["ews", "graph", "smtp"])
+def test_a_send_refused_at_sign_in_is_not_counted(sandbox, tmp_path, capsys, protocol):
+    """`mailwizard send` with a wrong client secret fails at sign-in (exit 1): the shared
+    send log (pacing.json) does not count it, so the next runs keep their full budget."""
+    from wizard.config import files as config_io
+    from wizard.cli.main import main
+    from wizard.runtime.tokens import cache_dir
+
+    cfg = config(sandbox, protocol)
+    cfg.auth.client_secret = sample.EXPIRED_SECRET_VALUE
+    path = config_io.save(cfg, tmp_path / "mw.toml")
+    for n in range(3):
+        rc = main(["send", "--config", str(path), "--to", sample.RECIPIENT, "--subject", f"try {n}"])
+        out, err = capsys.readouterr()
+        assert rc == 1 and "AADSTS7000222" in err, err
+    log = cache_dir() / "pacing.json"
+    import json
+    counted = json.loads(log.read_text()) if log.exists() else {}
+    assert counted.get(sample.SENDER.lower(), []) == []
+    # a send that goes through is still counted
+    cfg.auth.client_secret = sample.SECRET_VALUE
+    config_io.save(cfg, path)
+    assert main(["send", "--config", str(path), "--to", sample.RECIPIENT, "--subject", "works"]) == 0
+    assert len(json.loads(log.read_text())[sample.SENDER.lower()]) == 1

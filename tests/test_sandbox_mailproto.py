@@ -34,11 +34,24 @@ def tls(sb) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=sb.ca_path)
 
 
+def smtp_xoauth2(s: smtplib.SMTP, user: str, token: str) -> tuple[int, bytes]:
+    """AUTH XOAUTH2 as RFC 4954 has it for a response longer than the 512-octet command line:
+    AUTH, 334, the response; an error challenge is answered with an empty line."""
+    code, text = s.docmd("AUTH", "XOAUTH2")
+    assert code == 334, (code, text)
+    code, text = s.docmd(base64.b64encode(xoauth2(user, token).encode()).decode())
+    if code == 334:
+        code, text = s.docmd("")
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, text)
+    return code, text
+
+
 def smtp_login(sb, token, user=sample.SERVICE_USER) -> smtplib.SMTP:
     s = smtplib.SMTP(sb.host, sb.smtp_port, timeout=5)
     s.starttls(context=tls(sb))
     s.ehlo()
-    s.auth("XOAUTH2", lambda challenge=None: xoauth2(user, token))
+    smtp_xoauth2(s, user, token)
     return s
 
 
@@ -74,7 +87,7 @@ def test_smtp_xoauth2_send_with_attachment_is_delivered(sandbox):
         s.ehlo()
         assert s.esmtp_features["auth"].split() == ["LOGIN", "XOAUTH2"]
         assert s.docmd("MAIL", f"FROM:<{sample.SENDER}>")[0] == 530     # not authenticated yet
-        code, text = s.auth("XOAUTH2", lambda challenge=None: xoauth2(sample.SERVICE_USER, user_token(sandbox)))
+        code, text = smtp_xoauth2(s, sample.SERVICE_USER, user_token(sandbox))
         assert (code, text) == (235, b"2.7.0 Authentication successful")
         assert s.send_message(letter(), from_addr=sample.SENDER, to_addrs=[sample.RECIPIENT, "x@example.org"]) == {}
     [got] = sandbox.tenant.mailbox(sample.RECIPIENT).inbox
@@ -164,7 +177,8 @@ def test_smtp_30_messages_per_minute_on_the_injected_clock(sandbox, monkeypatch)
 
 def imap_login(sb, token, user=sample.SERVICE_USER) -> imaplib.IMAP4_SSL:
     m = imaplib.IMAP4_SSL(sb.host, sb.imap_port, ssl_context=tls(sb), timeout=5)
-    m.authenticate("XOAUTH2", lambda _: xoauth2(user, token).encode())
+    answers = iter([xoauth2(user, token).encode()])
+    m.authenticate("XOAUTH2", lambda _: next(answers, b""))     # an error challenge gets an empty line
     return m
 
 
@@ -330,3 +344,152 @@ def test_where_the_sample_app_may_not_use_smtp_and_imap_app_only(sandbox):
         imap_login(sandbox, app_token(sandbox), sample.INCOMING[0])
     with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATE failed."):    # never granted on RECIPIENT
         imap_login(sandbox, app_token(sandbox), sample.RECIPIENT)
+
+
+# -- as strict as RFC-conforming servers (issue 13, items 1 and 2) -------------------------------
+
+def _starttls(sb) -> smtplib.SMTP:
+    s = smtplib.SMTP(sb.host, sb.smtp_port, timeout=5)
+    s.starttls(context=tls(sb))
+    s.ehlo()
+    return s
+
+
+def test_smtp_command_line_over_512_octets_is_refused(sandbox):
+    blob = base64.b64encode(xoauth2(sample.SERVICE_USER, user_token(sandbox)).encode()).decode()
+    assert len(blob) > 512                                     # an Entra-sized token
+    with _starttls(sandbox) as s:
+        assert s.docmd("AUTH", "XOAUTH2 " + blob) == (500, b"5.5.2 Line too long")
+        assert s.docmd("NOOP")[0] == 250                       # the session goes on
+        assert smtp_xoauth2(s, sample.SERVICE_USER, user_token(sandbox))[0] == 235
+
+
+def test_smtp_error_challenge_wants_an_empty_line_then_gives_the_final_reply(sandbox):
+    with _starttls(sandbox) as s:
+        assert s.docmd("AUTH", "XOAUTH2")[0] == 334
+        code, challenge = s.docmd(base64.b64encode(xoauth2(sample.RECIPIENT, user_token(sandbox)).encode()).decode())
+        assert code == 334 and b'"status":"401"' in base64.b64decode(challenge)
+        assert s.docmd("")[:1] == (535,)
+    with _starttls(sandbox) as s:                              # answering the challenge with the token again
+        s.docmd("AUTH", "XOAUTH2")
+        blob = base64.b64encode(xoauth2(sample.RECIPIENT, user_token(sandbox)).encode()).decode()
+        assert s.docmd(blob)[0] == 334
+        assert s.docmd(blob)[0] == 501
+
+
+def test_imap_error_challenge_wants_an_empty_line_then_gives_the_final_no(sandbox):
+    for answer, expected in ((b"", "AUTHENTICATE failed."), (None, "Expected an empty response")):
+        m = imaplib.IMAP4_SSL(sandbox.host, sandbox.imap_port, ssl_context=tls(sandbox), timeout=5)
+        first = xoauth2(sample.RECIPIENT, user_token(sandbox)).encode()        # not the token's user
+        seen = []
+
+        def reply(challenge, first=first, answer=answer, seen=seen):
+            seen.append(challenge)
+            return first if len(seen) == 1 else (first if answer is None else answer)
+        with pytest.raises(imaplib.IMAP4.error, match=expected):
+            m.authenticate("XOAUTH2", reply)
+        assert b'"status":"401"' in seen[1]
+        m.shutdown()
+
+
+# -- the runtime's SMTP and IMAP clients against them (issue 13, items 1-5) ------------------------
+
+def _runtime(sb, protocol="smtp+imap", flow="password", **overrides):
+    from runtime_helpers import config
+    from wizard.runtime import Mailer
+    cfg = config(sb, protocol, flow, **overrides)
+    return cfg, Mailer(cfg, sleep=lambda s: None)
+
+
+def test_runtime_smtp_sends_a_long_xoauth2_response_after_the_334(sandbox, monkeypatch):
+    from wizard.sandbox.smtp import SmtpHandler
+    lines = []
+    original = SmtpHandler.command
+    monkeypatch.setattr(SmtpHandler, "command", lambda self, line: (lines.append(line), original(self, line))[1])
+    cfg, mailer = _runtime(sandbox)
+    with mailer:
+        mailer.send(sample.RECIPIENT, "long token", "body")
+    assert "AUTH XOAUTH2" in lines and all(len(line) + 2 <= 512 for line in lines)
+    assert [m.subject for m in sandbox.tenant.mailbox(sample.RECIPIENT).inbox] == ["long token"]
+
+
+def test_runtime_imap_answers_the_error_challenge_and_reports_the_final_words(sandbox):
+    from wizard.runtime import MailError
+    cfg, mailer = _runtime(sandbox)
+    sandbox.tenant.mailbox(cfg.incoming.accounts[0].address).imap_disabled = True
+    with mailer, pytest.raises(MailError) as e:
+        mailer.fetch(cfg.incoming.accounts[0].address)
+    d = e.value.diagnosis
+    assert d.code == "IMAP AUTHENTICATE failed"
+    assert "AUTHENTICATE failed." in d.service_message and "Expected an empty" not in d.service_message
+    assert "status 401" in d.service_message                    # the error challenge, in words
+
+
+def _imap_transport(sb):
+    from wizard.runtime.imap import ImapTransport
+    from wizard.runtime.tokens import SignIn
+    cfg = sb.config("password", protocol="smtp+imap")
+    return ImapTransport(cfg, None, server="mail.example.org", port=993), SignIn("password", sample.SERVICE_USER, "x")
+
+
+def test_rfc_5530_authenticationfailed_is_a_refused_sign_in_with_the_servers_words(sandbox):
+    t, who = _imap_transport(sandbox)
+    d = t._diagnose(imaplib.IMAP4.error("[AUTHENTICATIONFAILED] Authentication failed."), sample.INCOMING[0], who)
+    assert d.code == "imap.auth"
+    assert "[AUTHENTICATIONFAILED] Authentication failed." in d.cause and d.service_message
+    assert "Microsoft" not in d.fix and "trace ID" not in d.fix
+
+
+def _smtp_transport(sb, server="mail.example.org"):
+    from wizard.runtime.smtp import SmtpTransport
+    from wizard.runtime.tokens import SignIn
+    cfg = sb.config("password", protocol="smtp+imap")
+    return SmtpTransport(cfg, None, server=server, port=587), SignIn("password", sample.SERVICE_USER, "x")
+
+
+def test_a_refused_recipient_has_its_own_diagnosis(sandbox):
+    t, who = _smtp_transport(sandbox)
+    refused = smtplib.SMTPRecipientsRefused({"x@fabrikam.example": (554, b"5.7.1 <x@fabrikam.example>: Relay "
+                                                                          b"access denied")})
+    d = t._diagnose(refused, sample.SENDER, who, sample.SERVICE_USER)
+    assert d.code == "smtp.rcpt" and "x@fabrikam.example" in d.cause
+    assert "554 5.7.1 <x@fabrikam.example>: Relay access denied" in d.cause
+
+
+@pytest.mark.parametrize("exc, code", [
+    (smtplib.SMTPAuthenticationError(535, b"5.7.8 Authentication credentials invalid"), "smtp.auth"),
+    (smtplib.SMTPResponseException(500, b"5.5.2 Line too long"), "smtp.refused"),
+    (smtplib.SMTPResponseException(454, b"4.7.0 Temporary authentication failure"), "smtp.transient")])
+def test_fix_for_another_server_does_not_send_the_user_to_microsoft(sandbox, exc, code):
+    t, who = _smtp_transport(sandbox)
+    d = t._diagnose(exc, sample.SENDER, who, sample.SERVICE_USER)
+    assert d.code == code
+    assert "Microsoft" not in d.fix and "trace ID" not in d.fix
+    assert exc.smtp_error.decode() in d.cause
+
+
+def test_smtp_4xx_is_tried_again_within_bounds(sandbox, monkeypatch):
+    from wizard.runtime import MailError
+    from wizard.sandbox.smtp import SmtpHandler
+    answers = ["451 4.3.0 Temporary failure, try again", "454 4.7.0 Temporary failure"]
+    original = SmtpHandler.do_MAIL
+
+    def busy_then_fine(self, arg):
+        if answers:
+            self.send(answers.pop(0))
+        else:
+            original(self, arg)
+    monkeypatch.setattr(SmtpHandler, "do_MAIL", busy_then_fine)
+    cfg, mailer = _runtime(sandbox)
+    waits = []
+    with mailer:
+        t = mailer._outgoing()
+        t.sleep = waits.append
+        mailer.send(sample.RECIPIENT, "after two 4xx", "body")
+        assert len(waits) == 2 and sum(waits) <= 5
+        answers[:] = ["451 4.3.0 Temporary failure"] * 5          # never gets better: bounded, then a diagnosis
+        waits.clear()
+        with pytest.raises(MailError) as e:
+            mailer.send(sample.RECIPIENT, "never", "body")
+    assert len(waits) == 2 and e.value.code == "http.429"      # Exchange's busy diagnosis (451 from Microsoft)
+    assert [m.subject for m in sandbox.tenant.mailbox(sample.RECIPIENT).inbox] == ["after two 4xx"]

@@ -329,7 +329,7 @@ async def test_terminal_start_shows_the_whole_first_stage_then_its_choices(tmp_p
         await settle(pilot)
         assert stage(app) == "target"
         text = screen_text(app)
-        assert "Stage 1/6" in text and "Steps in the guide (3)" in text
+        assert "Stage 1/6" in text and "System to connect" in text     # the choices, at once
         assert app.screen.query_one("#system-monitor_g5").value        # the choices are there
         assert app.screen.query_one("#flow-client_secret").value
         await pilot.press("ctrl+n")
@@ -352,3 +352,50 @@ def test_garbage_collection_is_back_on_once_the_first_screen_is_painted():
         gc.unfreeze()
         gc.set_threshold(*thresholds)
         gc.enable()
+
+
+# -- the first screen of a stage shows what to do; PageDown never sticks ----------------------
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_stage_one_shows_its_choices_on_the_first_screen(tmp_path, size):
+    """The choices were three screens below the guide text at 80x24."""
+    app = make_app(tmp_path / "mw.toml")
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        assert stage(app) == "target"
+        body = app.screen.query_one("#body")
+        assert body.scroll_y == 0
+        assert visible(app, app.screen.query_one("#system")), screen_text(app)
+        assert "Sign-in method" in screen_text(app) or size == (60, 20)
+        # the limits of each method are right under the sign-in choice
+        flow, compare = app.screen.query_one("#flow"), app.screen.query_one("#flow-compare-box")
+        assert 0 < compare.region.y - flow.region.bottom <= 4
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_page_down_in_a_guide_box_moves_on_to_the_rest_of_the_page(tmp_path, size):
+    """Stage 2 starts in the guide steps box: PageDown scrolled it to its end and then
+    did nothing, with the manifest below out of reach."""
+    app = make_app(tmp_path / "mw.toml", stage="registration")
+    app.animation_level = "none"
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        body = app.screen.query_one("#body")
+        steps = app.screen.query_one("#steps")
+        assert app.focused is steps and steps.max_scroll_y > 0 and body.max_scroll_y > 0
+        for _ in range(20):
+            await pilot.press("pagedown")
+            await settle(pilot)
+            if body.scroll_y >= body.max_scroll_y:
+                break
+        assert body.scroll_y == body.max_scroll_y, screen_text(app)
+        assert visible(app, app.screen.query_one("#manifest"))
+        for _ in range(20):
+            await pilot.press("pageup")
+            await settle(pilot)
+        assert body.scroll_y == 0 and "Stage 2/6" in screen_text(app)
+        # the arrows too: through the box, then on down the page
+        for _ in range(steps.max_scroll_y + 10):
+            await pilot.press("down")
+        await settle(pilot)
+        assert steps.scroll_y == steps.max_scroll_y and body.scroll_y > 0

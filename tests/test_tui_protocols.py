@@ -4,12 +4,14 @@ the guides, driven by keys at 80x24."""
 from __future__ import annotations
 
 import stat
-import tomllib
 
 from textual.widgets import Input
 
 from screens.app import make_app
+from wizard.config.files import standard_toml
 from test_tui import SIZE, assert_focus_visible, paste, screen_text, stage, tab_to
+
+tomllib = standard_toml()   # tomli before Python 3.11
 
 
 def quiet(app):

@@ -73,6 +73,7 @@ class DraftKeeper:
         self.timer = None
         self.asking = False
         self.failed = False
+        self.claim = None       # drafts.Claim once this wizard wrote its draft
 
     def changed(self) -> None:
         """A value changed: write after DELAY of quiet (restarts on each change)."""
@@ -89,9 +90,17 @@ class DraftKeeper:
         if not app.dirty:
             return
         try:
+            if self.claim is None:      # the draft is this wizard's while it runs
+                self.claim = drafts.claim(app.config_path)
             drafts.save_draft(app.config_path, app.config, app.stage,
                               keep_secrets=bool(app.keep_secrets), raw=dict(app.drafts),
-                              missing_secrets=list(app.missing_secrets))
+                              missing_secrets=list(app.missing_secrets), claim=self.claim)
+        except drafts.DraftBusy as exc:
+            if not self.failed:
+                self.failed = True
+                app.notify(f"{exc}. Save before you leave; saving asks before it replaces a "
+                           "file the other one saved.", title="No draft", severity="warning",
+                           markup=False)
         except OSError as exc:
             if not self.failed:   # say it once; the wizard works on without drafts
                 self.failed = True
@@ -99,11 +108,24 @@ class DraftKeeper:
                            "Save before you leave.", title="No draft", severity="warning",
                            markup=False)
 
-    def discard(self) -> None:
+    def discard(self) -> bool:
+        """Remove this config's draft; False when there was none, or when another
+        live wizard owns it (it is left alone)."""
         if self.timer is not None:
             self.timer.stop()
             self.timer = None
-        drafts.discard_draft(self.app.config_path)
+        claim, self.claim = self.claim, None
+        return drafts.discard_draft(self.app.config_path, claim)
+
+    def release(self) -> None:
+        """The wizard ends: its draft stays, but it no longer owns it (the kernel
+        lets go too when the process ends some other way)."""
+        if self.timer is not None:
+            self.timer.stop()
+            self.timer = None
+        claim, self.claim = self.claim, None
+        if claim is not None:
+            claim.release()
 
     # -- consent for secrets ---------------------------------------------------
     def ask_consent(self) -> None:
@@ -158,7 +180,10 @@ class ResumeDialog(ConfirmDialog):
         text = (draft.describe(datetime.now(timezone.utc)) +
                 f"\nContinue goes to {stage_words(draft.stage, guide)} with every value typed; "
                 "Start over forgets them.")
-        if config_newer(draft):
+        if draft.owner is not None:
+            text += ("\n! Continue starts from a copy of its values (saving asks before it replaces "
+                     "a file the other one saved); Start over leaves its draft alone.")
+        elif config_newer(draft):
             text += ("\n! Warning: the config file was saved after this draft (by another "
                      "mailwizard, or by hand): continuing replaces its values when you save.")
         super().__init__("Continue where you stopped?", text,

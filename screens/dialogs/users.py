@@ -45,7 +45,8 @@ class UsersScreen(Screen):
                 tooltip="Check the rows and go back to the mail stage."),
     ]
     DEFAULT_CSS = """
-    UsersScreen #users-body { height: 1fr; padding: 0 1; }
+    UsersScreen #users-body { height: 1fr; padding: 0 1; scrollbar-size-vertical: 1; }
+    UsersScreen #user-rows { height: auto; }   /* a Vertical is 1fr: it clipped the rows to the screen */
     UsersScreen RadioSet { border: none; padding: 0; }
     """
 
@@ -129,7 +130,7 @@ class UsersScreen(Screen):
         if event.button.id == "add-user":
             await self.action_add()
         elif (event.button.id or "").startswith("remove-user-"):
-            await self.remove_row(int(event.button.id.rsplit("-", 1)[1]))
+            self.confirm_remove(int(event.button.id.rsplit("-", 1)[1]))
 
     async def action_add(self) -> None:
         self.users.append(UserOverride(flow="password"))
@@ -142,7 +143,24 @@ class UsersScreen(Screen):
         if row is None:
             self.notify("Move the focus into a user first (Tab), then press F6.", severity="warning")
             return
-        await self.remove_row(int(row.id.split("-")[1]))
+        self.confirm_remove(int(row.id.split("-")[1]))
+
+    def confirm_remove(self, n: int) -> None:
+        """Removing a user drops its settings (and its password): ask first, default No."""
+        from screens.dialogs.confirm import ConfirmDialog
+        if n >= len(self.users):
+            return
+        name = self.users[n].name or "(no name yet)"
+
+        async def answer(yes: bool | None) -> None:
+            if yes and n < len(self.users):
+                await self.remove_row(n)
+
+        self.app.push_screen(ConfirmDialog(
+            f"Remove user {n + 1}?",
+            f"User {n + 1} ({name}) and its e-mail settings are removed from the per-user "
+            "settings; the business system then sends this user's mail with the system's sign-in.",
+            yes="Remove", no="Keep"), answer)
 
     async def remove_row(self, n: int) -> None:
         del self.users[n]

@@ -125,7 +125,48 @@ class CheckedField(Vertical):
         self.call_after_refresh(self.scroll_visible, animate=False)
 
 
-class StepList(VerticalScroll):
+class InnerScroll(VerticalScroll):
+    """A scrolling box inside the stage's scrolling body (guide steps, manifest JSON,
+    preview). Arrows and PageUp/PageDown scroll the box while it is on screen and
+    has more to show that way; at its top or bottom, or once the page has moved it
+    out of view, the same key moves the body (the page) instead of stopping dead."""
+
+    def _in_view(self) -> bool:
+        try:
+            geometry = self.screen.find_widget(self)
+        except Exception:   # not laid out yet
+            return False
+        return geometry.clip.contains_region(geometry.region)
+
+    def _can_move(self, down: bool) -> bool:
+        if not self.allow_vertical_scroll or not self._in_view():
+            return False
+        target = self.scroll_target_y
+        return target < self.max_scroll_y if down else target > 0
+
+    def _chain(self, down: bool) -> None:
+        from textual.actions import SkipAction
+        if not self._can_move(down):
+            raise SkipAction()   # the binding of the scrolling body below takes the key
+
+    def action_scroll_down(self) -> None:
+        self._chain(True)
+        super().action_scroll_down()
+
+    def action_scroll_up(self) -> None:
+        self._chain(False)
+        super().action_scroll_up()
+
+    def action_page_down(self) -> None:
+        self._chain(True)
+        super().action_page_down()
+
+    def action_page_up(self) -> None:
+        self._chain(False)
+        super().action_page_up()
+
+
+class StepList(InnerScroll):
     """The guide's numbered steps for one stage, each with its reference.
     Its height is capped so the first field stays in view; it scrolls itself."""
 

@@ -20,7 +20,11 @@ runtime's own clients in ``wizard.runtime`` do the Graph, SMTP and IMAP work):
   runtime signs in to send from the sender (no message).
 - send (with send_to): EWS CreateItem; Graph ``sendMail``; SMTP a message.
 - mailbox:<address>: EWS GetFolder; Graph as above; IMAP ``AUTHENTICATE
-  XOAUTH2`` + ``SELECT INBOX`` (read-only) and a count of unseen mail.
+  XOAUTH2`` + ``SELECT INBOX`` (read-only) and a count of unseen mail. An Efecte
+  ESM config naming no incoming mailbox is read as naming the service
+  account's own (``wizard.config.mailboxes``); that step then warns.
+- user:<name>: each [[users]] override signs in as `send --from NAME` does and
+  opens its sender mailbox (``wizard.check.users``).
 """
 
 from __future__ import annotations
@@ -123,12 +127,17 @@ def _positive(text: str, name: str) -> float:
 
 
 def plan(cfg, send_to=None) -> list[Step]:
+    from wizard.config.mailboxes import with_default_incoming
+    from wizard.check.users import title, user_steps
+    cfg = with_default_incoming(cfg)        # Efecte ESM reads the service account's mailbox by default
     ids = list(CHAIN if send_to else CHAIN[:-1])
     ids += [f"mailbox:{a.address}" for a in cfg.incoming.accounts if a.address]
+    ids += user_steps(cfg)                  # user:NAME per [[users]] override
     titles = dict(TITLES)
     if cfg.outgoing.protocol == "smtp":
         titles["mailbox"] = SMTP_MAILBOX_TITLE
-    return [Step(i, titles.get(i, f"Open mailbox {i.partition(':')[2]}")) for i in ids]
+    return [Step(i, title(i) if i.startswith("user:") else titles.get(i, f"Open mailbox {i.partition(':')[2]}"))
+            for i in ids]
 
 
 def run_check(cfg, *, send_to=None, on_step=None, cancel=None, tuning: Tuning | None = None) -> Report:
@@ -144,6 +153,9 @@ def run_check(cfg, *, send_to=None, on_step=None, cancel=None, tuning: Tuning | 
 class _Run:
     def __init__(self, cfg, send_to, on_step, cancel, tuning):
         from wizard.config.schema import secrets_of
+        from wizard.config.mailboxes import default_incoming, with_default_incoming
+        self.implied = default_incoming(cfg)     # an ESM config naming no incoming mailbox: this one is read
+        cfg = with_default_incoming(cfg)
         self.cfg, self.send_to, self.on_step, self.cancel, self.t = cfg, send_to, on_step, cancel, tuning
         self.steps = plan(cfg, send_to)
         self.secrets = set(secrets_of(cfg))
@@ -220,7 +232,7 @@ class _Run:
         return Report(ok, self.steps)
 
     def blocked(self, step_id: str) -> bool:
-        if step_id.startswith("mailbox:"):
+        if step_id.startswith(("mailbox:", "user:")):
             return any(s.status == "fail" for s in self.steps if s.id in CHAIN[:-1])
         return self.failed_chain
 
@@ -261,7 +273,9 @@ class _Run:
             return self.apply(step, lookup("secret.expiring", cfg=cfg), "warn", expiring[0].message)
         if warnings:
             step.status, step.summary = "warn", f"{warnings[0].field}: {warnings[0].message}"
-            step.fix, step.screen = "Check the named field.", _screen_of(warnings[0].field)
+            from wizard.diagnosis.classify import warning_fix
+            step.screen = _screen_of(warnings[0].field)
+            step.fix = warning_fix(warnings[0].field, step.screen)
             return
         step.status, step.summary = "pass", "All settings are filled in and look right."
 
@@ -441,6 +455,16 @@ class _Run:
             return
         username = acc.username if self.flow == "password" and acc.username else None
         self.mailbox(step, address, token, self.cfg.incoming.protocol, propagate=False, username=username)
+        if address == self.implied and step.status == "pass":
+            step.status, step.screen = "warn", "mail"
+            step.summary += (" The config names no incoming mailbox, so Efecte ESM and `mailwizard poll` "
+                             "read none.")
+            step.fix = (f"Add [[incoming.accounts]] with address = \"{address}\" (the service account's own "
+                        "mailbox, as tested here) or the mailbox ESM reads, or save stage 4 of the wizard again.")
+
+    def do_user(self, step: Step) -> None:
+        from wizard.check.users import check_user
+        check_user(self, step)
 
     def mailbox(self, step: Step, address: str, token: str, protocol: str, propagate: bool,
                 username: str | None = None) -> None:

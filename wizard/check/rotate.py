@@ -5,7 +5,8 @@
 2. ``rotate_secret`` puts the new Value and its expiry into a *copy* of the
    config and runs the whole connection test (``conntest.run_check``) on it.
 3. Only when the test passes is the config saved (``config_io.save``: atomic,
-   previous file kept as ``.bak``); a config that reads the secret from
+   through a symlink to its target, previous file kept as ``.bak``, this one as
+   ``.good``); when that save fails, ``NotSaved`` says so; a config that reads the secret from
    ``file:PATH`` gets the new Value written to that file instead (also with a
    backup), and ``secret_expires`` in the config.
 4. The user then deletes the old secret in the portal.
@@ -25,6 +26,17 @@ from pathlib import Path
 class RotateError(Exception):
     """The rotation cannot start (wrong flow, bad value, env: reference...):
     nothing was tested and nothing changed."""
+
+
+class NotSaved(Exception):
+    """The new secret passed the test, but it could not be saved (disk full, no
+    permission, the file changed meanwhile). ``str()`` says, in plain words,
+    what happened and which secret is in use now; ``report`` is the trial's."""
+
+    def __init__(self, message: str, report, saved: list[Path] | None = None):
+        super().__init__(message)
+        self.report = report
+        self.saved = saved or []
 
 
 @dataclass
@@ -118,13 +130,21 @@ def rotate_secret(cfg, path, new_secret: str, expires: date | None, *, today: da
         return RotateResult(False, report, message=f"The new secret did not pass ({why}). "
                                                    "Nothing was changed: the config keeps the old secret.")
 
+    from wizard.config.files import SEEN, ConfigChanged, plain_reason
+
     path = Path(path)
     saved, backups = [], []
     ref = cfg.auth.client_secret
     if ref.startswith("file:"):
         secret_file = Path(ref[5:]).expanduser()
         had = secret_file.exists()
-        write_private(secret_file, value + "\n", backup=had)
+        try:
+            write_private(secret_file, value + "\n", backup=had, lock=True)
+        except OSError as exc:
+            raise NotSaved(f"The new secret passed the test, but it could not be written to {secret_file}: "
+                           f"{plain_reason(exc)}. Nothing was changed: the service keeps using the old "
+                           "secret, so do not delete it in the portal. Fix that and run `mailwizard rotate` "
+                           "again with the same new secret.", report) from None
         saved.append(secret_file)
         if had:
             backups.append(backup_path(secret_file))
@@ -133,7 +153,20 @@ def rotate_secret(cfg, path, new_secret: str, expires: date | None, *, today: da
     else:
         to_save = trial
     had = path.exists()
-    save(to_save, path)
+    try:
+        save(to_save, path, tested=True, expect=SEEN)
+    except OSError as exc:
+        why = plain_reason(exc) if not isinstance(exc, ConfigChanged) else exc.reason
+        if saved:
+            raise NotSaved(f"The new secret passed the test and was written to {saved[0]}, which the service "
+                           f"reads, but the config {path} could not be updated ({why}): its secret_expires "
+                           f"still gives the old date. Set secret_expires = {expires or 'the new date'} there by hand.",
+                           report, saved) from None
+        raise NotSaved(f"The new secret passed the test, but the config {path} could not be saved: {why}. "
+                       "Nothing was changed: the config keeps the old secret, which keeps working, so do "
+                       "not delete it in the portal. Fix that and run `mailwizard rotate` again with the "
+                       "same new secret" + (" (the file now holds someone else's changes: check them first)."
+                                            if isinstance(exc, ConfigChanged) else "."), report) from None
     saved.append(path)
     if had:
         backups.append(backup_path(path))

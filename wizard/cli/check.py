@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 
@@ -67,21 +68,110 @@ def run(args) -> int:
                 room = 78 - len(head)
                 text = head + (summary if len(summary) <= room else "…" + summary[-(room - 1):])
             print(f"{text[:78]:<78}", end="\r", flush=True)
-    report = run_check(cfg, send_to=args.send_to, on_step=live, tuning=tuning)
+    seen: dict = {}     # step id -> a copy of its last state, for a Ctrl-C in the middle
+
+    def track(step):
+        import copy
+        seen[step.id] = copy.copy(step)
+        if live is not None:
+            live(step)
+    interrupted = False
+    try:
+        report = run_check(cfg, send_to=args.send_to, on_step=track, tuning=tuning)
+    except KeyboardInterrupt:     # Ctrl-C: still the one JSON object (or the tree), then exit 130
+        interrupted = True
+        report = _interrupted_report(cfg, args.send_to, seen)
     if live is not None:
         print(" " * 78, end="\r", flush=True)
+    warn_open_secrets(report, cfg, path)
     from wizard.cli.support import record_check
     data = public_json(report)
     record_check(data | {"details": [dict(id=s.id, **s.details) for s in report.steps if s.details]},
                  str(path), secrets)
     if args.json:
-        print(scrub(json.dumps(data), secrets))
+        print(scrub(json.dumps(data), secrets), flush=True)
     else:
-        print(scrub(render_tree(report, str(path), colour), secrets))
+        print(scrub(render_tree(report, str(path), colour), secrets), flush=True)
+    if interrupted:
+        raise KeyboardInterrupt   # `mailwizard` says what was left behind and exits 130
     return EXIT_OK if report.ok else EXIT_FAIL
 
 
+def _interrupted_report(cfg, send_to, seen: dict):
+    """The report of a check stopped with Ctrl-C: the steps that finished as
+    they ended, every other one "skip"; never ok."""
+    from wizard.check.engine import Report, plan
+    steps = []
+    for planned in plan(cfg, send_to):
+        step = seen.get(planned.id, planned)
+        if step.status not in FINAL:
+            step.status, step.ms = "skip", 0
+            step.summary, step.code, step.fix = "Skipped: the test was interrupted (Ctrl-C).", None, None
+        steps.append(step)
+    return Report(False, steps)
+
+
 FINAL = ("pass", "warn", "fail", "skip")
+
+
+def open_secret_files(cfg, path) -> list[tuple[str, int, str]]:
+    """(file, mode, what it holds) for each file holding a secret in clear that
+    others than its owner may read: the config itself when it holds a literal
+    secret, and each ``file:`` secret. ssh refuses such key files; we warn."""
+    import os
+    import stat
+    from wizard.config.files import real_target
+    values = ([("the client secret", cfg.auth.client_secret), ("the password", cfg.auth.password)]
+              + [("an incoming account's password", a.password) for a in cfg.incoming.accounts]
+              + [(f"user {u.name}'s password", u.password) for u in cfg.users])
+    files: dict[str, list[str]] = {}
+    for what, value in values:
+        if not value or value.startswith("env:"):
+            continue
+        where = os.path.expanduser(value[5:]) if value.startswith("file:") else str(path)
+        files.setdefault(where, []).append(what)
+    out = []
+    for where, whats in files.items():
+        try:
+            mode = stat.S_IMODE(os.stat(real_target(where)).st_mode)
+        except OSError:
+            continue
+        if mode & 0o077:
+            out.append((where, mode, " and ".join(dict.fromkeys(whats))))
+    return out
+
+
+def warn_open_secrets(report, cfg, path) -> None:
+    """A passing ``config`` step becomes a warning when a secret lies in a file
+    others may read (same step ids and JSON shape; warnings keep the exit code 0)."""
+    found = open_secret_files(cfg, path)
+    step = next((s for s in report.steps if s.id == "config"), None)
+    if not found or step is None or step.status not in ("pass", "warn"):
+        return
+    import shlex
+    first, mode, what = found[0]
+    more = f" (and {len(found) - 1} more file(s))" if len(found) > 1 else ""
+    text = (f"{first} holds {what} in clear but has mode {mode:04o}: other users on this "
+            f"machine may read it{more}.")
+    fix = ("; ".join(f"chmod 600 {shlex.quote(f)}" for f, _, _ in found) +
+           " (only the owner may read it, as ssh requires for private keys).")
+    if step.status == "warn":           # keep the step's own warning first
+        step.summary, step.fix = f"{step.summary} Also: {text}", f"{step.fix or ''} {fix}".strip()
+        return
+    step.status, step.summary, step.code, step.fix = "warn", text, "config.mode", fix
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the line breaks of a description or epilog and wraps each line to
+    the terminal's width (argparse's raw formatter does not wrap at all)."""
+
+    def _fill_text(self, text, width, indent):
+        import textwrap
+        out = []
+        for line in text.splitlines():
+            out += textwrap.wrap(line, width, initial_indent=indent, subsequent_indent=indent,
+                                 break_on_hyphens=False, break_long_words=False) or [indent]
+        return "\n".join(out)
 
 
 def public_json(report) -> dict:
@@ -100,17 +190,24 @@ def public_json(report) -> dict:
     return data
 
 
+ID_WIDTH = 8     # the step id column; a longer id (mailbox:<address>, user:<name>) gets a line of its own
+
+
 def render_tree(report, path: str, colour: bool, width: int = 78) -> str:
     import textwrap
 
     lines = [f"mailwizard check  {path}"]
+    pad = " " * 20
+    column = pad + " " * (ID_WIDTH + 1)         # where every summary line starts
     for s in report.steps:
         tag = paint(f"{SYMBOLS.get(s.status, '?')} {s.status.upper():4}", s.status, colour)
         ms = f"{s.ms:5.0f} ms" if s.status not in ("skip", "pending") else " " * 8
-        pad = " " * 20
-        head = textwrap.wrap(f"{s.id:<8} {s.summary}", width - 20, break_on_hyphens=False) or [s.id]
-        lines.append(f"  {tag}  {ms}  {head[0]}")
-        lines += [pad + more for more in head[1:]]
+        summary = textwrap.wrap(s.summary, width - len(column), break_on_hyphens=False)
+        if len(s.id) <= ID_WIDTH and summary:
+            lines.append(f"  {tag}  {ms}  {s.id:<{ID_WIDTH}} {summary.pop(0)}")
+        else:
+            lines.append(f"  {tag}  {ms}  {s.id}")
+        lines += [column + more for more in summary]
         body = []
         if s.status in ("fail", "warn"):
             if s.code:

@@ -44,7 +44,8 @@ def collect(active_path=None, today: date | None = None, active_label: str = "(-
     for name, path in entries:
         item = {"name": name, "path": str(path), "active": active is not None and path.absolute() == active,
                 "exists": True, "tenant_id": None, "flow": None, "sender": None, "secret_expires": None,
-                "days_left": None, "expiry_warning": None, "error": None, "draft": None}
+                "days_left": None, "expiry_warning": None, "error": None, "draft": None,
+                "demo": _is_demo(path)}
         cfg, problems, fatal = load_lenient(path)
         if fatal or cfg is None:
             item["error"] = (fatal or "cannot be read").splitlines()[0]
@@ -67,6 +68,7 @@ def collect(active_path=None, today: date | None = None, active_label: str = "(-
         draft = load_draft(path)
         if draft is not None:
             item["draft"] = _draft_json(draft)
+            item["draft"]["resume"] = _resume_command(item)
         out.append(item)
     for d in drafts_only:
         out.append({"name": _name_for(d.config_path, default_path()), "path": str(d.config_path),
@@ -74,12 +76,16 @@ def collect(active_path=None, today: date | None = None, active_label: str = "(-
                     "tenant_id": d.cfg.microsoft.tenant_id or None, "flow": d.cfg.auth.flow,
                     "sender": d.cfg.outgoing.sender or None, "secret_expires": None, "days_left": None,
                     "expiry_warning": None, "error": None, "draft": _draft_json(d)})
+        out[-1]["demo"] = _is_demo(d.config_path)
+        out[-1]["draft"]["resume"] = _resume_command(out[-1])
     return out
 
 
 def _name_for(path, default) -> str:
     if path == default:
         return "default"
+    if path == _demo_path():
+        return "demo"
     if path.parent == default.parent / "profiles":
         return path.stem
     return "(--config)"
@@ -123,7 +129,20 @@ def render(items: list[dict], colour: bool) -> str:
     return "\n".join(lines)
 
 
+def _demo_path():
+    from wizard.config.files import default_path
+    return default_path().parent / "demo.toml"      # where `mailwizard demo` writes (cli._demo_path)
+
+
+def _is_demo(path) -> bool:
+    """The config of `mailwizard demo` (its own file beside the default config)."""
+    from pathlib import Path
+    return Path(path).absolute() == _demo_path().absolute()
+
+
 def _resume_command(item: dict) -> str:
+    if item.get("demo"):          # the demo starts a new sandbox and continues its own draft
+        return "mailwizard demo"
     if item["name"] == "default":
         return "mailwizard"
     if item["name"].startswith("("):

@@ -93,8 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--latency", type=_seconds, default=0.0, metavar="SECONDS",
                    help="delay each sandbox response (to see progress during waits)")
 
+    from wizard.cli.check import HelpFormatter as LineWrapHelp  # its line breaks kept, each line wrapped
     c = sub.add_parser("check", parents=[common], help="test the saved config headless (for scripts and cron)",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       formatter_class=LineWrapHelp,
                        description="Run the layered connection test from this machine: config, dns, tcp, tls, token, "
                                    "claims, mailbox, [send], and each incoming account.",
                        epilog="exit codes: 0 all passed (warnings allowed), 1 a step failed, 2 usage or config error.\n"
@@ -102,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "MAILWIZARD_MAX_WAIT=SECONDS longest wait between retries (default: Retry-After up to 10 s; "
                               "a 403 after a new app registration is retried every 15 s for 60 s); "
                               "HTTPS_PROXY/NO_PROXY and REQUESTS_CA_BUNDLE/SSL_CERT_FILE are honoured.\n"
-                              "--json prints exactly one JSON object: "
+                              "--json prints exactly one JSON object:\n"
                               '{"ok": bool, "steps": [{"id", "status", "ms", "summary", "code", "fix"}]}')
     c.add_argument("--json", action="store_true", help="print one JSON object instead of the tree")
     c.add_argument("--send-to", metavar="ADDRESS", help="also send a marked test message to ADDRESS")
@@ -138,8 +139,17 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Serve the sandbox tenant (identity platform + EWS) on 127.0.0.1 with a throwaway CA, "
                                    "and write a config pointing at it, for trying `check` by hand. "
                                    "Its IDs are printed; its secrets only go into the written config.",
-                       epilog="exit codes: 0 stopped with Ctrl-C, 1 the config could not be written, 2 usage.")
-    s.add_argument("--write-config", metavar="PATH", help="also write a working client-secret config for the sandbox to PATH")
+                       epilog="exit codes: 0 stopped with Ctrl-C, SIGTERM or SIGHUP (its temporary CA and keys removed), "
+                              "1 the config could not be written, 2 usage.")
+    s.add_argument("--write-config", metavar="PATH",
+                   help="also write a working config for the sandbox to PATH (a client secret over EWS unless told)")
+    s.add_argument("--system", choices=("monitor_g5", "efecte_esm", "generic"), default="monitor_g5",
+                   help="the written config's system (default monitor_g5)")
+    s.add_argument("--flow", choices=("client_secret", "password", "certificate", "device_code"),
+                   default="client_secret", help="its flow (default client_secret; device_code: sign in with "
+                                                 "`mailwizard login` on the sandbox's verification page)")
+    s.add_argument("--protocol", choices=("ews", "graph", "smtp", "imap", "smtp+imap"), default=None,
+                   help="its protocols (default ews; efecte_esm: smtp+imap)")
     s.add_argument("--latency", type=_seconds, default=0.0, metavar="SECONDS",
                    help="delay each sandbox response (to try progress, timeouts and Ctrl-C)")
     return p
@@ -261,14 +271,16 @@ def _config_source_problem(args) -> str | None:
 
 
 def _cmd_sandbox(args) -> int:
-    import threading
     from pathlib import Path
     from wizard.sandbox import Sandbox
     from wizard.sandbox import sample
+    from wizard.sandbox.cleanup import stop_on_signals, watch
     if args.write_config is not None and (not args.write_config or Path(args.write_config).expanduser().is_dir()):
         print(f"mailwizard sandbox: --write-config {args.write_config!r} must be a file path (e.g. /tmp/sandbox.toml)",
               file=sys.stderr)
         return EXIT_USAGE
+    stop = stop_on_signals()    # Ctrl-C, SIGTERM, SIGHUP: stop and remove the temp files (CA, keys)
+    watch()                     # ... which go even when the process is killed
     with Sandbox(latency=args.latency) as sb:
         print(f"sandbox tenant serving on {sb.base_url}")
         print(f"CA certificate: {sb.ca_path}")
@@ -277,17 +289,18 @@ def _cmd_sandbox(args) -> int:
         if args.write_config:
             from wizard.config.files import save
             try:
-                path = save(sb.config(flow="client_secret"), args.write_config)
+                protocol = args.protocol or ("smtp+imap" if args.system == "efecte_esm" else None)
+                path = save(sample.shaped_config(sb, args.system, args.flow, protocol), args.write_config)
             except (OSError, UnicodeDecodeError) as exc:
                 print(f"mailwizard sandbox: cannot write --write-config {args.write_config}: "
                       f"{getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
                 return EXIT_FAIL
-            print(f"wrote {path}: try `mailwizard check --config {path}`")
+            print(f"wrote {path} ({args.system}, {args.flow}, {protocol or 'ews'}): "
+                  f"try `mailwizard check --config {path}`")
         print("Ctrl-C to stop.", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
+        while not stop.wait(0.5):
             pass
+    print("sandbox stopped", file=sys.stderr)
     return EXIT_OK
 
 

@@ -1,7 +1,9 @@
 """`mailwizard rotate`: replace the client secret, testing the new one first.
 
 exit codes: 0 the new secret passed and replaced the old one; 1 the new secret
-failed the test (config unchanged); 2 usage or config error (nothing tested).
+failed the test (config unchanged); 2 usage or config error (nothing tested);
+3 the new secret passed but could not be saved (disk full, no permission, the
+file changed meanwhile): the old secret is still the one in use.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from datetime import date
 
 from wizard.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 
+EXIT_NOT_SAVED = 3      # rotate only: the new secret passed, saving it failed
+
 
 def add_parser(sub, common) -> None:
     r = sub.add_parser(
@@ -19,7 +23,8 @@ def add_parser(sub, common) -> None:
         description="Walk through creating a new client secret (Azure steps 20-22), test it with the full "
                     "connection test on a copy of the config, and only then save it (the previous file is "
                     "kept as .bak). The old secret keeps working until the new one has passed.",
-        epilog="exit codes: 0 replaced, 1 the new secret failed (config unchanged), 2 usage or config error. "
+        epilog="exit codes: 0 replaced, 1 the new secret failed (config unchanged), 2 usage or config error, "
+               "3 the new secret passed but could not be saved (the old one is still in use: keep it). "
                "Without a terminal, give the Value with --secret-file or --secret-env and the date with --expires.")
     src = r.add_mutually_exclusive_group()
     src.add_argument("--secret-file", metavar="FILE", help="read the new secret's Value from FILE")
@@ -90,7 +95,7 @@ def run(args, today: date | None = None) -> int:
     from wizard.config.schema import secrets_of
     from wizard.config.fields import mask_secret
     from wizard.cli.output import SYMBOLS, scrub, use_colour
-    from wizard.check.rotate import (RotateError, current_secret, old_secret_reminder, portal_steps, preflight,
+    from wizard.check.rotate import (NotSaved, RotateError, current_secret, old_secret_reminder, portal_steps, preflight,
                          rotate_secret)
 
     today = today or date.today()
@@ -126,10 +131,10 @@ def run(args, today: date | None = None) -> int:
     except RotateError as exc:
         print(f"mailwizard rotate: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except OSError as exc:
-        print(f"mailwizard rotate: the new secret passed, but saving failed: {exc}. "
-              "The config still holds the old secret.", file=sys.stderr)
-        return EXIT_FAIL
+    except NotSaved as exc:
+        print(scrub(render_tree(exc.report, str(path), use_colour()), secrets))
+        print(f"mailwizard rotate: {scrub(str(exc), secrets)}", file=sys.stderr)
+        return EXIT_NOT_SAVED
     print(scrub(render_tree(result.report, str(path), use_colour()), secrets))
     if not result.ok:
         print(scrub(result.message, secrets), file=sys.stderr)

@@ -20,7 +20,7 @@ def run(args) -> int:
 
 def render(cfg, path: str, colour: bool = False, today: date | None = None) -> str:
     from wizard.config.schema import ALL_FLOWS as FLOWS, SYSTEMS
-    from wizard.config.fields import mask_secret
+    from wizard.config.fields import mask_password, mask_secret
 
     today = today or date.today()
     m, a, o, i = cfg.microsoft, cfg.auth, cfg.outgoing, cfg.incoming
@@ -37,7 +37,7 @@ def render(cfg, path: str, colour: bool = False, today: date | None = None) -> s
         rows.append(("secret expires", _expiry(a.secret_expires, today, colour)))
     else:
         rows.append(("user name", a.username))
-        rows.append(("password", mask_secret(a.password) or "(not set)"))
+        rows.append(("password", mask_password(a.password) or "(not set)"))
     rows += [
         ("outgoing", f"{o.protocol} {o.ews_url if o.protocol == 'ews' else o.server}"),
         ("sender", o.sender),

@@ -44,7 +44,9 @@ def run_demo(args) -> int:
         return EXIT_USAGE
     _no_gc_until_first_screen()
     from wizard.sandbox import Sandbox
+    from wizard.sandbox.cleanup import watch
     from screens.app import make_app
+    watch()     # a closed terminal ends the wizard at once: its temp files (CA, keys) still go
     with Sandbox(latency=args.latency) as sb:
         app = make_app(_demo_path(args), demo=sb)
         app.run()

@@ -8,6 +8,12 @@ kept only when the user agreed (``keep_secrets=True``); otherwise they are left
 out and listed in ``missing_secrets`` so the wizard asks for them again.
 ``env:``/``file:`` references are not secrets and are always kept.
 
+A live wizard owns the draft it writes: it holds an ``flock`` on
+``<draft>.owner`` (with its process id) for as long as it runs, so the kernel
+lets go when it ends, however it ends. Another wizard on the same config sees
+``Draft.owner`` (that pid) and must neither write nor delete that draft
+(``DraftBusy``); ``discard_draft`` leaves it alone.
+
 File format (TOML): the config keys as in the config file, plus a ``[draft]``
 table with the bookkeeping. A draft may be incomplete, so loading never runs
 the strict validation, and a damaged draft is ignored (``load_draft`` returns
@@ -38,12 +44,15 @@ class Draft:
     missing_secrets: list[str] = field(default_factory=list)   # dotted fields to re-ask, e.g. "auth.client_secret"
     raw: dict[str, str] = field(default_factory=dict)          # input texts that are not (yet) valid values
     path: Path | None = None    # the draft file
+    owner: int | None = None    # pid of another live wizard that owns it (None: nobody else)
 
     def describe(self, now: datetime | None = None) -> str:
         """One or two lines for the resume prompt."""
         now = now or datetime.now(timezone.utc)
         age = _age(now - self.saved_at)
         text = f"Unfinished setup for {self.config_path}, saved {age} ago at the '{self.stage}' step."
+        if self.owner is not None:
+            text += f"\nAnother mailwizard{_pid(self.owner)} is working on it right now."
         if self.missing_secrets:
             names = ", ".join(_SECRET_LABELS.get(re.sub(r"\[\d+\]", "[]", m), m) for m in self.missing_secrets)
             text += f"\nNot kept, to type again: {names}."
@@ -86,6 +95,104 @@ def draft_path(config_path) -> Path:
     return drafts_dir() / f"{stem}-{digest}.toml"
 
 
+class DraftBusy(OSError):
+    """Another live wizard owns this draft: it is neither written nor removed."""
+
+    def __init__(self, pid: int | None):
+        self.pid = pid
+        super().__init__(None, f"another mailwizard{_pid(pid)} is working on this config right now; "
+                               "its draft is left alone and this one keeps none")
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+def _pid(pid) -> str:
+    return f" (process {pid})" if pid else ""
+
+
+class Claim:
+    """This wizard's hold on a draft (see ``claim``); released when the process ends."""
+
+    def __init__(self, path: Path, fd: int):
+        self.path, self.fd = path, fd
+
+    def release(self, remove: bool = False) -> None:
+        if self.fd is None:
+            return
+        if remove:
+            try:
+                _owner_file(self.path).unlink()
+            except OSError:
+                pass
+        os.close(self.fd)
+        self.fd = None
+
+
+def _owner_file(draft: Path) -> Path:
+    return draft.with_name(draft.name + ".owner")
+
+
+def _try_lock(draft: Path, create: bool):
+    """(fd holding the owner lock, None) or (None, pid of the live owner)."""
+    import fcntl
+    flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+    try:
+        fd = os.open(_owner_file(draft), flags, 0o600)
+    except FileNotFoundError:
+        return None, None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        try:
+            text = os.read(fd, 32).decode("ascii", "replace").strip()
+        finally:
+            os.close(fd)
+        return None, int(text) if text.isdigit() else 0
+    return fd, None
+
+
+def claim(config_path) -> Claim:
+    """Own the draft for config_path while this wizard runs; DraftBusy when
+    another live wizard owns it."""
+    path = draft_path(config_path)
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:    # Windows: no flock, no ownership
+        return Claim(path, None)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for _ in range(3):
+        fd, pid = _try_lock(path, create=True)
+        if fd is None:
+            raise DraftBusy(pid)
+        try:
+            if os.fstat(fd).st_ino == os.stat(_owner_file(path)).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)        # its owner removed that file meanwhile: take the new one
+    else:
+        raise DraftBusy(0)
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode("ascii"))
+    return Claim(path, fd)
+
+
+def owner_of(config_path, mine: Claim | None = None) -> int | None:
+    """The pid of another live wizard owning the draft for config_path (0 when
+    it is not known yet), or None when nobody else does."""
+    if mine is not None and mine.fd is not None:
+        return None
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:
+        return None
+    fd, pid = _try_lock(draft_path(config_path), create=False)
+    if fd is not None:
+        os.close(fd)
+    return pid
+
+
 def _secret_slots(cfg) -> list[tuple[str, object, str]]:
     """(dotted name, object, attribute) of every secret the config can hold."""
     slots = [("auth.client_secret", cfg.auth, "client_secret"), ("auth.password", cfg.auth, "password")]
@@ -99,14 +206,17 @@ def _is_reference(value: str) -> bool:
 
 
 def save_draft(config_path, cfg, stage: str, *, keep_secrets: bool,
-               raw: dict[str, str] | None = None, missing_secrets: list[str] | None = None) -> Path:
+               raw: dict[str, str] | None = None, missing_secrets: list[str] | None = None,
+               claim: Claim | None = None) -> Path:
     """Keep cfg (as typed so far) and the stage for config_path. Returns the draft file.
 
     Without keep_secrets every literal secret is left out and listed in
     missing_secrets. ``raw`` may carry input texts that do not fit the config
     yet (e.g. a half-typed port); keys containing 'secret' or 'password' are
     dropped unless keep_secrets. ``missing_secrets`` adds fields already known
-    to be missing (e.g. from a draft that was resumed and not yet completed)."""
+    to be missing (e.g. from a draft that was resumed and not yet completed).
+    ``claim``: this wizard's (see ``claim()``); without it, DraftBusy is raised
+    when another live wizard owns the draft."""
     import tomlkit
     from wizard.config.schema import copy_config, to_dict
     from wizard.config.files import write_private
@@ -141,7 +251,10 @@ def save_draft(config_path, cfg, stage: str, *, keep_secrets: bool,
     for key, value in data.items():
         doc[key] = value
     path = draft_path(config_path)
-    write_private(path, tomlkit.dumps(doc))
+    busy = owner_of(config_path, claim)
+    if busy is not None:
+        raise DraftBusy(busy)
+    write_private(path, tomlkit.dumps(doc), lock=True)
     return path
 
 
@@ -150,9 +263,15 @@ def load_draft(config_path) -> Draft | None:
     read (damaged, foreign, another format). Never raises for a bad file."""
     path = draft_path(config_path)
     try:
-        return _read(path, expect=_key(config_path))
+        draft = _read(path, expect=_key(config_path))
     except Exception:   # a damaged draft must never stop the wizard
         return None
+    if draft is not None:
+        try:
+            draft.owner = owner_of(config_path)
+        except OSError:
+            pass
+    return draft
 
 
 def read_draft_file(path) -> Draft | None:
@@ -189,14 +308,20 @@ def _read(path: Path, expect: Path | None) -> Draft | None:
                  raw=raw, path=path)
 
 
-def discard_draft(config_path) -> bool:
+def discard_draft(config_path, claim: Claim | None = None) -> bool:
     """Remove the draft for config_path (after the config is saved, or when the
-    user starts over). Returns True when there was one."""
+    user starts over). Returns True when there was one. A draft another live
+    wizard owns is left alone (False); ``claim``: this wizard's, released."""
+    if owner_of(config_path, claim) is not None:
+        return False
     try:
         draft_path(config_path).unlink()
         return True
     except FileNotFoundError:
         return False
+    finally:
+        if claim is not None:
+            claim.release(remove=True)
 
 
 def all_drafts() -> list[Draft]:

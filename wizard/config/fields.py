@@ -71,7 +71,8 @@ def check_client_id(raw: str) -> Checked:
         return Checked(text, "Application (client) ID is empty: copy it from the app's Overview page in the Azure portal (a GUID like 1b2c3d4e-...).", notes)
     guid = normalise_guid(text)
     if guid is None:
-        return Checked(text, "Application (client) ID must be a GUID (8-4-4-4-12 hexadecimal characters), as shown on the app's Overview page.", notes)
+        return Checked(text, "Application (client) ID must be a GUID (8-4-4-4-12 hexadecimal characters), as shown on "
+                             "the app's Overview page." + _not_a_guid_because(text), notes)
     if guid != text:
         notes.append("normalised to the 8-4-4-4-12 form")
     return Checked(guid, None, notes)
@@ -90,7 +91,8 @@ def check_tenant_id(raw: str) -> Checked:
         return Checked(text, f"Directory (tenant) ID '{text}' is not allowed: the guides register a single-tenant app, so use the tenant's GUID or verified domain.", notes)
     if DOMAIN_RE.match(text):
         return Checked(text.lower(), None, notes)
-    return Checked(text, "Directory (tenant) ID must be a GUID (8-4-4-4-12 hexadecimal characters) or a verified domain such as contoso.com.", notes)
+    return Checked(text, "Directory (tenant) ID must be a GUID (8-4-4-4-12 hexadecimal characters) or a verified "
+                         "domain such as contoso.com." + _not_a_guid_because(text, domain_too=True), notes)
 
 
 def check_client_secret(raw: str) -> Checked:
@@ -112,8 +114,65 @@ def check_client_secret(raw: str) -> Checked:
         return Checked(text, "Client secret contains spaces or line breaks inside it: paste the Value again in one piece.", notes)
     warning = None
     if not SECRET_VALUE_RE.match(text):
-        warning = "This does not look like a current client secret Value (40 characters with '~' at position 6). Check that the whole Value was copied."
+        warning = (f"This does not look like a current client secret Value: {_secret_shape_problem(text)}. "
+                   f"{SECRET_SHAPE} Check that the whole Value was copied.")
     return Checked(text, None, notes, warning)
+
+
+# What SECRET_VALUE_RE checks, in words (the warning names the part that differs).
+SECRET_SHAPE = ("A Value made in the Azure portal today has 40 characters, and its characters 4 to 6 are a digit, "
+                "a letter and '~' (as in 'abc8Q~...').")
+
+
+def _secret_shape_problem(text: str) -> str:
+    """Which part of SECRET_SHAPE ``text`` misses, without showing any of it
+    beyond its length (the value is a secret)."""
+    if len(text) != 40:
+        return f"it has {len(text)} characters, not 40"
+    if not text[3].isdigit():
+        return "its 4th character is not a digit"
+    if not text[4].isascii() or not text[4].isalpha():
+        return "its 5th character is not a letter"
+    return "its 6th character is not '~'"
+
+
+def describe_character(ch: str) -> str:
+    """'U+200B ZERO WIDTH SPACE (invisible)': a character named so that it can be
+    found and deleted, also when it cannot be seen or looks like another one."""
+    import unicodedata
+    name = unicodedata.name(ch, "")
+    text = f"U+{ord(ch):04X}" + (f" {name}" if name else "")
+    if unicodedata.category(ch) in ("Cf", "Zs", "Zl", "Zp", "Cc") or ch.isspace():
+        return text + " (invisible)"
+    plain = unicodedata.normalize("NFKC", ch)
+    if plain != ch and plain.isascii() and plain.isprintable():
+        return text + f" (looks like '{plain}' but is another character)"
+    if not ch.isascii():
+        return text + f" ('{ch}', which looks like a Latin letter or digit but is not one)"
+    return f"'{ch}'"
+
+
+def _not_a_guid_because(text: str, *, domain_too: bool = False) -> str:
+    """The first character that cannot be part of a GUID (or a domain), named
+    with its position, so a pasted look-alike or invisible character is found;
+    else what is wrong with the number of digits."""
+    allowed = set("0123456789abcdefABCDEF-{}() ")
+    if domain_too:
+        allowed |= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.")
+    for n, ch in enumerate(text, 1):
+        if ch not in allowed and not (ch.isascii() and ch.isspace()):
+            if domain_too and ch.isascii():
+                return ""       # an ASCII text that is neither: the sentence above says it all
+            if ch.isascii() and ch.isprintable():
+                return f" Character {n}, '{ch}', is not a hexadecimal digit (0-9, a-f)."
+            return (f" It contains {describe_character(ch)} as character {n}: delete it or type the ID again "
+                    "(copy it from the Azure portal, not from a document or chat).")
+    if domain_too:
+        return ""
+    digits = sum(c in "0123456789abcdefABCDEF" for c in text)
+    if digits != 32:
+        return f" It has {digits} hexadecimal digits; a GUID has 32."
+    return ""
 
 
 def check_secret_expiry(raw: str | date | None, today: date | None = None, *, label: str = "Secret",
@@ -221,11 +280,27 @@ def check_poll_minutes(raw: str | int) -> Checked:
     return check_int(raw, "Polling interval (minutes)", 1, 1440)
 
 
+MASK = "********"       # always the same length: a mask never tells a value's length
+HINT_CHARS = 3          # the Azure portal shows a client secret's first 3 characters (its "hint")
+
+
 def mask_secret(value: str | None) -> str:
-    """Show just enough of a secret to recognise it: 'abc8Q~********'."""
+    """A client secret as the Azure portal shows it: its first 3 characters
+    (the hint on Certificates & secrets), then a fixed mask: 'abc********'.
+    Short values (not a portal Value) show nothing of themselves.
+    ``env:``/``file:`` references are not secrets and are shown as they are."""
     if not value:
         return ""
     if value.startswith(("env:", "file:")):
         return value
-    keep = 6 if len(value) >= 20 else (2 if len(value) >= 8 else 0)
-    return value[:keep] + "********"
+    return (value[:HINT_CHARS] if len(value) >= 16 else "") + MASK
+
+
+def mask_password(value: str | None) -> str:
+    """A password shows nothing of itself, not even its length: a fixed mask
+    ('' when not set; ``env:``/``file:`` references as they are)."""
+    if not value:
+        return ""
+    if value.startswith(("env:", "file:")):
+        return value
+    return MASK

@@ -7,10 +7,11 @@ files with mode 0600 (they may hold a secret).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from wizard.config.schema import Config, ConfigError, Problem, from_dict, to_dict, validate
@@ -70,7 +71,9 @@ def list_profiles() -> list[tuple[str, Path]]:
 
 
 def backup_path(path: Path) -> Path:
-    return path.with_name(path.name + ".bak")
+    """``<name>.bak``: the previous version, beside the real file (through a symlink)."""
+    target = real_target(path)
+    return target.with_name(target.name + ".bak")
 
 
 class _Locator:
@@ -121,8 +124,8 @@ def parse_text(text: str, path: str | Path | None = None) -> tuple[Config, list[
     toml = standard_toml()
     try:
         data = toml.loads(text)
-    except toml.TOMLDecodeError:
-        data = _parse_for_message(text, path)
+    except toml.TOMLDecodeError as exc:
+        data = _parse_for_message(text, path, exc)
     locate = _Locator(text)
     cfg, problems = from_dict(data, locate)
     if problems:
@@ -131,9 +134,11 @@ def parse_text(text: str, path: str | Path | None = None) -> tuple[Config, list[
     return cfg, validate(cfg, locate=locate)
 
 
-def _parse_for_message(text: str, path) -> dict:
-    """Text the standard parser refused, parsed again by tomlkit, whose errors give
-    the line and column the messages name (it returns the data if it accepts it)."""
+def _parse_for_message(text: str, path, error=None) -> dict:
+    """Text the standard parser refused (``error``), parsed again by tomlkit (it
+    returns the data if it accepts it). A key given twice keeps tomlkit's words,
+    which name the key; anything else is said in plain words from the standard
+    parser's line and column (wizard/toml_errors.py)."""
     import tomlkit   # imported where used: the wizard starts without it (~30 ms)
     from tomlkit.exceptions import ParseError, TOMLKitError
     try:
@@ -141,10 +146,13 @@ def _parse_for_message(text: str, path) -> dict:
     except ParseError as exc:
         msg = str(exc)
         msg = re.sub(r"\s*at line \d+ col \d+\s*$", "", msg)
-        hint = ("Each key may appear only once in a table." if "already exists" in msg
-                else "Check quotes around texts and '=' between key and value.")
-        raise ConfigError(f"TOML syntax error at column {exc.col}: {msg.rstrip('.')}. {hint}",
-                          path=path, line=exc.line) from None
+        if "already exists" in msg or error is None:
+            hint = ("Each key may appear only once in a table." if "already exists" in msg
+                    else "Check quotes around texts and '=' between key and value.")
+            raise ConfigError(f"TOML syntax error: {msg.rstrip('.')}. {hint}", path=path, line=exc.line) from None
+        from wizard.config.toml_errors import explain
+        line, message = explain(text, error)
+        raise ConfigError(message, path=path, line=line) from None
     except TOMLKitError as exc:  # duplicate keys and the like
         raise ConfigError(f"TOML error: {exc}", path=path) from None
 
@@ -154,7 +162,7 @@ def load(path: str | os.PathLike, *, strict: bool = True) -> Config:
     ConfigError naming the file, line and field."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")     # -sig: a BOM from Windows Notepad is not TOML
+        text = _read_text(path)
     except FileNotFoundError:
         raise ConfigError("file not found. Run `mailwizard` to create it, or pass --config PATH.", path=path) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -167,6 +175,14 @@ def load(path: str | os.PathLike, *, strict: bool = True) -> Config:
     return cfg
 
 
+def _read_text(path: Path) -> str:
+    """The file's text (-sig: a BOM from Windows Notepad is not TOML); what was
+    read is remembered, for ``save(expect=SEEN)``."""
+    data = path.read_bytes()
+    _remember(path, data)
+    return data.decode("utf-8-sig")
+
+
 def _unreadable(exc: Exception) -> str:
     if isinstance(exc, UnicodeDecodeError):
         return "is not a UTF-8 text file: is this the config file? (TOML, saved as UTF-8)"
@@ -177,8 +193,9 @@ def load_lenient(path: str | os.PathLike) -> tuple[Config | None, list[Problem],
     """For the wizard: load whatever can be loaded to start from.
     Returns (config or None, problems, fatal error text or None)."""
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        text = _read_text(Path(path))
     except FileNotFoundError:
+        _remember(path, None)
         return None, [], None
     except (OSError, UnicodeDecodeError) as exc:
         return None, [], f"{path}: {_unreadable(exc)}"
@@ -250,41 +267,243 @@ def _plain(item):
     return item.unwrap() if hasattr(item, "unwrap") else item
 
 
-def save(cfg: Config, path: str | os.PathLike) -> Path:
+ANY = object()      # save(expect=ANY): write whatever the file holds now
+SEEN = object()     # save(expect=SEEN): refuse when the file changed since this process read or wrote it
+_seen: dict[str, str | None] = {}   # real path -> fingerprint of what this process last read or wrote
+
+
+def real_target(path: str | os.PathLike) -> Path:
+    """The file a write must replace: through symlinks to the file they point at
+    (``/etc/erp/mailwizard.toml -> /srv/erp/mailwizard.toml``), so the link stays a link."""
+    return Path(os.path.realpath(Path(path).expanduser()))
+
+
+def good_path(path: Path) -> Path:
+    """``<name>.good``: the last config that passed the connection test, beside the target."""
+    target = real_target(path)
+    return target.with_name(target.name + ".good")
+
+
+def fingerprint(path: str | os.PathLike) -> str | None:
+    """A digest of the file's bytes (None when it does not exist), to notice a
+    file changed by someone else between reading and writing it."""
+    try:
+        data = real_target(path).read_bytes()
+    except FileNotFoundError:
+        return None
+    return _digest(data)
+
+
+def _digest(data: bytes) -> str:
+    import hashlib
+    return hashlib.sha256(data).hexdigest()
+
+
+def _remember(path, data: bytes | None) -> None:
+    _seen[str(real_target(path))] = None if data is None else _digest(data)
+
+
+# -- failures in plain words ----------------------------------------------------
+_REASONS = {
+    "ENOSPC": "the disk is full",
+    "EDQUOT": "your disk quota is used up",
+    "EACCES": "permission denied: you may not write there",
+    "EPERM": "permission denied: you may not write there",
+    "EROFS": "the file system is read-only",
+    "ENOENT": "the folder does not exist",
+    "ENOTDIR": "a part of the path is a file, not a folder",
+    "EISDIR": "that path is a folder",
+    "EIO": "the disk reported an input/output error",
+    "EFBIG": "the file is too large for that disk",
+}
+
+
+def plain_reason(exc: BaseException) -> str:
+    """What an OSError means, in plain words (never '[Errno 28]')."""
+    import errno as errno_names
+    if isinstance(exc, WriteError):
+        return exc.reason
+    name = errno_names.errorcode.get(getattr(exc, "errno", None) or -1, "")
+    if name in _REASONS:
+        return _REASONS[name]
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return text[:1].lower() + text[1:]
+
+
+class WriteError(OSError):
+    """A file could not be written. Nothing partial was left behind and the file
+    (and its .bak) is as before. ``strerror`` and ``str()`` are plain words."""
+
+    def __init__(self, path, reason: str, errno: int | None = None):
+        self.path = Path(path)
+        self.reason = reason
+        text = f"{reason}. {self.path.name} was not changed and no partial file was left"
+        super().__init__(errno, text)
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+class ConfigChanged(WriteError):
+    """The file changed since it was read (another mailwizard, or an editor)."""
+
+    def __init__(self, path):
+        super().__init__(path, "it changed since it was read (another mailwizard or an editor wrote it meanwhile)")
+
+
+@contextlib.contextmanager
+def locked(path, timeout: float = 10.0):
+    """Hold an exclusive lock (``flock`` on ``.<name>.lock`` beside the real
+    target) while a file is written, so two writers never interleave. Yields
+    the real target. Waits up to ``timeout`` seconds for another writer. The
+    lock file is removed when done (a waiter that locked a removed file tries again)."""
+    target = real_target(path)
+    try:
+        import fcntl
+    except ImportError:     # Windows: no flock; writes are still atomic
+        yield target
+        return
+    lock = target.with_name(f".{target.name}.lock")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise WriteError(target, plain_reason(exc), exc.errno) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            if time.monotonic() >= deadline:
+                raise WriteError(target, "another mailwizard is writing it right now; "
+                                         "try again when it has finished") from None
+            time.sleep(0.05)
+            continue
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)        # the holder before us removed that file: lock the new one
+    try:
+        yield target
+    finally:
+        try:
+            os.unlink(lock)
+        except OSError:
+            pass
+        os.close(fd)
+
+
+def save(cfg: Config, path: str | os.PathLike, *, tested: bool = False, expect=ANY) -> Path:
     """Write cfg to path atomically, keeping the old file as .bak and the
-    user's comments. Returns the path written."""
+    user's comments; through a symlink, the file it points at is written (backup
+    beside it) and the link stays. With ``tested`` (the connection test passed
+    for cfg) the same text is also kept as ``<name>.good``. ``expect``: ANY, SEEN
+    (the file as this process last read or wrote it) or a ``fingerprint()``;
+    when the file holds something else, ConfigChanged is raised and nothing is
+    written. Failures raise WriteError (an OSError) in plain words. Returns the
+    path given."""
     path = Path(path).expanduser()
-    existing = None
-    if path.exists():
+    with locked(path) as target:
+        current = None
+        try:
+            current = target.read_bytes()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise WriteError(target, plain_reason(exc), exc.errno) from None
+        if expect is not ANY:
+            wanted = _seen.get(str(target), _digest(current) if current is not None else None) \
+                if expect is SEEN else expect
+            now = None if current is None else _digest(current)
+            if now != wanted:
+                raise ConfigChanged(target)
         # not UTF-8 (a wrong --config): start afresh, the old bytes are kept as .bak
-        existing = path.read_bytes().decode("utf-8-sig", errors="replace")
-    text = render(cfg, existing)
-    write_private(path, text, backup=existing is not None)
+        existing = None if current is None else current.decode("utf-8-sig", errors="replace")
+        text = render(cfg, existing)
+        _write(target, text.encode("utf-8"), backup=current is not None, mode=0o600)
+        if tested:
+            _write(good_path(target), text.encode("utf-8"), backup=False, mode=0o600)
+        _remember(target, text.encode("utf-8"))
     return path
 
 
-def write_private(path: Path, text: str | bytes, *, backup: bool = False, mode: int = 0o600) -> None:
+def write_private(path: Path, text: str | bytes, *, backup: bool = False, mode: int = 0o600,
+                  lock: bool = False) -> None:
     """Atomically write text (or bytes) to path with mode 0600 (or ``mode``)
-    from the first byte on; with backup=True the current file is first copied
-    to <name>.bak (0600)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    from the first byte on; with backup=True the current file is first kept as
+    <name>.bak, written the same way (0600, temp file, fsync, rename). Through a
+    symlink the target is written and the link kept. ``lock``: hold the file's
+    lock (see ``locked``) meanwhile. Failures raise WriteError (plain words),
+    leaving no temp file and the file and its .bak as they were."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    if lock:
+        with locked(path) as target:
+            _write(target, data, backup=backup, mode=mode)
+    else:
+        _write(real_target(path), data, backup=backup, mode=mode)
+
+
+def _write(target: Path, data: bytes, *, backup: bool, mode: int) -> None:
+    temps: list[str] = []
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        temps.append(_temp_file(target.parent, target.name, data, mode))
+        if backup and target.exists():
+            bak = backup_path(target)
+            temps.append(_temp_file(target.parent, bak.name, target.read_bytes(), 0o600))
+            os.replace(temps[-1], bak)
+            temps.pop()
+        os.replace(temps[0], target)
+        temps.clear()
+        _sync_folder(target.parent)
+    except OSError as exc:
+        _remove(temps)
+        if isinstance(exc, WriteError):
+            raise
+        raise WriteError(target, plain_reason(exc), exc.errno) from None
+    except BaseException:
+        _remove(temps)
+        raise
+
+
+def _temp_file(folder: Path, name: str, data: bytes, mode: int) -> str:
+    """A temp file in folder holding data, mode ``mode`` from the start, on disk (fsync)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
     try:
         os.fchmod(fd, mode)
-        data = text.encode("utf-8") if isinstance(text, str) else text
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if backup and path.exists():
-            bak = backup_path(path)
-            shutil.copyfile(path, bak)
-            os.chmod(bak, 0o600)
-        os.replace(tmp, path)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
     except BaseException:
+        os.close(fd)
+        _remove([tmp])
+        raise
+    os.close(fd)
+    return tmp
+
+
+def _sync_folder(folder: Path) -> None:
+    """The rename itself on disk too (best effort: not every system allows it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove(paths) -> None:
+    for tmp in paths:
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        raise

@@ -538,15 +538,16 @@ def secrets_of(cfg: Config) -> list[str]:
 
 
 def masked(cfg: Config) -> Config:
-    """A copy of cfg with every secret masked ('abc8Q~********'): for showing
-    (the wizard's preview, `report`), never for writing."""
+    """A copy of cfg with every secret masked (client secret: its first 3
+    characters, as the portal's hint, 'abc********'; passwords: a fixed mask): for
+    showing (the wizard's preview, `report`), never for writing."""
     import copy
-    from wizard.config.fields import mask_secret
+    from wizard.config.fields import mask_password, mask_secret
     shown = copy.deepcopy(cfg)
     shown.auth.client_secret = mask_secret(shown.auth.client_secret)
-    shown.auth.password = mask_secret(shown.auth.password)
+    shown.auth.password = mask_password(shown.auth.password)
     for item in list(shown.incoming.accounts) + list(shown.users):
-        item.password = mask_secret(item.password)
+        item.password = mask_password(item.password)
     return shown
 
 

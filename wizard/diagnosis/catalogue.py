@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from wizard.diagnosis.aadsts import PEER_ENTRIES, error_page, family
+
 # Guide step numbers differ between the two Azure guides: guide 001 (client
 # secret, app-only) and the first part of guide 002 (user name/password).
 _IDS = {"client_secret": "Azure step 9", "password": "Azure step 8"}
@@ -27,6 +29,10 @@ _CONSENT = {"client_secret": "Azure steps 15-16", "password": "Azure steps 14-15
 _PUBLIC = {"client_secret": "Azure steps 17-19", "password": "Azure steps 16-18"}
 _SECRET = "Azure steps 20-22"
 _USERS = {"client_secret": "Azure step 23", "password": "Azure step 19"}
+_REDIRECT = {"client_secret": "Azure step 6", "password": "Azure step 5"}   # the registration page's Redirect URI
+# The guide keys wizard/aadsts.py names its steps by.
+GUIDES = {"ids": _IDS, "perms": _PERMS, "consent": _CONSENT, "public": _PUBLIC, "secret": _SECRET,
+          "users": _USERS, "redirect": _REDIRECT}
 
 EWS_SHUTDOWN_DATE = "2027-04-01"
 
@@ -147,6 +153,8 @@ CATALOGUE: dict[str, Entry] = {
         "Upload the .cer file (App registrations > the app > Certificates & secrets > Certificates > Upload "
         "certificate) and check that the Thumbprint column there equals auth.thumbprint; the key file in "
         "auth.certificate must be the one created together with that .cer.", None, "registration"),
+    # -- the codes users of peer tools meet most (wizard/aadsts.py) --
+    **{code: _e(cause, fix, GUIDES.get(guide), screen) for code, (cause, fix, guide, screen) in PEER_ENTRIES.items()},
     # -- certificate flow: client assertion (wizard/certs.py, sandbox/assertion.py) --
     "AADSTS700024": _e(
         "The signed sign-in request (client assertion) is outside its valid time: this computer's clock is "
@@ -250,6 +258,13 @@ CATALOGUE: dict[str, Entry] = {
         "Application for the client secret or certificate flow, Delegated for a user sign-in) and grant admin "
         "consent. If they are there, ask the Exchange admin to include {address} in the app's scope "
         "(Test-ServicePrincipalAuthorization / Get-ApplicationAccessPolicy).", _PERMS, "registration"),
+    "graph.large_attachment": _e(
+        "Microsoft Graph denied access to {address} (403) while attaching a large file: mail with "
+        "attachments of 3 MB or more is sent as a draft with an upload session, and that needs the "
+        "{permission} permission (besides Mail.Send).",
+        "In API permissions of app {client_id} add Microsoft Graph > {permission} (type Application for the "
+        "client secret or certificate flow, Delegated for a user sign-in) and grant admin consent; or send "
+        "attachments under 3 MB (all together up to 3 MB).", _PERMS, "registration"),
     "graph.401": _e(
         "Microsoft Graph refused the token (401 InvalidAuthenticationToken).",
         "Check the cloud chosen on the first screen and the API permissions and admin consent of app "
@@ -294,6 +309,41 @@ CATALOGUE: dict[str, Entry] = {
         "The IMAP server refused a command for {address}.",
         "See the server's message below; check that the mailbox exists and that the account may open it.",
         None, "mail"),
+    # SMTP / IMAP servers other than Exchange Online (the fix never points to Microsoft's documentation),
+    # and what any server may answer: a refused recipient, try-again-later, another protocol on the port.
+    "smtp.auth": _e(
+        "The SMTP server {host} refused the sign-in as {user} (AUTH XOAUTH2): it did not accept the token "
+        "for this account.",
+        "The XOAUTH2 user must be the account the token was issued for (app-only: the sending mailbox; user "
+        "sign-in: the signed-in user). Check the user name and sender, then ask the admin of {host} whether "
+        "it accepts tokens of this tenant and app (issuer, signing key, expiry); its own words are below.",
+        None, "mail"),
+    "smtp.rcpt": _e(
+        "The SMTP server {host} refused the recipient {recipient}.",
+        "Check the recipient's address. A server that relays only for its own domains refuses others "
+        "('Relay access denied'): send to an address that server delivers, or ask its admin to let {user} "
+        "relay. The server's own words are below.", None, "mail"),
+    "smtp.transient": _e(
+        "The SMTP server {host} asked to try again later ({said}), still after {attempts} tries: the message "
+        "was not sent.",
+        "Send it again in a few minutes. If it persists, ask the admin of {host} about the reply below (4xx "
+        "replies are temporary: the server is busy, a limit was reached, or a service behind it is down).",
+        None, None),
+    "smtp.refused": _e(
+        "The SMTP server {host} refused the message from {address}.",
+        "Read the server's own words below: they name what it objects to (sender, recipient, size or "
+        "content). {host} is not Exchange Online, so its admin decides; check the server name and port "
+        "if this is not the server you meant.", None, "mail"),
+    "imap.auth": _e(
+        "The IMAP server {host} refused the sign-in to {address} (AUTHENTICATE XOAUTH2): it did not accept "
+        "the token for this mailbox.",
+        "The XOAUTH2 user must be the mailbox the token may open (a user sign-in: normally the signed-in "
+        "user's own). Check the account address and user name, then ask the admin of {host} whether it "
+        "accepts tokens of this tenant and app (issuer, signing key, expiry); its own words are below.",
+        None, "mail"),
+    "net.protocol": _e(
+        "{host}:{port} answered, but not as {expected}: {speaks}",
+        "Check the port: {expected} is on {usual}. The server's first words are below.", None, "mail"),
     # -- our own: config, network, TLS, HTTP ---------------------------------
     "secret.id_pasted": _e(
         "The client secret field holds the Secret ID (a GUID), not the secret Value.",
@@ -333,6 +383,22 @@ CATALOGUE: dict[str, Entry] = {
         "(often an inspecting proxy or firewall).",
         "If your network inspects TLS, put its CA certificate in a PEM file and give its path as the CA bundle "
         "(endpoints.ca_bundle). Verification is never switched off.", None, "target"),
+    "tls.ca_not_strict": _e(
+        "The certificate of {host} comes from an authority this computer trusts (often the company's TLS "
+        "inspection proxy or firewall), but it breaks a rule of the certificate standard (RFC 5280) that "
+        "Python 3.13 and later enforce: {problem}.",
+        "Ask the admin of that proxy or company CA to issue a CA certificate whose Basic Constraints are marked "
+        "critical, with Key Usage (keyCertSign) and a Subject Key Identifier, and certificates with an "
+        "Authority Key Identifier; then put the new CA certificate in the CA bundle (endpoints.ca_bundle). "
+        "Verification is never switched off; Python 3.12 and older do not apply this rule.", None, "target"),
+    "tls.ca_not_strict": _e(
+        "The certificate of {host} comes from an authority this computer trusts (often the company's TLS "
+        "inspection proxy or firewall), but it breaks a rule of the certificate standard (RFC 5280) that "
+        "Python 3.13 and later enforce: {problem}.",
+        "Ask the admin of that proxy or company CA to issue a CA certificate whose Basic Constraints are marked "
+        "critical, with Key Usage (keyCertSign) and a Subject Key Identifier, and certificates with an "
+        "Authority Key Identifier; then put the new CA certificate in the CA bundle (endpoints.ca_bundle). "
+        "Verification is never switched off; Python 3.12 and older do not apply this rule.", None, "target"),
     "tls.hostname": _e(
         "The certificate of {host} is valid, but for another name.",
         "Check the server name: for Exchange Online it is outlook.office365.com. A proxy that rewrites "
@@ -414,10 +480,19 @@ CATALOGUE: dict[str, Entry] = {
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
-def _fill(text: str, values: dict) -> str:
+# Words for a value the situation did not give, when a config is known: a message for
+# the user never shows an unfilled "<name>" (without a config, "<name>" marks the gap).
+UNKNOWN = {"username": "the account", "address": "the mailbox", "host": "the server", "port": "its port",
+           "client_id": "this app", "tenant_id": "this tenant", "service": "another service",
+           "kind": "Application or Delegated", "retry_after": "a minute"}
+
+
+def _fill(text: str, values: dict, marked_gaps: bool = True) -> str:
     def one(m):
         v = values.get(m.group(1))
-        return str(v) if v not in (None, "") else f"<{m.group(1).replace('_', ' ')}>"
+        if v not in (None, ""):
+            return str(v)
+        return f"<{m.group(1).replace('_', ' ')}>" if marked_gaps else UNKNOWN.get(m.group(1), "(not known)")
     # '{{' / '}}' are literal braces (PowerShell hash tables).
     text = text.replace("{{", "\x00").replace("}}", "\x01")
     return _PLACEHOLDER.sub(one, text).replace("\x00", "{").replace("\x01", "}")
@@ -427,11 +502,13 @@ def context_of(cfg, flow: str | None = None) -> dict:
     """The placeholder values a config gives (no secrets)."""
     if cfg is None:
         return {"flow": flow}
+    flow = flow or cfg.auth.flow
     return {
         "client_id": cfg.microsoft.client_id, "tenant_id": cfg.microsoft.tenant_id,
-        "username": cfg.auth.username if (flow or cfg.auth.flow) == "password" else "the account",
+        "username": (cfg.auth.username if flow in ("password", "device_code") else "") or "the account",
         "address": cfg.outgoing.sender, "resource": cfg.cloud.exchange_resource,
-        "authority": cfg.authority_host, "flow": flow or cfg.auth.flow,
+        "authority": cfg.authority_host, "flow": flow,
+        "kind": "Application" if flow in ("client_secret", "certificate") else "Delegated",
     }
 
 
@@ -457,13 +534,36 @@ def lookup(code: str, *, cfg=None, flow: str | None = None, service_message: str
     ctx.setdefault("permission", "EWS.AccessAsUser.All" if ctx.get("flow") == "password" else "full_access_as_app")
     entry = CATALOGUE.get(code)
     if entry is None:
-        said = f": {service_message}" if service_message else ""
-        return Diagnosis(code, f"The service reported {code}{said}",
-                         "Look the code up in Microsoft's documentation (search for it with the trace ID), "
-                         "correct the setting it names and test again.",
-                         None, None, service_message, trace_id, correlation_id)
+        return _unknown(code, cfg, ctx, service_message, trace_id, correlation_id)
     guide = entry.guide
     if isinstance(guide, dict):
         guide = guide.get(ctx.get("flow") or "client_secret")
-    return Diagnosis(code, _fill(entry.cause, ctx), _fill(entry.fix, ctx), guide, entry.screen,
+    gaps = cfg is None
+    return Diagnosis(code, _fill(entry.cause, ctx, gaps), _fill(entry.fix, ctx, gaps), guide, entry.screen,
                      service_message, trace_id, correlation_id)
+
+
+def _unknown(code: str, cfg, ctx: dict, service_message, trace_id, correlation_id) -> Diagnosis:
+    """A code without an entry: an AADSTS code is explained from its family
+    (wizard/aadsts.py) with the address of its own page; others keep the
+    service's words. Either way the service's message and IDs are kept."""
+    said = f" The service said: {service_message}" if service_message else ""
+    if not code.startswith("AADSTS") or not code[6:].isdigit():
+        return Diagnosis(code, f"The service reported {code}" + (f": {service_message}" if service_message else ""),
+                         "Look the code up in Microsoft's documentation (search for it with the trace ID), "
+                         "correct the setting it names and test again.",
+                         None, None, service_message, trace_id, correlation_id)
+    page = error_page(code, cfg.microsoft.cloud if cfg is not None else None)
+    fam = family(code)
+    if fam is None:
+        cause = f"The identity platform refused the sign-in with {code}, a code mailwizard has no entry for."
+        fix, guide, screen = "Correct the setting the message names and test again.", None, None
+    else:
+        prefix, about, fix, guide, screen = fam
+        cause = (f"The identity platform refused the sign-in with {code}, a code mailwizard has no entry for; "
+                 f"codes starting AADSTS{prefix} concern {about}.")
+        guide = GUIDES.get(guide)
+    if isinstance(guide, dict):
+        guide = guide.get(ctx.get("flow") or "client_secret")
+    fix = f"{_fill(fix, ctx)} Microsoft's page for this code: {page}"
+    return Diagnosis(code, cause + said, fix, guide, screen, service_message, trace_id, correlation_id)

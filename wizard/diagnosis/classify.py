@@ -39,6 +39,46 @@ def _mismatch(text: str) -> bool:
     return "hostname mismatch" in text or "ip address mismatch" in text or "doesn't match" in text
 
 
+# OpenSSL's verify errors for certificates that break RFC 5280 rules checked
+# only under VERIFY_X509_STRICT, which Python 3.13's ssl.create_default_context()
+# (and urllib3 2.3+ on 3.13) switch on: X509_V_ERR_* 78 and 80-94. Older
+# Pythons accept such certificates, typically made by TLS-inspecting proxies.
+_NOT_STRICT = {
+    78: "cert info signature and signature algorithm mismatch",
+    80: "path length invalid for non-ca cert",
+    81: "path length given without key usage keycertsign",
+    82: "key usage keycertsign invalid for non-ca cert",
+    83: "issuer name empty",
+    84: "subject name empty",
+    85: "missing authority key identifier",
+    86: "missing subject key identifier",
+    87: "empty subject alternative name extension",
+    88: "subject empty and subject alt name extension not critical",
+    89: "basic constraints of ca cert not marked critical",
+    90: "authority key identifier marked critical",
+    91: "subject key identifier marked critical",
+    92: "ca cert does not include key usage extension",
+    93: "using cert extension requires at least x509v3",
+    94: "certificate public key has explicit ecc parameters",
+}
+
+
+def _not_strict(text: str) -> str | None:
+    """The RFC 5280 rule a strict verifier named in ``text``, or None."""
+    text = text.lower()
+    return next((words for words in _NOT_STRICT.values() if words in text), None)
+
+
+def strict_problem(exc) -> str | None:
+    """What a strict (Python 3.13+) verification rejected in the certificate
+    chain, in OpenSSL's words, or None when that is not why it failed."""
+    for e in _chain(exc):
+        vc = getattr(e, "verify_code", None)
+        if isinstance(e, ssl.SSLCertVerificationError) and vc in _NOT_STRICT:
+            return str(getattr(e, "verify_message", None) or _NOT_STRICT[vc])
+    return _not_strict(" ".join(str(e) for e in _chain(exc)))
+
+
 def network_code(exc) -> str | None:
     """Our network/TLS code for an exception, or None when it is not one."""
     chain = list(_chain(exc))
@@ -51,10 +91,14 @@ def network_code(exc) -> str | None:
                 return "tls.hostname"
             if vc == 10 or "expired" in str(e).lower():
                 return "tls.expired"
+            if vc in _NOT_STRICT or _not_strict(str(e)):
+                return "tls.ca_not_strict"
             return "tls.untrusted"
     if "certificate verify failed" in text:
         if _mismatch(text):
             return "tls.hostname"
+        if _not_strict(text):
+            return "tls.ca_not_strict"
         return "tls.expired" if "expired" in text else "tls.untrusted"
     if "CertificateError" in names and "match" in text:
         return "tls.hostname"
@@ -91,6 +135,8 @@ def diagnose_network(exc, *, cfg=None, flow=None, **values) -> Diagnosis | None:
     code = network_code(exc)
     if code is None:
         return None
+    if code == "tls.ca_not_strict":
+        values.setdefault("problem", strict_problem(exc))
     return lookup(code, cfg=cfg, flow=flow, service_message=_short(exc), **values)
 
 
@@ -147,6 +193,18 @@ def diagnose_msal(result, *, cfg=None, flow=None, transcript=None, host=None, po
         return lookup("http.5xx", cfg=cfg, flow=flow, host=host, service_message=_short(exc))
     return lookup("http.unexpected", cfg=cfg, flow=flow, host=host,
                   service_message=_status_line(last) if last else _short(exc))
+
+
+STAGES = {"target": "stage 1 (system and flow)", "registration": "stage 2 (app registration)",
+          "ids": "stage 3 (IDs and secret)", "mail": "stage 4 (mail settings)"}
+
+
+def warning_fix(field_name: str, screen: str | None) -> str:
+    """The fix of a config step that passed with a warning: what the warning
+    means for the test, and where the named field is changed."""
+    where = f" on {STAGES[screen]}" if screen in STAGES else ""
+    return (f"The test goes on with this warning. To clear it, change {field_name} as the message says: in the "
+            f"wizard (`mailwizard`){where} or in the config file.")
 
 
 def _first(rx, text):

@@ -33,17 +33,30 @@ ESM_CLIENT_ID = "mail.oauth.client.id"
 ESM_SCOPES = "mail.oauth.scopes"
 
 
-def _secret(value: str, reveal: bool) -> str:
-    from wizard.config.schema import ConfigError, resolve_secret
-    from wizard.config.fields import mask_secret
+def _secret(value: str, reveal: bool, password: bool = False, field: str = "auth.password") -> str:
+    """A secret as the sheet shows it: masked, or (reveal) its value. A reference
+    (env:NAME, file:PATH) says where the value is; revealing one that cannot be
+    resolved raises ConfigError naming the field and the variable or file."""
+    from wizard.config.schema import resolve_secret
+    from wizard.config.fields import mask_password, mask_secret
     if not value:
         return "(not set)"
-    if not reveal:
-        return mask_secret(value)
-    try:
-        return resolve_secret(value, "secret")
-    except ConfigError:
-        return value
+    if reveal:
+        return resolve_secret(value, field)
+    source = reference_source(value)
+    if source:
+        return f"(not shown: in {source}; `mailwizard export sheet --reveal` prints it)"
+    return mask_password(value) if password else mask_secret(value)
+
+
+def reference_source(value: str) -> str | None:
+    """'environment variable ERP_SECRET' for 'env:ERP_SECRET', 'file
+    /etc/erp/secret' for 'file:/etc/erp/secret'; None for a literal value."""
+    if value.startswith("env:"):
+        return f"environment variable {value[4:]}"
+    if value.startswith("file:"):
+        return f"file {value[5:]}"
+    return None
 
 
 def _rows(rows: list[tuple[str, str]], indent: str = "  ") -> list[str]:
@@ -78,7 +91,7 @@ def _monitor_g5(cfg, reveal: bool, today: date | None) -> list[str]:
     from wizard.config.schema import ALL_FLOWS
     m, a, o, i = cfg.microsoft, cfg.auth, cfg.outgoing, cfg.incoming
     flow = _g5_flow(cfg)
-    secret = _secret(a.client_secret, reveal) if a.flow == "client_secret" else "(leave empty)"
+    secret = _secret(a.client_secret, reveal, field="auth.client_secret") if a.flow == "client_secret" else "(leave empty)"
     out = ["Monitor ERP G5: e-mail settings (guides 001-003)"]
     if a.flow not in G5_FLOWS:
         out += ["", f"WARNING: Monitor G5's Authentication flow offers only {' and '.join(G5_FLOWS.values())}; "
@@ -103,16 +116,18 @@ def _monitor_g5(cfg, reveal: bool, today: date | None) -> list[str]:
                  ("Sender", o.sender or "(not set)")]
     if a.flow == "password":
         test_rows += [("User name (Exchange)", a.username or "(not set)"),
-                      ("Password (Exchange)", _secret(a.password, reveal))]
+                      ("Password (Exchange)", _secret(a.password, reveal, password=True))]
     out += _rows(test_rows, "    ")
     out += ["    Press Test: the Result box shows \"OK!\" (a 403 right after setup: wait a moment and test again)."]
 
+    from wizard.config.endpoints import mail_endpoint
+    _proto, in_host, in_port = mail_endpoint(cfg, "in")     # the server and port the runtime reads from
     out += _heading("Settings for incoming e-mail")
     out += ["  Server settings"]
     out += _rows([
         ("Service", G5_SERVICE),
-        ("Server name", i.server or o.server),
-        ("Port", str(i.port or 0)),
+        ("Server name", in_host),
+        ("Port", str(in_port)),
         ("Polling interval", f"{i.poll_minutes} min"),
         ("Application (client) ID", m.client_id or "(not set)"),
         ("Directory (tenant) ID", m.tenant_id or "(not set)"),
@@ -126,7 +141,7 @@ def _monitor_g5(cfg, reveal: bool, today: date | None) -> list[str]:
         rows = [("E-mail", acc.address)]
         if a.flow == "password":
             rows += [("User name", acc.username or a.username or "(not set)"),
-                     ("Password", _secret(acc.password or a.password, reveal))]
+                     ("Password", _secret(acc.password or a.password, reveal, password=True))]
         rows += [("Type", ", ".join(acc.types) or "(select the Types that apply, e.g. Monitor-to-Monitor)"),
                  ("Available", "Available to all" if acc.available_to in ("", "all") else acc.available_to)]
         out += [f"    account {n}"] + _rows(rows, "      ")
@@ -139,7 +154,7 @@ def _monitor_g5(cfg, reveal: bool, today: date | None) -> list[str]:
         rows = [("E-mail method", G5_EMAIL_METHOD)]
         if u.flow == "password" or a.flow == "password":
             rows += [("User name (Exchange)", u.username or "(not set)"),
-                     ("Password (Exchange)", _secret(u.password, reveal))]
+                     ("Password (Exchange)", _secret(u.password, reveal, password=True))]
         if u.sender:
             rows.append(("(sends as)", u.sender))
         out += [f"    user {u.name}"] + _rows(rows, "      ")
@@ -150,7 +165,7 @@ def _monitor_g5(cfg, reveal: bool, today: date | None) -> list[str]:
     if a.flow == "password":
         w = webshop[0] if webshop else None
         ws_rows += [("User name (Exchange)", (w.username if w else "") or "(the Exchange account's user name)"),
-                    ("Password (Exchange)", _secret(w.password, reveal) if w and w.password else "(its password)")]
+                    ("Password (Exchange)", _secret(w.password, reveal, password=True) if w and w.password else "(its password)")]
     out += _rows(ws_rows, "      ")
     out += _heading("Webshop – Administration (options for Monitor G5)")
     out += _rows([("E-mail method", f"{G5_WEBSHOP_METHOD} in Monitor G5")])
@@ -193,7 +208,7 @@ def _efecte_esm(cfg, reveal: bool, today: date | None) -> list[str]:
         ("SMTP server", f"{cfg.outgoing.server if cfg.outgoing.protocol == 'smtp' else e.smtp_host}:"
                         f"{cfg.outgoing.port if cfg.outgoing.protocol == 'smtp' else SMTP_PORT} (STARTTLS)"),
         ("User name", a.username or "(the mailbox's user name)"),
-        ("Password", _secret(a.password, reveal) if a.password else "(not set)"),
+        ("Password", _secret(a.password, reveal, password=True) if a.password else "(not set)"),
         ("Mailbox", cfg.outgoing.sender or "(not set)"),
     ])
     out += ["", "  Exchange Online limits for SMTP AUTH: 30 messages per minute, 10,000 recipients per day."]
@@ -214,7 +229,7 @@ def _generic(cfg, reveal: bool, today: date | None) -> list[str]:
         ("Flow", a.flow),
     ]
     if a.flow == "client_secret":
-        rows.append(("Client secret", _secret(a.client_secret, reveal)))
+        rows.append(("Client secret", _secret(a.client_secret, reveal, field="auth.client_secret")))
         if a.secret_expires:
             rows.append(("Secret expires", a.secret_expires.isoformat()))
     elif a.flow == "certificate":
@@ -222,7 +237,7 @@ def _generic(cfg, reveal: bool, today: date | None) -> list[str]:
     else:
         rows.append(("User name", a.username))
         if a.flow == "password":
-            rows.append(("Password", _secret(a.password, reveal)))
+            rows.append(("Password", _secret(a.password, reveal, password=True)))
     scope_host = {"graph": e.graph_url}.get(o.protocol, e.exchange_resource)
     rows += [
         ("Scope (app-only)", f"{scope_host}/.default"),

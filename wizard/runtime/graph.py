@@ -2,7 +2,15 @@
 our CA bundle on every request, proxies from the environment, bounded timeouts).
 
 - send: ``POST /v1.0/users/{sender}/sendMail`` (202), file attachments inline
-  (``contentBytes``); Graph takes at most about 3 MB of attachments this way.
+  (``contentBytes``) while each is under 3 MB and all together fit Graph's 4 MB
+  request. Larger mail (up to 150 MB per attachment): a draft
+  (``POST /users/{sender}/messages``), each attachment under 3 MB with
+  ``POST .../messages/{id}/attachments``, each larger one through
+  ``.../attachments/createUploadSession`` and ranged PUTs to its ``uploadUrl``
+  (``Content-Range``, no Authorization header: the URL carries its own token;
+  ranges of 12 x 320 KiB, the most under Graph's 4 MB), then ``POST .../messages/{id}/send``.
+  That path needs ``Mail.ReadWrite`` besides ``Mail.Send``, and always keeps a copy in
+  Sent Items (Graph's send of a draft does). A failed draft is deleted.
 - fetch: ``GET /v1.0/users/{account}/mailFolders/inbox/messages`` with
   ``$select``, ``$filter`` (``isRead eq false``, ``receivedDateTime ge``),
   ``$orderby=receivedDateTime`` and ``$top``, following ``@odata.nextLink``;
@@ -30,7 +38,9 @@ from wizard.net.session import DEFAULT_TIMEOUT, make_session
 from wizard.runtime.model import Message, MailError
 
 SELECT = "id,subject,from,sender,toRecipients,receivedDateTime,body,hasAttachments,isRead"
-MAX_INLINE = 3 * 1024 * 1024
+MAX_INLINE = 3 * 1024 * 1024       # one attachment in a request: under 3 MB; all of them in sendMail: this much
+MAX_ATTACHMENT = 150 * 1024 * 1024  # the most an upload session takes
+CHUNK = 12 * 320 * 1024             # bytes per PUT: the largest multiple of 320 KiB under 4 MB
 PAGE = 50
 RETRY_STATUSES = (429, 503, 504)
 
@@ -54,16 +64,19 @@ class GraphTransport:
         self.session.close()
 
     # -- HTTP ------------------------------------------------------------------------------
-    def _request(self, method: str, url: str, who, address: str, *, json=None, params=None,
-                 ok=(200, 201, 202, 204)):
+    def _request(self, method: str, url: str, who, address: str, *, json=None, params=None, data=None,
+                 headers=None, auth: bool = True, need: str | None = None, ok=(200, 201, 202, 204)):
+        """One Graph call with bounded retries. ``auth=False``: an upload session URL (it carries its own
+        token). ``need``: the permission to name when Graph answers 403."""
         if not url.startswith("https://"):
             url = self.base + url
         fresh_token = False
         for attempt in range(1, self.attempts + 1):
-            token = self.tokens.token("graph", who)
-            headers = {"Authorization": f"Bearer {token}", "Prefer": 'outlook.body-content-type="text"'}
+            h = {"Prefer": 'outlook.body-content-type="text"', **(headers or {})}
+            if auth:
+                h["Authorization"] = f"Bearer {self.tokens.token('graph', who)}"
             try:
-                resp = self.session.request(method, url, json=json, params=params, headers=headers)
+                resp = self.session.request(method, url, json=json, params=params, data=data, headers=h)
             except Exception as exc:
                 host = self.base.split("/")[2]
                 diag = diagnose_network(exc, cfg=self.cfg, host=host, port=443, address=address) or \
@@ -73,7 +86,7 @@ class GraphTransport:
                 del self.session.transcript[:-5]
             if resp.status_code in ok:
                 return resp
-            if resp.status_code == 401 and not fresh_token:
+            if resp.status_code == 401 and auth and not fresh_token:
                 fresh_token = True
                 self.tokens.forget("graph", who)
                 continue
@@ -84,10 +97,10 @@ class GraphTransport:
                 self.waited += wait
                 self.sleep(wait)
                 continue
-            raise MailError(self._diagnose(resp, address), account=address)
+            raise MailError(self._diagnose(resp, address, need), account=address)
         raise AssertionError("unreachable")
 
-    def _diagnose(self, resp, address: str):
+    def _diagnose(self, resp, address: str, need: str | None = None):
         try:
             err = resp.json().get("error") or {}
         except ValueError:
@@ -101,6 +114,9 @@ class GraphTransport:
             after = resp.headers.get("Retry-After")
             return lookup("http.429", cfg=self.cfg, retry_after=f"{after} seconds" if after else None,
                           service_message=said)
+        if resp.status_code == 403 and code in ("ErrorAccessDenied", "Authorization_RequestDenied", "") and need:
+            return lookup("graph.large_attachment", cfg=self.cfg, address=address, service_message=said,
+                          api="Microsoft Graph", permission=need)
         if resp.status_code == 403 and code in ("ErrorAccessDenied", "Authorization_RequestDenied", ""):
             return lookup("graph.ErrorAccessDenied", cfg=self.cfg, address=address, service_message=said,
                           api="Microsoft Graph")
@@ -114,9 +130,11 @@ class GraphTransport:
 
     # -- operations ---------------------------------------------------------------------------
     def send(self, who, sender: str, to, cc, subject: str, body: str, attachments, save_copy: bool = False) -> None:
-        if sum(a.size for a in attachments) > MAX_INLINE:
-            raise MailError(lookup("config.invalid", cfg=self.cfg, service_message="attachments over 3 MB in "
-                                   "total cannot be sent in one Graph sendMail call; send them in smaller parts"))
+        for a in attachments:
+            if a.size > MAX_ATTACHMENT:
+                raise MailError(lookup("config.invalid", cfg=self.cfg, service_message=f"attachment {a.name} is "
+                                       f"{a.size} bytes; Microsoft Graph takes at most 150 MB ({MAX_ATTACHMENT} "
+                                       "bytes) per attachment"), account=sender)
         message = {
             "subject": subject,
             "body": {"contentType": "Text", "content": body},
@@ -124,15 +142,54 @@ class GraphTransport:
         }
         if cc:
             message["ccRecipients"] = [{"emailAddress": {"address": a}} for a in cc]
-        if attachments:
-            message["attachments"] = [{"@odata.type": "#microsoft.graph.fileAttachment", "name": a.name,
-                                       "contentType": a.content_type,
-                                       "contentBytes": base64.b64encode(a.data).decode("ascii")}
-                                      for a in attachments]
         if not who.app_only and who.username and who.username.lower() != sender.lower():
             message["from"] = {"emailAddress": {"address": sender}}
-        self._request("POST", f"/users/{quote(sender)}/sendMail", who, sender,
-                      json={"message": message, "saveToSentItems": bool(save_copy)}, ok=(202,))
+        if all(a.size < MAX_INLINE for a in attachments) and sum(a.size for a in attachments) < MAX_INLINE:
+            if attachments:
+                message["attachments"] = [_inline(a) for a in attachments]
+            self._request("POST", f"/users/{quote(sender)}/sendMail", who, sender,
+                          json={"message": message, "saveToSentItems": bool(save_copy)}, ok=(202,))
+            return
+        self._send_large(who, sender, message, attachments)
+
+    def _send_large(self, who, sender: str, message: dict, attachments) -> None:
+        """Draft, attachments one by one (upload sessions for 3 MB and more), then send the draft."""
+        need = "Mail.ReadWrite"
+        base = f"/users/{quote(sender)}/messages"
+        draft = self._request("POST", base, who, sender, json=message, need=need, ok=(201,)).json()["id"]
+        path = f"{base}/{quote(draft, safe='')}"
+        try:
+            for a in attachments:
+                if a.size < MAX_INLINE:
+                    self._request("POST", path + "/attachments", who, sender, json=_inline(a), need=need,
+                                  ok=(201,))
+                else:
+                    self._upload(who, sender, path, a, need)
+            self._request("POST", path + "/send", who, sender, ok=(202,))
+        except BaseException:
+            try:
+                self._request("DELETE", path, who, sender, ok=(204, 404))
+            except MailError:
+                pass
+            raise
+
+    def _upload(self, who, sender: str, path: str, a, need: str) -> None:
+        item = {"attachmentType": "file", "name": a.name, "size": a.size, "contentType": a.content_type}
+        session = self._request("POST", path + "/attachments/createUploadSession", who, sender,
+                                json={"AttachmentItem": item}, need=need, ok=(201,)).json()
+        url, start = session["uploadUrl"], 0
+        while start < a.size:
+            end = min(start + CHUNK, a.size) - 1
+            resp = self._request("PUT", url, who, sender, data=a.data[start:end + 1], auth=False, ok=(200, 201),
+                                 headers={"Content-Type": "application/octet-stream",
+                                          "Content-Range": f"bytes {start}-{end}/{a.size}"})
+            if resp.status_code == 201:
+                return
+            ranges = (resp.json().get("nextExpectedRanges") or [str(end + 1)]) if resp.content else [str(end + 1)]
+            start = int(str(ranges[0]).split("-")[0])
+        raise MailError(lookup("http.unexpected", cfg=self.cfg, host=self.base.split("/")[2],
+                               service_message=f"the upload of {a.name} ended without the attachment being "
+                               "created"), account=sender)
 
     def check(self, address: str, who) -> None:
         self._request("GET", f"/users/{quote(address)}/mailFolders/inbox", who, address, params={"$select": "id"},
@@ -200,6 +257,11 @@ class GraphTransport:
         if folder:
             self._request("POST", path + "/move", who, address,
                           json={"destinationId": self._folder(address, who, folder)}, ok=(200, 201))
+
+
+def _inline(a) -> dict:
+    return {"@odata.type": "#microsoft.graph.fileAttachment", "name": a.name, "contentType": a.content_type,
+            "contentBytes": base64.b64encode(a.data).decode("ascii")}
 
 
 def _when(text: str | None) -> datetime | None:

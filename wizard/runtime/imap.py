@@ -5,6 +5,12 @@ mailbox read with a delegated token), ``UID SEARCH UNSEEN [SINCE]``,
 +FLAGS (\\Seen)``, ``UID MOVE`` to a "Processed" folder (created when missing;
 COPY + \\Deleted + EXPUNGE where MOVE is not offered).
 
+An XOAUTH2 error challenge (``+ <base64 JSON>``) is answered with an empty
+line, after which the server sends its final ``NO``. A refused sign-in is
+recognised by Exchange's words (``AUTHENTICATE failed``) and by the RFC 5530
+response codes other servers send (``[AUTHENTICATIONFAILED]``,
+``[AUTHORIZATIONFAILED]``); the server's own words stay in the diagnosis.
+
 A message's ``id`` is its UID in the inbox, as text."""
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 from wizard.diagnosis.catalogue import lookup
 from wizard.diagnosis.classify import diagnose_network
 from wizard.net.probes import trust_path
+from wizard.runtime.mailproto import error_challenge, is_microsoft, probe, speaks, words
 from wizard.runtime.model import Message, MailError, each_at_once
 
 TIMEOUT = 30.0
@@ -43,14 +50,34 @@ class ImapTransport:
         self._conns: dict[str, _Conn] = {}
         self._lock = threading.Lock()
         self.connects = 0
+        self.greeting = ""                      # the server's last greeting (tells Exchange from others)
 
     # -- connections --------------------------------------------------------------------
     def _open(self, address: str, token: str) -> imaplib.IMAP4_SSL:
         ctx = ssl.create_default_context(cafile=trust_path(self.cfg))    # verification always on
-        imap = imaplib.IMAP4_SSL(self.server, self.port, ssl_context=ctx, timeout=self.timeout)
         try:
-            blob = f"user={address}\x01auth=Bearer {token}\x01\x01".encode()
-            imap.authenticate("XOAUTH2", lambda _challenge: blob)
+            imap = imaplib.IMAP4_SSL(self.server, self.port, ssl_context=ctx, timeout=self.timeout)
+        except imaplib.IMAP4.error as exc:       # TLS worked, but the greeting is not IMAP's
+            raise _NotImap(str(exc)) from None
+        self.greeting = words(None, imap.welcome)
+        challenges: list[bytes] = []
+
+        def answer(challenge: bytes) -> bytes:
+            # The first continuation asks for the response; any later one is the error
+            # challenge, answered with an empty line so that the server sends its final NO.
+            challenges.append(challenge or b"")
+            if len(challenges) == 1:
+                return f"user={address}\x01auth=Bearer {token}\x01\x01".encode()
+            return b""
+        try:
+            try:
+                imap.authenticate("XOAUTH2", answer)
+            except imaplib.IMAP4.error as exc:
+                if isinstance(exc, imaplib.IMAP4.abort):
+                    raise
+                said = words(None, str(exc))
+                challenge = error_challenge(challenges[-1]) if len(challenges) > 1 else ""
+                raise _AuthRefused(said, challenge) from None
         except BaseException:
             try:
                 imap.shutdown()
@@ -100,13 +127,34 @@ class ImapTransport:
     def _diagnose(self, exc, address: str, who):
         values = dict(cfg=self.cfg, flow=who.flow, address=address, host=self.server, port=self.port)
         text = str(exc)
-        if isinstance(exc, imaplib.IMAP4.error) and "AUTHENTICATE" in text.upper():
-            return lookup("IMAP AUTHENTICATE failed", service_message=text[:300], **values)
+        microsoft = is_microsoft(self.server, self.greeting)
+        if isinstance(exc, _AuthRefused) or (isinstance(exc, imaplib.IMAP4.error) and _refused_sign_in(text)):
+            said = exc.said if isinstance(exc, _AuthRefused) else words(None, text)
+            challenge = getattr(exc, "challenge", "")
+            if challenge:
+                said += f" (XOAUTH2 error challenge: {challenge})"
+            key = "IMAP AUTHENTICATE failed" if microsoft else "imap.auth"
+            return _said(lookup(key, service_message=said[:300], **values), said)
+        if isinstance(exc, _NotImap):
+            return self._other_protocol(exc.said, values)
         net = diagnose_network(exc, **values)
+        if net is not None and net.code in ("tls.error", "net.reset", "net.timeout"):
+            greeting = probe(self.server, self.port)
+            if greeting:
+                return self._other_protocol(greeting, values)
         if net is not None:
             return net
-        d = lookup("imap.error", service_message=f"{type(exc).__name__}: {text}"[:300], **values)
-        return d
+        said = words(None, text)
+        return _said(lookup("imap.error", service_message=f"{type(exc).__name__}: {text}"[:300], **values), said)
+
+    def _other_protocol(self, greeting: str, values: dict):
+        other = speaks(greeting)
+        if other == "IMAP":
+            what = "it speaks IMAP without TLS on this port (this client starts TLS at once, as on port 993)."
+        else:
+            what = f"it speaks {other}." if other else "it does not speak IMAP over TLS."
+        return _said(lookup("net.protocol", service_message=greeting, expected="an IMAP server over TLS",
+                            speaks=what, usual="port 993 (TLS from the start)", **values), greeting)
 
     def close(self) -> None:
         """Log out of every mailbox's connection. Each LOGOUT is a round trip:
@@ -191,6 +239,40 @@ class _Conn:
 
 class _ImapNo(Exception):
     pass
+
+
+class _AuthRefused(Exception):
+    """AUTHENTICATE XOAUTH2 refused: the server's final words and the error challenge in words."""
+
+    def __init__(self, said: str, challenge: str = ""):
+        super().__init__(said)
+        self.said, self.challenge = said, challenge
+
+
+class _NotImap(Exception):
+    """The server answered, but its greeting is not IMAP's."""
+
+    def __init__(self, said: str):
+        super().__init__(said)
+        self.said = said
+
+
+_REFUSED_CODES = ("[AUTHENTICATIONFAILED]", "[AUTHORIZATIONFAILED]", "[EXPIRED]", "[PRIVACYREQUIRED]",
+                  "[UNAVAILABLE]")
+
+
+def _refused_sign_in(text: str) -> bool:
+    """A refused sign-in: Exchange's "AUTHENTICATE failed." or an RFC 5530 response code."""
+    upper = text.upper()
+    return "AUTHENTICATE FAILED" in upper or any(code in upper for code in _REFUSED_CODES)
+
+
+def _said(d, said: str):
+    """The diagnosis with the server's own words at the end of its cause (where poll --json,
+    send and check --json all show them)."""
+    if said and said not in d.cause:
+        d.cause = f"{d.cause} The server said: \"{said}\""
+    return d
 
 
 def _ok(answer, what: str):

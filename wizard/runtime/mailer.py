@@ -30,7 +30,7 @@ import threading
 import time
 from datetime import datetime
 
-from wizard.diagnosis.catalogue import Diagnosis
+from wizard.diagnosis.catalogue import Diagnosis, lookup
 from wizard.runtime.model import (INCOMING, Attachment, Message, MailError, as_attachment, diagnosis_of, error,
                                   recipients)
 from wizard.runtime.pacing import Pacer
@@ -89,7 +89,7 @@ class Mailer:
             return t
 
     def _endpoint(self, protocol: str, direction: str) -> tuple[str, int]:
-        from wizard.net.probes import mail_endpoint
+        from wizard.config.endpoints import mail_endpoint
         _, host, port = mail_endpoint(self.cfg, direction)
         return ("", 0) if protocol == "graph" else (host, port)
 
@@ -163,8 +163,25 @@ class Mailer:
         files = [as_attachment(a) for a in attachments]
         who, address = self._sender(sender)
         transport = self._outgoing()
+        self.sign_in(who)       # first: a send refused at sign-in never counts towards the sending limits
         self.pacer.admit(address, len(to_list) + len(cc_list))
         transport.send(who, address, to_list, cc_list, subject, body or "", files, save_copy=self.save_copy)
+
+    def sign_in(self, who: SignIn | None = None, api: str | None = None) -> str:
+        """The access token of ``who`` (default: the config's sign-in) for ``api``
+        (default: the outgoing protocol's). A failure names the user who signed in
+        (a [[users]] override's own user name, not [auth] username)."""
+        from wizard.runtime.tokens import api_of
+        who = who or self.tokens.default_signin()
+        try:
+            return self.tokens.token(api or api_of(self.cfg.outgoing.protocol), who)
+        except MailError as exc:
+            raise MailError(signin_diagnosis(exc.diagnosis, self.cfg, who), account=exc.account) from None
+
+    def sender_of(self, sender: str | None = None) -> tuple[SignIn, str]:
+        """(sign-in, from address) that ``send(sender=...)`` uses: the config's
+        own, a [[users]] entry's by name, or the config's sign-in for an address."""
+        return self._sender(sender)
 
     def fetch(self, account: str, *, since: datetime | None = None, limit: int = 50,
               unprocessed_only: bool = True) -> list[Message]:
@@ -203,6 +220,24 @@ class Mailer:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def signin_diagnosis(d: Diagnosis, cfg, who: SignIn) -> Diagnosis:
+    """A sign-in failure told about the user who signed in: the catalogue fills
+    {username} from [auth], which for a [[users]] override (WEBSHOP) is another
+    account or none at all."""
+    import copy
+    from wizard.diagnosis.catalogue import CATALOGUE
+    entry = CATALOGUE.get(d.code)
+    if who.app_only or not who.username or entry is None or "{username}" not in entry.cause + entry.fix:
+        return d
+    own = copy.deepcopy(cfg)
+    own.auth.flow, own.auth.username = who.flow, who.username
+    told = lookup(d.code, cfg=own, service_message=d.service_message, trace_id=d.trace_id,
+                  correlation_id=d.correlation_id)
+    if who.username.lower() != (cfg.auth.username or "").lower():
+        told.screen = "mail"        # a [[users]] entry: stage 4, F7
+    return told
 
 
 __all__ = ["Mailer", "Message", "Attachment", "MailError", "diagnosis_of"]

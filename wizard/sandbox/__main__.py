@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 
 from wizard.sandbox import sample
 from wizard.sandbox.server import Sandbox
@@ -16,9 +14,9 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Serve the sample sandbox tenant on https://127.0.0.1.")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds to wait before each response")
     args = parser.parse_args(argv)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):      # Ctrl-C ends the wait below, never mid-startup
-        signal.signal(sig, lambda *_: stop.set())
+    from wizard.sandbox.cleanup import stop_on_signals, watch
+    stop = stop_on_signals()     # Ctrl-C, SIGTERM, SIGHUP end the wait below, never mid-startup
+    watch()                      # the temp files go even if this process is killed
     with Sandbox(latency=args.latency) as sb:
         lines = [
             f"base URL      {sb.base_url}  (identity platform, EWS, Graph)",

@@ -6,11 +6,9 @@ Generated once per process (cached) into a private temp directory.
 
 from __future__ import annotations
 
-import atexit
 import datetime as dt
 import hashlib
 import ipaddress
-import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -59,7 +57,8 @@ def _name(cn: str) -> x509.Name:
 
 def _generate() -> Material:
     directory = Path(tempfile.mkdtemp(prefix="mailwizard-sandbox-"))
-    atexit.register(shutil.rmtree, directory, True)
+    from wizard.sandbox.cleanup import remove_at_end
+    remove_at_end(directory)        # at exit; also by the watcher when a command started one
     now = dt.datetime.now(dt.timezone.utc)
     start, end = now - dt.timedelta(hours=1), now + dt.timedelta(days=2)
 

@@ -9,6 +9,7 @@ import re
 
 from wizard.sandbox.imap_items import (FLAGS, SYSTEM_FLAGS, args, assign_uids, fetch_item, flags_bytes, parse_fetch, quote,
                          search_key, uid_validity)
+from wizard.sandbox.smtp import ERROR_CHALLENGE
 from wizard.sandbox.mailstore import LOCK, LineHandler, LineServer, folder, folder_names, new_id, to_mime, xoauth2
 
 # Exchange Online also offers IDLE and LITERAL+; the sandbox does not implement them.
@@ -89,6 +90,15 @@ class ImapHandler(LineHandler):
                 return
             initial = raw.decode("ascii", "replace").strip()
         login = xoauth2(self.server.sandbox, initial, "imap") if mech.upper() == "XOAUTH2" else None
+        if login is not None and login.problem:
+            self.send(f"+ {ERROR_CHALLENGE}")          # the XOAUTH2 error challenge: answered with an empty line
+            answer = self.readline()
+            if answer is None:
+                self.closing = True
+                return
+            if answer.strip():
+                self.send(f"{tag} BAD Expected an empty response to the error challenge.")
+                return
         if login is None or login.problem:
             self.send(f"{tag} NO AUTHENTICATE failed.")
         else:

@@ -53,6 +53,47 @@ def folder_names(mb: Mailbox) -> list[str]:
     return names + [k for k in mb.folders if k not in names]
 
 
+# Child folders are kept under their path ("Inbox/Orders"): "/" is the hierarchy
+# delimiter, as in the sandbox's IMAP LIST; a name without it is a top-level folder.
+SEP = "/"
+
+
+def parent_of(name: str) -> str | None:
+    """The parent folder of a folder path; None for a top-level folder."""
+    return name.rsplit(SEP, 1)[0] if SEP in name else None
+
+
+def child_names(mb: Mailbox, parent: str | None) -> list[str]:
+    """The folders directly under ``parent`` (None: the top level)."""
+    if parent is None:
+        return [n for n in folder_names(mb) if SEP not in n]
+    prefix = parent.lower() + SEP
+    return [n for n in folder_names(mb) if n.lower().startswith(prefix) and SEP not in n[len(prefix):]]
+
+
+# -- item versions: every update changes an item's change key (Graph changeKey/@odata.etag) --
+
+_CHANGES: dict[str, tuple[int, str]] = {}      # item id -> (times updated, when last updated)
+
+
+def touch(m: Message) -> None:
+    """Record an update of ``m`` (PATCH, an attachment added...): its change key and
+    lastModifiedDateTime change, as Exchange's do on every save."""
+    with LOCK:
+        count = _CHANGES.get(m.id, (0, ""))[0]
+        _CHANGES[m.id] = (count + 1, now_iso())
+
+
+def change_key(m: Message) -> str:
+    count = _CHANGES.get(m.id, (0, ""))[0]
+    state = f"{m.id}|{count}|{m.is_read}|{m.subject}|{sorted(m.flags)}|{len(m.attachments)}".encode()
+    return "CQAAABYAAA" + base64.b64encode(hashlib.sha1(state).digest()[:9]).decode()
+
+
+def last_modified(m: Message) -> str:
+    return _CHANGES.get(m.id, (0, ""))[1] or m.received
+
+
 def folder_of(mb: Mailbox, message_id: str) -> tuple[str, Message] | None:
     for name in folder_names(mb):
         for m in folder(mb, name) or []:

@@ -89,3 +89,15 @@ def sample_tenant(today: date | None = None) -> Tenant:
             *[Mailbox(a, send_as={SERVICE_USER}, full_access={SECRET_APP_ID}) for a in INCOMING],
         ],
     )
+
+
+def shaped_config(sb, system: str = "monitor_g5", flow: str = "client_secret", protocol: str | None = None):
+    """A working config of the sample tenant on ``sb`` in one shape, as `mailwizard
+    sandbox --write-config` writes it. Efecte ESM reads its service account's own
+    mailbox (guide 004); the other systems the sample incoming mailboxes."""
+    from wizard.config.schema import IncomingAccount
+    from wizard.config.mailboxes import reads_own_mailbox, service_mailbox
+    cfg = sb.config(flow, protocol=protocol, system=system)
+    if reads_own_mailbox(cfg):
+        cfg.incoming.accounts = [IncomingAccount(address=service_mailbox(cfg))]
+    return cfg

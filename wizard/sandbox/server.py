@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
 
 from requests.structures import CaseInsensitiveDict
 
@@ -230,6 +231,8 @@ class Sandbox:
             if self._cert is None:
                 from wizard.identity.certificates import create_certificate
                 self._workdir = tempfile.mkdtemp(prefix="mailwizard-sandbox-cert-")
+                from wizard.sandbox.cleanup import remove_at_end
+                remove_at_end(self._workdir)    # stop() removes it; this when the process ends first
                 key = os.path.join(self._workdir, "sandbox-app.pem")
                 info = create_certificate("mailwizard sandbox", days=365, key_path=key,
                                           cert_path=os.path.join(self._workdir, "sandbox-app.cer"))
@@ -285,7 +288,8 @@ class Sandbox:
     def _take_fault(self, path: str) -> Fault | None:
         with self._lock:
             for f in self._faults:
-                if path.startswith(f.path_prefix) and (f.times is None or f.times > 0):
+                # decoded: a prefix with "@" also fires for a client that sends "%40"
+                if unquote(path).startswith(unquote(f.path_prefix)) and (f.times is None or f.times > 0):
                     if f.times is not None:
                         f.times -= 1
                     return f
@@ -302,7 +306,7 @@ class Sandbox:
             return self._fault_response(fault, path, body)
         if path.lower().startswith("/ews/"):
             return self.ews.handle(method, path, headers, body)
-        if path.startswith("/v1.0/"):
+        if path.startswith("/v1.0/") or path.startswith("/api/v2.0/"):    # /api/v2.0/: upload session URLs
             return self.graph.handle(method, path, query, headers, body)
         return self.identity.handle(method, path, query, headers, body)
 
@@ -422,6 +426,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve()
 
     def do_DELETE(self) -> None:
+        self._serve()
+
+    def do_PUT(self) -> None:
         self._serve()
 
     def _serve(self) -> None:

@@ -25,6 +25,13 @@ SEND_AS_DENIED = ("554 5.2.252 SendAsDenied; {user} not allowed to send as {send
                   "message due to a permanent exception with message [BeginDiagnosticData]Cannot submit message.")
 QUOTA_EXCEEDED = ("554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to process "
                   "message due to a permanent exception with message [BeginDiagnosticData]Cannot submit message.")
+# RFC 5321 4.5.3.1.4: a command line is at most 512 octets with its CRLF (RFC 4954 4: an AUTH initial
+# response that would not fit is sent after the 334 instead). Exchange's limit is not documented otherwise.
+MAX_COMMAND_LINE = 512
+LINE_TOO_LONG = "500 5.5.2 Line too long"
+# The XOAUTH2 error challenge: the client answers it with an empty line, then gets the final reply.
+ERROR_CHALLENGE = base64.b64encode(b'{"status":"401","schemes":"bearer","scope":"https://outlook.office365.com/.default"}'
+                                   ).decode()
 ADDR_RE = re.compile(r"^(?:MAIL FROM|RCPT TO):\s*<([^>]*)>", re.I)
 
 
@@ -67,6 +74,9 @@ class SmtpHandler(LineHandler):
         self.rcpts: list[str] = []
 
     def command(self, line: str) -> None:
+        if len(line.encode()) + 2 > MAX_COMMAND_LINE:
+            self.send(LINE_TOO_LONG)
+            return
         verb = line.split(" ", 1)[0].upper()
         handler = getattr(self, f"do_{verb}", None)
         if handler is None:
@@ -126,7 +136,14 @@ class SmtpHandler(LineHandler):
     def _xoauth2(self, blob: str) -> None:
         login = xoauth2(self.server.sandbox, blob, "smtp")
         if login.problem == "token":
-            self.send(AUTH_FAILED)
+            self.send("334 " + ERROR_CHALLENGE)       # the client must answer with an empty line
+            answer = self.readline()
+            if answer is None:
+                self.closing = True
+            elif answer.strip():
+                self.send("501 5.5.2 Expected an empty response to the error challenge")
+            else:
+                self.send(AUTH_FAILED)
         elif login.problem in ("smtp_tenant", "smtp_mailbox"):
             self.send(SMTP_AUTH_DISABLED.format("Tenant" if login.problem == "smtp_tenant" else "Mailbox"))
         else:

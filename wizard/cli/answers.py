@@ -30,13 +30,18 @@ ENV_PREFIX = "MAILWIZARD_"
 FIELDS: dict[str, tuple[str, str, str]] = {
     "system": ("--system", "MAILWIZARD_SYSTEM", "choice"),
     "auth.flow": ("--flow", "MAILWIZARD_FLOW", "choice"),
+    "protocol": ("--protocol", "MAILWIZARD_PROTOCOL", "protocol"),    # outgoing + incoming (recommend.split)
     "microsoft.cloud": ("--cloud", "MAILWIZARD_CLOUD", "choice"),
     "microsoft.tenant_id": ("--tenant-id", "MAILWIZARD_TENANT_ID", "tenant"),
     "microsoft.client_id": ("--client-id", "MAILWIZARD_CLIENT_ID", "client_id"),
     "auth.secret_expires": ("--secret-expires", "MAILWIZARD_SECRET_EXPIRES", "date"),
     "auth.username": ("--username", "MAILWIZARD_USERNAME", "username"),
+    "auth.certificate": ("--certificate", "MAILWIZARD_CERTIFICATE", "path"),
+    "auth.thumbprint": ("--thumbprint", "MAILWIZARD_THUMBPRINT", "text"),
     "outgoing.server": ("--server", "MAILWIZARD_SERVER", "server"),
     "outgoing.port": ("--port", "MAILWIZARD_PORT", "port"),
+    "incoming.server": ("--incoming-server", "MAILWIZARD_INCOMING_SERVER", "server"),
+    "incoming.port": ("--incoming-port", "MAILWIZARD_INCOMING_PORT", "port"),
     "outgoing.sender": ("--sender", "MAILWIZARD_SENDER", "email"),
     "outgoing.test_recipient": ("--test-recipient", "MAILWIZARD_TEST_RECIPIENT", "email"),
     "incoming.poll_minutes": ("--poll-minutes", "MAILWIZARD_POLL_MINUTES", "poll"),
@@ -123,6 +128,13 @@ def _check(kind: str, dotted: str, raw, source: str, out: Answers):
     from datetime import date
     from wizard.config import fields as f
 
+    if kind == "protocol":
+        from wizard.guide.recommend import CHOICES
+        choice = _clean_text(str(raw), "choice")[0]
+        if choice not in CHOICES:
+            out.error(dotted, f"unknown protocol '{choice}'; expected one of: {', '.join(CHOICES)}", source)
+            return _BAD
+        return choice
     if kind == "date" and isinstance(raw, date):
         checked = f.check_secret_expiry(raw)
     elif kind in ("port", "poll") and isinstance(raw, int):
@@ -282,7 +294,9 @@ def gather(args, *, base=None, env: dict | None = None, keep_references: bool = 
             if raw is None:
                 continue
             value = _check(kind, dotted, raw, source, out)
-            if value is not _BAD:
+            if value is not _BAD and dotted == "protocol":
+                _set_protocol(cfg, value, source, out)
+            elif value is not _BAD:
                 _set(cfg, dotted, value)
             out.sources[dotted] = source
         for dotted, (_plain, _ef, _ff, env_name) in SECRET_FIELDS.items():
@@ -311,6 +325,12 @@ def gather(args, *, base=None, env: dict | None = None, keep_references: bool = 
                 value = _check("email", f"incoming.accounts[{n}].address", address, source, out)
                 if value is not _BAD:
                     accounts.append(known.get(value.lower()) or IncomingAccount(address=value))
+            dropped = [a.address for a in cfg.incoming.accounts
+                       if a.address and all(a is not b for b in accounts)]
+            if dropped:      # never silently: the accounts of the existing config (or answers file) go
+                out.warnings.append(
+                    f"{source} replaces the incoming accounts ({out.sources.get('incoming.accounts')}): "
+                    f"{', '.join(dropped)} will no longer be read; give each with {ACCOUNTS_FLAG} to keep it.")
             cfg.incoming.accounts = accounts
             out.sources["incoming.accounts"] = source
 
@@ -363,6 +383,7 @@ def gather(args, *, base=None, env: dict | None = None, keep_references: bool = 
             out.warnings.append(f"{plain} puts the secret in the shell history and in `ps` output; "
                                 f"use {plain}-env NAME or {plain}-file FILE instead.")
 
+    _system_defaults(cfg, out, fresh=base is None)
     if cfg.auth.flow == "client_secret" and cfg.auth.secret_expires is None:
         out.warnings.append("[auth.secret_expires] not given (--secret-expires YYYY-MM-DD): "
                             "`mailwizard list` and `check` cannot warn before the secret expires.")
@@ -378,6 +399,41 @@ def gather(args, *, base=None, env: dict | None = None, keep_references: bool = 
         raise AnswerError(fld, msg, src, [_line(*e) for e in rest])
     out.secrets = [s for s in out.secrets if s]
     return out
+
+
+def _set_protocol(cfg, choice: str, source: str, out: Answers) -> None:
+    from wizard.guide.recommend import split
+    cfg.outgoing.protocol, cfg.incoming.protocol = split(choice)
+    out.sources["outgoing.protocol"] = out.sources["incoming.protocol"] = source
+
+
+def _system_defaults(cfg, out: Answers, fresh: bool) -> None:
+    """What a config gets when not given: the SMTP host and port for SMTP, and for
+    Efecte ESM the incoming mailbox it reads (the service account's own). The protocol
+    stays EWS for a new config as before (scripts rely on it); when the wizard would
+    preselect another for the system (Efecte ESM: SMTP + IMAP, generic: Graph) a
+    warning names --protocol."""
+    from wizard.config.schema import IncomingAccount
+    from wizard.config.mailboxes import default_incoming
+    from wizard.guide.recommend import choice_of, defaults
+    given = ("outgoing.protocol", "incoming.protocol")
+    wanted = defaults(cfg.system)[0]
+    if fresh and all(out.sources.get(k, "default") == "default" for k in given) and \
+            choice_of(cfg.outgoing.protocol, cfg.incoming.protocol) != wanted:
+        out.warnings.append(f"[outgoing.protocol] not given (--protocol): {cfg.outgoing.protocol} is used; the "
+                            f"wizard preselects {wanted} for {cfg.system} (add --protocol {wanted}).")
+    if cfg.outgoing.protocol == "smtp":
+        from wizard.config.clouds import SMTP_PORT
+        if out.sources.get("outgoing.server") == "default":
+            cfg.outgoing.server = cfg.cloud.smtp_host
+        if out.sources.get("outgoing.port") == "default":
+            cfg.outgoing.port = SMTP_PORT
+    address = default_incoming(cfg)
+    if address and out.sources.get("incoming.accounts") in ("default", "existing config"):
+        cfg.incoming.accounts = [IncomingAccount(address=address)]
+        out.notes.append(f"[incoming.accounts] Efecte ESM reads its mail from a mailbox by "
+                         f"{cfg.incoming.protocol.upper()}: {address}, the service account's own "
+                         f"({ACCOUNTS_FLAG} ADDRESS to name another).")
 
 
 def _resolve_or_empty(value: str, dotted: str) -> str:
