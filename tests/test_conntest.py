@@ -444,7 +444,7 @@ def test_session_puts_the_port_back_for_the_authority_host(sandbox):
 
 def test_exchange_online_ews_gets_the_retirement_warning(sandbox, monkeypatch):
     from wizard.check import engine as conntest
-    monkeypatch.setattr(conntest, "EXO_HOSTS", ("127.0.0.1",))
+    monkeypatch.setattr(conntest.model, "EXO_HOSTS", ("127.0.0.1",))
     report = check(sandbox.config())
     mailbox = step(report, "mailbox")
     assert report.ok

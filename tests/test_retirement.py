@@ -83,7 +83,7 @@ def test_check_warns_about_ews_retirement_on_exchange_online_only(sandbox, monke
     cfg = sandbox.config(flow="client_secret")
     report = conntest.run_check(cfg)
     assert report.steps[0].status == "pass"          # the sandbox is not Exchange Online
-    monkeypatch.setattr(conntest, "EXO_HOSTS", conntest.EXO_HOSTS + ("127.0.0.1",))
+    monkeypatch.setattr(conntest.model, "EXO_HOSTS", conntest.model.EXO_HOSTS + ("127.0.0.1",))
     report = conntest.run_check(cfg)
     config_step = report.steps[0]
     from datetime import date

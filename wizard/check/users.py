@@ -46,7 +46,7 @@ def check_user(run, step) -> None:
             step.summary = exc.diagnosis.service_message or exc.diagnosis.cause
             step.details["field"], step.screen = f"users[{n}].flow", "mail"
             return
-        for secret in (who.password, _resolved(who.password)):
+        for secret in (who.password, resolved(who.password)):
             if len(secret or "") >= 4:          # as config.secrets_of: shorter ones would mask plain words
                 run.secrets.add(secret)
         try:
@@ -91,7 +91,7 @@ def _open_sender(run, step, cfg, who, address: str, token: str) -> None:
                         f"{counts.get('total')} messages, {counts.get('unread')} unread.")
 
 
-def _resolved(value: str) -> str:
+def resolved(value: str) -> str:
     from wizard.config.schema import ConfigError, resolve_secret
     try:
         return resolve_secret(value or "", "users.password")
