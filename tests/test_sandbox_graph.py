@@ -410,3 +410,22 @@ def test_fault_prefix_with_at_fires_for_a_percent_encoded_address(sandbox):
     graph_error(r, 503, "ServiceNotAvailable")
     assert call(sandbox, "GET", f"users/{sample.INCOMING[0].replace('@', '%40')}/mailFolders/inbox",
                 tok).status_code == 200
+
+
+def test_runtime_starts_a_vanished_upload_session_again_once_then_says_so(sandbox):
+    from runtime_helpers import FakeClock, config
+    from wizard.runtime import Attachment, MailError, Mailer
+    pdf = big_pdf(5 * MB)
+    clock = FakeClock()
+    with Mailer(config(sandbox, "graph"), clock=clock, sleep=clock.sleep) as mailer:
+        sandbox.inject(Fault("/api/v2.0/", status=404, times=1))      # the first range finds no session
+        mailer.send(sample.RECIPIENT, "retried", "x", attachments=[Attachment("a.pdf", "application/pdf", pdf)])
+        assert len([r for r in sandbox.requests if r.path.endswith("/createUploadSession")]) == 2
+        [got] = sandbox.tenant.mailbox(sample.RECIPIENT).inbox
+        assert got.attachments[0]["content"] == pdf
+        sandbox.inject(Fault("/api/v2.0/", status=404, times=None))
+        with pytest.raises(MailError) as e:
+            mailer.send(sample.RECIPIENT, "lost", "x", attachments=[Attachment("a.pdf", "application/pdf", pdf)])
+    assert e.value.code == "http.unexpected" and "upload session: HTTP 404" in e.value.diagnosis.service_message
+    assert sandbox.tenant.mailbox(sample.SENDER).folders.get("Drafts", []) == []      # the draft was removed
+    assert [m.subject for m in sandbox.tenant.mailbox(sample.RECIPIENT).inbox] == ["retried"]
