@@ -300,3 +300,7 @@ async def test_upload_session_refuses_a_small_file_and_inline_refuses_3_mb(sandb
     added = await attachments.post(FileAttachment(odata_type="#microsoft.graph.fileAttachment", name="ok.txt",
                                                   content_bytes=b"fine"))
     assert added.size == 4
+    await sdk.user(sample.SENDER).messages.by_message_id(draft.id).delete()     # the runtime's clean-up
+    with pytest.raises(ODataError) as e:
+        await sdk.user(sample.SENDER).messages.by_message_id(draft.id).get()
+    assert e.value.error.code == "ErrorItemNotFound"

@@ -429,3 +429,12 @@ def test_runtime_starts_a_vanished_upload_session_again_once_then_says_so(sandbo
     assert e.value.code == "http.unexpected" and "upload session: HTTP 404" in e.value.diagnosis.service_message
     assert sandbox.tenant.mailbox(sample.SENDER).folders.get("Drafts", []) == []      # the draft was removed
     assert [m.subject for m in sandbox.tenant.mailbox(sample.RECIPIENT).inbox] == ["retried"]
+
+
+def test_mime_send_over_4_mb_is_refused_and_malformed_mime_named(sandbox):
+    tok = token(sandbox)
+    big = base64.b64encode(b"Subject: x\r\nTo: " + sample.RECIPIENT.encode() + b"\r\n\r\n" + b"y" * (3 * MB + 1000))
+    r = call(sandbox, "POST", f"users/{sample.SENDER}/sendMail", tok, data=big, headers={"Content-Type": "text/plain"})
+    assert graph_error(r, 413, "RequestEntityTooLarge") == "The maximum request length supported is 4MB."
+    r = call(sandbox, "POST", f"users/{sample.SENDER}/sendMail", tok, data=b"%%%", headers={"Content-Type": "text/plain"})
+    assert graph_error(r, 400, "ErrorMimeContentInvalidBase64String") == "Invalid base64 string for MIME content."

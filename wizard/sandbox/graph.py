@@ -233,8 +233,7 @@ class Graph:
     def _mime(self, body: bytes) -> tuple[Message, list[str]]:
         """A message from base64 MIME (Content-Type text/plain), with its Bcc addresses."""
         if len(body) > MAX_REQUEST:
-            raise GraphError(413, "RequestEntityTooLarge", f"The request is {len(body)} bytes; Microsoft Graph "
-                             "takes at most 4 MB. Send larger mail as a draft with upload sessions.")
+            raise GraphError(413, "RequestEntityTooLarge", "The maximum request length supported is 4MB.")
         try:
             raw = base64.b64decode(body.strip(), validate=True)
             parsed = email.message_from_bytes(raw, policy=email.policy.default)
