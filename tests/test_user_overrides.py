@@ -120,3 +120,22 @@ def test_no_catalogue_entry_rendered_with_a_config_leaves_a_placeholder(sandbox)
             if "{username}" in entry.cause + entry.fix:
                 assert GHOST in told.cause + told.fix, code
     assert leftovers == []
+
+
+def test_a_users_smtp_refusal_names_that_users_mailbox(fresh_sandbox, tmp_path, capsys):
+    """SMTP AUTH switched off for the WEBSHOP user's own mailbox: the user:SHOP step says so
+    for that mailbox, not for the config's service account (which still passes)."""
+    from wizard.sandbox.tenant import Mailbox, User
+    shop = "shop@contoso.com"
+    fresh_sandbox.tenant.users.append(User(shop, "Shop-Passw0rd!1"))
+    fresh_sandbox.tenant.mailboxes.append(Mailbox(shop, smtp_auth_disabled=True))
+    cfg = fresh_sandbox.config("password", protocol="smtp+imap")
+    cfg.users = [UserOverride(name="SHOP", flow="password", username=shop, password="Shop-Passw0rd!1")]
+    path = config_io.save(cfg, tmp_path / "mw.toml")
+    rc, out, _ = _run(capsys, "check", "--json", "--config", str(path))
+    steps = {s["id"]: s for s in json.loads(out)["steps"]}
+    assert rc == 1 and steps["mailbox"]["status"] == "pass"
+    user = steps["user:SHOP"]
+    assert (user["status"], user["code"]) == ("fail", "535 5.7.139"), user
+    assert f"mailbox {shop}" in user["summary"] and f"-Identity {shop}" in user["fix"]
+    assert sample.SERVICE_USER not in user["summary"] + user["fix"]

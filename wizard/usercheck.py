@@ -80,6 +80,10 @@ def _open_sender(run, step, cfg, who, address: str, token: str) -> None:
         return
     if protocol == "smtp":
         ok, _ = run.runtime_call(step, "smtp", "out", token, lambda t: t.check(address, who))
+        if not ok and step.code == "535 5.7.139" and who.username and not who.app_only:
+            from .catalogue import lookup       # the user's own mailbox, not [auth] username's
+            run.apply(step, lookup(step.code, cfg=cfg, address=who.username,
+                                   service_message=step.details.get("service_message")))
         if ok:
             step.status = "pass"
             step.summary = f"Signed in {as_whom} to the SMTP server to send from {address} (STARTTLS, AUTH XOAUTH2)."
