@@ -139,3 +139,15 @@ def test_a_users_smtp_refusal_names_that_users_mailbox(fresh_sandbox, tmp_path, 
     assert (user["status"], user["code"]) == ("fail", "535 5.7.139"), user
     assert f"mailbox {shop}" in user["summary"] and f"-Identity {shop}" in user["fix"]
     assert sample.SERVICE_USER not in user["summary"] + user["fix"]
+
+
+def test_a_users_password_reference_that_cannot_be_resolved_names_that_user(sandbox, tmp_path, capsys,
+                                                                             monkeypatch):
+    monkeypatch.delenv("SHOP_PW", raising=False)
+    cfg = sandbox.config("password")
+    cfg.users = [UserOverride(name="SHOP", flow="password", username=sample.SERVICE_USER, password="env:SHOP_PW")]
+    path = config_io.save(cfg, tmp_path / "mw.toml")
+    rc, out, _ = _run(capsys, "check", "--json", "--config", str(path))
+    user = next(s for s in json.loads(out)["steps"] if s["id"] == "user:SHOP")
+    assert rc == 1 and user["status"] == "fail" and "SHOP_PW" in user["summary"]
+    assert "users[0].password" in user["fix"] and "auth.password" not in user["fix"]

@@ -53,6 +53,8 @@ def check_user(run, step) -> None:
             token = mailer.sign_in(who)
         except MailError as exc:
             d = exc.diagnosis
+            if d.code == "config.invalid" and not who.app_only:     # e.g. its password's env:/file: reference
+                d.fix = f"Correct users[{n}].password (the {name} user's password, stage 4, F7)."
             run.apply(step, d, summary=f"{name}: {d.cause}")
             if not who.app_only:
                 step.details["field"], step.screen = f"users[{n}].username", "mail"
