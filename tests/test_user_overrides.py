@@ -151,3 +151,31 @@ def test_a_users_password_reference_that_cannot_be_resolved_names_that_user(sand
     user = next(s for s in json.loads(out)["steps"] if s["id"] == "user:SHOP")
     assert rc == 1 and user["status"] == "fail" and "SHOP_PW" in user["summary"]
     assert "users[0].password" in user["fix"] and "auth.password" not in user["fix"]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)])
+async def test_the_wizards_test_stage_tries_the_webshop_user(sandbox, tmp_path, size):
+    """Stage 5 shows the user:WEBSHOP failure with the user's name; g goes to stage 4,
+    where F7 holds the per-user settings."""
+    from screens.app import make_app
+    from test_tui import quiet, screen_text, stage
+    cfg = sandbox.config("password")
+    cfg.users = [_users()[0]]
+    app = quiet(make_app(tmp_path / "mw.toml", demo=sandbox, initial=cfg, stage="test"))
+    async with app.run_test(size=size) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        failed = [st for st in app.screen.steps if st.status == "fail"]
+        assert [(st.id, st.code) for st in failed] == [("user:WEBSHOP", "AADSTS50034")]
+        text = screen_text(app)
+        for _ in range(40):                      # the failure is scrolled into view
+            if "AADSTS50034" in text:
+                break
+            await pilot.press("down")
+            text = screen_text(app)
+        assert "Sign in as user WEBSHOP" in text and "Code: AADSTS50034" in text, text
+        assert "<username>" not in text and "Webshop-Passw0rd!" not in text
+        await pilot.press("g")
+        await pilot.pause()
+        await pilot.pause()
+        assert stage(app) == "mail"
