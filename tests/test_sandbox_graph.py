@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -381,6 +382,8 @@ def test_child_folders(sandbox):
     listed = call(sandbox, "GET", f"{base}/inbox/childFolders/{orders.json()['id']}/childFolders/"
                   f"{done.json()['id']}/messages", tok).json()["value"]
     assert [m["subject"] for m in listed] == ["to file"]
+    ctx = call(sandbox, "GET", f"{base}/{done.json()['id']}/messages", tok).json()["@odata.context"]
+    assert ctx.endswith(f"/mailFolders('{quote(done.json()['id'], safe='')}')/messages")   # encoded, as Graph
     got = call(sandbox, "GET", f"{base}/{done.json()['id']}", tok).json()
     assert (got["displayName"], got["totalItemCount"]) == ("Done", 1)
 
