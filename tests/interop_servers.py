@@ -21,7 +21,6 @@ import grp
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -35,11 +34,13 @@ INSTALL_HINT = ("real-server interop tests need Dovecot and Postfix: run `sudo .
                 "(Debian: dovecot-imapd dovecot-submissiond dovecot-lmtpd postfix swaks)")
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
+POSTFIX_MASTER = "/usr/lib/postfix/sbin/master"
+SETPRIV = shutil.which("setpriv")
 
 
 def missing() -> str | None:
     """Why the servers cannot run here (None: they can)."""
-    for path in (DOVECOT, POSTFIX, "/usr/lib/dovecot/imap", "/usr/lib/dovecot/submission",
+    for path in (DOVECOT, POSTFIX, POSTFIX_MASTER, "/usr/lib/dovecot/imap", "/usr/lib/dovecot/submission",
                  "/usr/lib/dovecot/lmtp"):
         if not os.path.exists(path):
             return f"{path} is not installed"
@@ -88,6 +89,7 @@ class MailServers:
     tls: object = None               # TLS material of the servers' certificate (default: ``material``'s)
     root: Path = field(default=None)
     ports: dict = field(default_factory=dict)
+    procs: list = field(default_factory=list)   # the two masters, our children
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self) -> "MailServers":
@@ -106,36 +108,41 @@ class MailServers:
         return self
 
     def stop(self) -> None:
-        if self.root is None:
-            return
-        if (self.root / "postfix" / "main.cf").exists():
-            subprocess.run([POSTFIX, "-c", str(self.root / "postfix"), "stop"], stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, timeout=30)
-            self._wait_gone(self.root / "postfix" / "queue" / "pid" / "master.pid")
-        if (self.root / "dovecot.conf").exists():
-            subprocess.run([DOVECOT, "-c", str(self.root / "dovecot.conf"), "stop"], stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False, timeout=30)
-            self._wait_gone(self.root / "run" / "master.pid")
-        shutil.rmtree(self.root, ignore_errors=True)
-        self.root = None
-
-    def _wait_gone(self, pidfile: Path, timeout: float = 10.0) -> None:
-        """Wait until the master whose pid is in ``pidfile`` has exited (kill it after ``timeout``)."""
-        try:
-            pid = int(pidfile.read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            return
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """End both servers (SIGTERM to each master, which ends its children; SIGKILL after 15 s)
+        and remove the temp directory."""
+        procs, self.procs = self.procs, []
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill() if getattr(proc, "watchdog", False) else proc.terminate()
+        for proc in procs:
             try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.05)
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None
+
+    def _spawn(self, argv, log_name: str) -> None:
+        """Start a server's master in the foreground as our child. setpriv --pdeathsig: it gets SIGTERM
+        if this process dies without stopping it (no server outlives the test run)."""
+        out = open(self.root / "log" / log_name, "wb")
+        prefix = [SETPRIV, "--pdeathsig", "TERM", "--"] if SETPRIV else []
         try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+            proc = subprocess.Popen(prefix + argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        finally:
+            out.close()
+        self.procs.append(proc)
+        if prefix:
+            # Postfix's master loses the parent-death signal when it changes credentials: a watchdog
+            # (that keeps it) ends the master when we die, and ends itself when the master is gone.
+            watch = (f'trap "kill -TERM {proc.pid} 2>/dev/null; exit 0" TERM; '
+                     f'while kill -0 {proc.pid} 2>/dev/null; do sleep 1; done')
+            dog = subprocess.Popen(prefix + ["/bin/sh", "-c", watch], stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            dog.watchdog = True
+            self.procs.append(dog)
 
     def log(self) -> str:
         """Both servers' logs (for a failing test's output)."""
@@ -253,6 +260,10 @@ service auth {{
 }}
 service anvil {{
   chroot =
+  # no auth penalty: the tests sign in wrongly on purpose, from 127.0.0.1, one after another
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 service stats {{
   unix_listener stats-writer {{
@@ -265,7 +276,7 @@ submission_relay_trusted = yes
 lmtp_save_to_detail_mailbox = no
 """
         (r / "dovecot.conf").write_text(conf)
-        _run([DOVECOT, "-c", str(r / "dovecot.conf")], r / "log" / "dovecot-start.txt", "dovecot")
+        self._spawn([DOVECOT, "-F", "-c", str(r / "dovecot.conf")], "dovecot-master.txt")
 
     # -- Postfix -------------------------------------------------------------------------------
     def _start_postfix(self) -> None:
@@ -353,7 +364,9 @@ anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 """)
-        _run([POSTFIX, "-c", str(d), "start"], r / "log" / "postfix-start.txt", "postfix start")
+        # `postfix check` makes the queue directories; the master runs in the foreground as our child
+        _run([POSTFIX, "-c", str(d), "check"], r / "log" / "postfix-check.txt", "postfix check")
+        self._spawn([POSTFIX_MASTER, "-c", str(d), "-d"], "postfix-master.txt")
 
 
 def _run(argv, out: Path, what: str) -> None:

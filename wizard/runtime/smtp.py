@@ -133,7 +133,8 @@ class SmtpTransport:
                 d.cause += f" The others ({', '.join(sent_to)}) got the message."
             return _said(d, said)
         if isinstance(exc, smtplib.SMTPConnectError) and not 200 <= exc.smtp_code < 600:
-            return self._other_protocol(words(None, exc.smtp_error), values)
+            # smtplib cut the first 4 characters of a greeting that has no reply code: ask again
+            return self._other_protocol(probe(self.server, self.port) or words(None, exc.smtp_error), values)
         if isinstance(exc, smtplib.SMTPResponseException):
             code = exc.smtp_code
             said = words(code, exc.smtp_error)
