@@ -195,7 +195,8 @@ class GraphTransport:
                     return
                 if resp.status_code in (401, 404):
                     break                                  # the session is gone: a new one, once
-                ranges = resp.json().get("nextExpectedRanges") if resp.content else None
+                state = resp.json() if resp.content else {}      # "NextExpectedRanges" in some clouds
+                ranges = next((v for k, v in state.items() if k.lower() == "nextexpectedranges"), None)
                 start = int(str((ranges or [end + 1])[0]).split("-")[0])
             else:
                 break
