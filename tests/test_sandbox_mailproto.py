@@ -493,3 +493,18 @@ def test_smtp_4xx_is_tried_again_within_bounds(sandbox, monkeypatch):
             mailer.send(sample.RECIPIENT, "never", "body")
     assert len(waits) == 2 and e.value.code == "http.429"      # Exchange's busy diagnosis (451 from Microsoft)
     assert [m.subject for m in sandbox.tenant.mailbox(sample.RECIPIENT).inbox] == ["after two 4xx"]
+
+
+def test_check_waits_visibly_once_after_an_smtp_4xx_and_passes(sandbox, monkeypatch):
+    from runtime_helpers import config
+    from wizard.conntest import run_check
+    from wizard.sandbox.smtp import SmtpHandler
+    busy = ["454 4.7.0 Temporary authentication failure"]
+    original = SmtpHandler._xoauth2
+    monkeypatch.setattr(SmtpHandler, "_xoauth2", lambda self, blob: self.send(busy.pop()) if busy
+                        else original(self, blob))
+    seen = []
+    report = run_check(config(sandbox, "smtp+imap", "password"),
+                       on_step=lambda s: seen.append((s.id, s.status, s.summary)))
+    assert report.ok and not busy
+    assert any(i == "mailbox" and st == "running" and "try again later (4xx)" in text for i, st, text in seen)

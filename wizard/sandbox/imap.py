@@ -9,8 +9,8 @@ import re
 
 from .imap_items import (FLAGS, SYSTEM_FLAGS, args, assign_uids, fetch_item, flags_bytes, parse_fetch, quote,
                          search_key, uid_validity)
-from .smtp import ERROR_CHALLENGE
 from .mailstore import LOCK, LineHandler, LineServer, folder, folder_names, new_id, to_mime, xoauth2
+from .smtp import ERROR_CHALLENGE
 
 # Exchange Online also offers IDLE and LITERAL+; the sandbox does not implement them.
 CAPABILITY = "IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN NAMESPACE"
