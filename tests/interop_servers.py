@@ -424,6 +424,10 @@ class Interop:
         cfg.endpoints.ca_bundle = self.bundle       # the sandbox's CA (tokens) and the mail servers' CA
         return cfg
 
+    def dovecot_log(self) -> str:
+        """Dovecot's log so far (why its auth process refused a token: "Bad signature", ...)."""
+        return (self.servers.root / "log" / "dovecot.log").read_text(errors="replace")
+
     def maildir(self, address: str, folder: str = "") -> Path:
         base = self.servers.root / "mail" / address.lower()
         return base / f".{folder}" if folder else base

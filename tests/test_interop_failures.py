@@ -56,6 +56,7 @@ def test_an_expired_token_is_refused_by_smtp_and_imap(mail_servers):
     assert read.value.code == "imap.auth" and "[AUTHENTICATIONFAILED]" in read.value.diagnosis.cause
     for d in (sent.value.diagnosis, read.value.diagnosis):
         assert_clean(_words(d))
+    assert "Local validation failed: Token has expired" in mail_servers.dovecot_log()
 
 
 def test_a_recipient_refused_by_postfix(mail_servers, capsys):
@@ -97,3 +98,25 @@ def test_a_server_that_speaks_another_protocol(mail_servers, capsys):
     [line] = [json.loads(x) for x in out.splitlines()]
     assert code == 1 and line["error"]["code"] == "net.protocol"
     assert "it speaks SMTP" in line["error"]["cause"] and "220 relay.contoso.com ESMTP" in line["error"]["cause"]
+
+
+@pytest.mark.parametrize("forge", ["another key", "another issuer"])
+def test_a_token_dovecot_cannot_verify_is_refused(mail_servers, forge):
+    import base64
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from wizard.sandbox.ca import material
+    from wizard.sandbox.identity import sign_jwt
+    token = password_token(mail_servers.sb, SCOPES)
+    body = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    key = material()
+    if forge == "another key":      # same kid, signed by a key Dovecot does not have
+        key = type(key)(**{**key.__dict__, "jwt_key": rsa.generate_private_key(public_exponent=65537, key_size=2048)})
+    else:
+        claims["iss"] = "https://sts.windows.net/00000000-0000-0000-0000-000000000000/"
+    cfg = mail_servers.config("password")
+    with Mailer(cfg, tokens=FixedTokens(cfg, sign_jwt(claims, key))) as mailer, pytest.raises(MailError) as e:
+        mailer.fetch(USER)
+    assert e.value.code == "imap.auth" and "[AUTHENTICATIONFAILED]" in e.value.diagnosis.cause
+    reason = "Bad signature" if forge == "another key" else f"Issuer '{claims['iss']}' is not allowed"
+    assert f"Local validation failed: {reason}" in mail_servers.dovecot_log()        # Dovecot's own check
