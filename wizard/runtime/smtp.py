@@ -148,9 +148,8 @@ class SmtpTransport:
                 return _said(lookup("http.429", service_message=said, **values), said)
             if 400 <= code < 500:
                 return _said(lookup("smtp.transient", service_message=said, said=said, **values), said)
-            if isinstance(exc, smtplib.SMTPAuthenticationError):
-                key = "535 5.7.3" if microsoft else "smtp.auth"
-                return _said(lookup(key, service_message=said, **values), said)
+            if isinstance(exc, smtplib.SMTPAuthenticationError) and not microsoft:
+                return _said(lookup("smtp.auth", service_message=said, **values), said)
             key = f"smtp.{code}" if microsoft else "smtp.refused"
             return _said(lookup(key, service_message=said, **values), said)
         net = diagnose_network(exc, **values)
