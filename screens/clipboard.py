@@ -50,10 +50,9 @@ def osc52(text: str, *, gnu_screen: bool = False) -> str:
 def copy_text(app, text: str, what: str, plain_key: str = "p") -> None:
     app.copy_to_clipboard(text)
     app.notify(
-        f"Copied the {what} to the clipboard (OSC 52). If pasting gives nothing, your "
-        f"terminal does not allow it (in tmux: set -g set-clipboard on): press {plain_key} "
-        "to show it plain and select it with the mouse.",
-        title="Copied", timeout=8,
+        f"the {what} (OSC 52). Pasting gives nothing? Press {plain_key} and select it with "
+        "the mouse (tmux: set -g set-clipboard on).",
+        title="Copied", timeout=8, markup=False,
     )
 
 
