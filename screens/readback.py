@@ -78,10 +78,12 @@ ITEM_CHROME = 2 + 1 + 2 + 2   # the view's padding, its scroll bar, an item's bo
 
 
 def groups_per_line(width: int) -> int:
-    """4 groups of an ID a line when they fit drawn large, else 2 (at 60 columns four
-    took 66 cells and lost their last column)."""
-    four = len(big_lines("0" * 16, 4)[0]) * DIGIT_CELLS
-    return 4 if four <= width - ITEM_CHROME else 2
+    """As many groups of an ID a line (4, 3 or 2) as fit drawn large (at 60 columns
+    four took 66 cells and lost their last column)."""
+    for n in (4, 3):
+        if len(big_lines("0" * 4 * n, n)[0]) * DIGIT_CELLS <= width - ITEM_CHROME:
+            return n
+    return 2
 
 
 def detail_text(label: str, value: str, spelled: bool) -> str:
