@@ -13,7 +13,7 @@ from textual.widgets import Digits, Static
 from wizard import readback
 
 from . import guide_data
-from .clipboard import PlainTextScreen, copy_text
+from .clipboard import copy_text, show_plain
 from .keybar import KeyBar
 from .widgets import CheckedField
 
@@ -167,7 +167,7 @@ class ReadBackScreen(Screen[None]):
     def action_plain(self) -> None:
         item = self.current()
         if item is not None and item.value:
-            self.app.push_screen(PlainTextScreen(item.value))
+            show_plain(self.app, item.value, item.label)
 
     def action_close(self) -> None:
         self.dismiss(None)
