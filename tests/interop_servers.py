@@ -100,6 +100,7 @@ class MailServers:
         try:
             self._start_dovecot()
             self._start_postfix()
+            self._watchdog()
             for port in self.ports.values():
                 _wait_listening(port)
         except BaseException:
@@ -134,15 +135,24 @@ class MailServers:
         finally:
             out.close()
         self.procs.append(proc)
-        if prefix:
-            # Postfix's master loses the parent-death signal when it changes credentials: a watchdog
-            # (that keeps it) ends the master when we die, and ends itself when the master is gone.
-            watch = (f'trap "kill -TERM {proc.pid} 2>/dev/null; exit 0" TERM; '
-                     f'while kill -0 {proc.pid} 2>/dev/null; do sleep 1; done')
-            dog = subprocess.Popen(prefix + ["/bin/sh", "-c", watch], stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            dog.watchdog = True
-            self.procs.append(dog)
+
+    def _watchdog(self) -> None:
+        """Postfix's master loses the parent-death signal when it changes credentials, and nobody
+        would remove the temp directory: a watchdog that keeps the signal ends both masters and
+        removes the directory if we die; it ends itself when a master is gone."""
+        if not SETPRIV:
+            return
+        pids = " ".join(str(p.pid) for p in self.procs)
+        every = " && ".join(f"kill -0 {p.pid} 2>/dev/null" for p in self.procs)
+        some = " || ".join(f"kill -0 {p.pid} 2>/dev/null" for p in self.procs)
+        on_term = (f"kill -TERM {pids} 2>/dev/null; n=0; "
+                   f"while {{ {some}; }} && [ $n -lt 50 ]; do sleep 0.2; n=$((n+1)); done; "
+                   f"rm -rf {self.root}; exit 0")
+        script = f"on_term() {{ {on_term}; }}; trap on_term TERM; while {every}; do sleep 1; done"
+        dog = subprocess.Popen([SETPRIV, "--pdeathsig", "TERM", "--", "/bin/sh", "-c", script],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        dog.watchdog = True
+        self.procs.insert(0, dog)        # stop() ends it first (SIGKILL), then the masters
 
     def log(self) -> str:
         """Both servers' logs (for a failing test's output)."""
