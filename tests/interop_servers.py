@@ -49,15 +49,6 @@ def missing() -> str | None:
     return None
 
 
-def version(which: str) -> str:
-    if which == "dovecot":
-        out = subprocess.run([DOVECOT, "--version"], capture_output=True, text=True, check=False).stdout
-        return out.split()[0] if out else "?"
-    out = subprocess.run(["/usr/sbin/postconf", "-d", "-h", "mail_version"], capture_output=True, text=True,
-                         check=False).stdout
-    return out.strip() or "?"
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
