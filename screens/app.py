@@ -147,6 +147,7 @@ class WizardApp(App):
         self.missing_secrets: list[str] = []    # secrets a resumed draft did not keep
         self._keeper = None
         self._help = None   # one help screen, kept (installed) and updated
+        self.messages: list[str] = []   # every message shown ("title: text"), newest last
 
     def load(self) -> None:
         loader, self._loader = self._loader, None
@@ -461,6 +462,51 @@ class WizardApp(App):
             return
         self._clipboard = text
         self._driver.write(clipboard_sequence(text))
+
+    # -- messages -------------------------------------------------------------
+    def notify(self, message: str, *, title: str = "", severity="information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Messages go into the screen's layout (the key bar, or the dialog), not into
+        a toast drawn over the fields; thread-safe like Textual's own."""
+        import threading
+        if self._thread_id != threading.get_ident():
+            self.call_from_thread(self.notify, message, title=title, severity=severity,
+                                  timeout=timeout, markup=markup)
+            return
+        self.messages.append(f"{title}: {message}" if title else message)
+        self.show_message(message, title, severity,
+                          self.NOTIFICATION_TIMEOUT if timeout is None else timeout, markup)
+
+    def show_message(self, message: str, title: str, severity, timeout: float, markup: bool) -> None:
+        from textual.widgets import Static
+
+        from screens.widgets.keybar import KeyBar, message_text
+        text = message_text(message, title, severity, markup)
+        try:
+            screen = self.screen
+        except Exception:   # no screen yet (start-up): Textual's own way
+            super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+            return
+        bars = screen.query(KeyBar)
+        if bars:
+            bars.first().show_message(text, timeout)
+            return
+        dialogs = screen.query("#dialog, #rec-dialog")
+        if not dialogs:
+            super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+            return
+        found = screen.query(".dialog-msg")
+        line = found.first(Static) if found else Static("", classes="dialog-msg field-msg")
+        line.update(text)
+        line.set_class(severity == "error", "-error")
+        if not found:
+            dialogs.first().mount(line)
+        line.display = True
+
+    def action_help_quit(self) -> None:
+        """ctrl+c (pressed out of habit): say how to leave, in words."""
+        self.notify("ctrl+c does not quit here (in a text field it copies): press ctrl+q to quit.",
+                    title="Quit?", markup=False)
 
     # -- quit ---------------------------------------------------------------
     async def action_quit(self) -> None:

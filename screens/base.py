@@ -39,6 +39,13 @@ def preset_breakpoints(screen: Screen) -> Screen:
     return screen
 
 
+def refused(screen, bad: CheckedField) -> None:
+    """Say that Next (or Done) stopped at a field. The reason is under the field
+    itself: the message says only where, on one line, so it takes little room."""
+    screen.notify("not accepted; the reason is under the field.", title=bad.label,
+                  severity="error", markup=False)
+
+
 class StageScreen(Screen):
     """One stage of the wizard. Subclasses set STAGE and implement compose_body;
     commit() stores the values in app.config and returns the first bad field
@@ -201,8 +208,7 @@ class StageScreen(Screen):
     def refuse(self, bad: CheckedField) -> None:
         """Focus a refused field and say why."""
         bad.input.focus()
-        self.notify(bad.checked().error or "Check this value.", title=bad.label,
-                    severity="error", markup=False)
+        refused(self, bad)
 
     def action_next(self) -> None:
         bad = self.commit()

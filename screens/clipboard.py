@@ -13,7 +13,7 @@ import os
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import ScrollableContainer, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Static
 
@@ -50,26 +50,79 @@ def osc52(text: str, *, gnu_screen: bool = False) -> str:
 def copy_text(app, text: str, what: str, plain_key: str = "p") -> None:
     app.copy_to_clipboard(text)
     app.notify(
-        f"Copied the {what} to the clipboard (OSC 52). If pasting gives nothing, your "
-        f"terminal does not allow it (in tmux: set -g set-clipboard on): press {plain_key} "
-        "to show it plain and select it with the mouse.",
-        title="Copied", timeout=8,
+        f"the {what} (OSC 52). Pasting gives nothing? Press {plain_key} and select it with "
+        "the mouse (tmux: set -g set-clipboard on).",
+        title="Copied", timeout=8, markup=False,
     )
 
 
+def can_suspend(app) -> bool:
+    driver = getattr(app, "_driver", None)
+    return driver is not None and getattr(driver, "can_suspend", False) and not app.is_headless
+
+
+def show_plain(app, text: str, title: str = "the text") -> None:
+    """Show text plain, for the terminal's own mouse selection. In a terminal the
+    wizard steps aside (its screen is put away) and the text is printed as it is:
+    the terminal wraps a long line itself and copies it back as ONE line, so an
+    endpoint, the scopes or a runbook command come out whole and runnable. A line
+    drawn by the wizard is a row of its own, and a wrapped row would be copied with
+    a line break in the middle. Enter goes back. Where that is not possible, the
+    wizard's own plain view, which never wraps (it scrolls sideways)."""
+    if not can_suspend(app):
+        app.push_screen(PlainTextScreen(text))
+        return
+    out, keys = terminal_streams()
+    lost = False
+    with app.suspend():
+        try:
+            print_plain(text, title, out, keys)
+        except (EOFError, OSError):   # the terminal went away while the text was shown
+            lost = True
+    if lost and hasattr(app, "terminal_present") and not app.terminal_present():
+        app.hung_up()
+
+
+def terminal_streams():
+    """The terminal's own output and input (the app's are redirected while it runs)."""
+    import sys
+    return sys.__stdout__, sys.__stdin__
+
+
+def print_plain(text: str, title: str, out, keys) -> None:
+    """The text, nothing added inside it, then a line saying how to go back; waits for Enter."""
+    if getattr(out, "isatty", lambda: False)():
+        out.write("\x1b[H\x1b[2J")   # a clear screen: only the text to select
+    out.write(text.rstrip("\n") + "\n\n")
+    out.write(f"(End of {title}. Long lines are whole: select them with the mouse. "
+              "Press Enter to go back to the wizard.)\n")
+    out.flush()
+    keys.readline()
+
+
 class PlainTextScreen(Screen[None]):
-    """The text alone, no borders or padding, so the terminal can select it cleanly."""
+    """The text alone, no borders or padding, so the terminal can select it cleanly.
+    Lines are never wrapped (a wrapped line would be copied as two): a line wider
+    than the terminal scrolls sideways (arrows)."""
 
     BINDINGS = [Binding("escape,q", "close", "Close", id="plain-close")]
+    DEFAULT_CSS = """
+    PlainTextScreen #plain { overflow-x: auto; scrollbar-size-horizontal: 1; }
+    PlainTextScreen #plain-text { width: auto; }
+    """
 
     def __init__(self, text: str) -> None:
         super().__init__()
         self.text = text
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="plain"):
-            yield Static(self.text, markup=False, id="plain-text")
+        from rich.text import Text
+        with ScrollableContainer(id="plain", can_focus=True):
+            yield Static(Text(self.text, no_wrap=True, overflow="ignore"), id="plain-text")
         yield KeyBar()
+
+    def on_mount(self) -> None:
+        self.query_one("#plain").focus()
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -103,7 +156,7 @@ class TextViewScreen(Screen[None]):
         copy_text(self.app, self.text, self.title_text.lower())
 
     def action_plain(self) -> None:
-        self.app.push_screen(PlainTextScreen(self.text))
+        show_plain(self.app, self.text, self.title_text.lower())
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -7,7 +7,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from screens.base import StageScreen
-from screens.clipboard import PlainTextScreen, copy_text
+from screens.clipboard import copy_text, show_plain
 from screens.widgets.fields import InnerScroll
 
 
@@ -73,7 +73,8 @@ class RegistrationScreen(StageScreen):
         copy_text(self.app, manifest_text(self.cfg.auth.flow, self.protocol, self.cfg.incoming.protocol), "manifest JSON")
 
     def action_plain(self) -> None:
-        self.app.push_screen(PlainTextScreen(manifest_text(self.cfg.auth.flow, self.protocol, self.cfg.incoming.protocol)))
+        show_plain(self.app, manifest_text(self.cfg.auth.flow, self.protocol, self.cfg.incoming.protocol),
+                   "the manifest JSON")
 
     def commit(self):
         return None

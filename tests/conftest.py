@@ -47,3 +47,10 @@ def fresh_sandbox():
     sb = Sandbox().start()
     yield sb
     sb.stop()
+
+
+@pytest.fixture(scope="session")
+def mail_servers(sandbox):
+    """Real Dovecot and Postfix for the interop tests (tests/interop_servers.py), once per session."""
+    from interop_servers import session_servers
+    yield from session_servers(sandbox)

@@ -271,3 +271,10 @@ def test_output_dash_is_standard_output(sandbox, tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "-").exists()
     assert main(["export", "runbook", "--config", str(path), "-o", "-"]) == 0
     assert "Connect-ExchangeOnline" in capsys.readouterr().out and not (tmp_path / "-").exists()
+
+
+def test_monitor_g5_smtp_port_left_unset_is_the_587_the_runtime_uses(sandbox):
+    cfg = monitor_cfg(sandbox)
+    cfg.outgoing.protocol, cfg.outgoing.server, cfg.outgoing.port = "smtp", "smtp.office365.com", 443
+    sheet = settings_sheet(cfg, today=TODAY)
+    assert "Port (Exchange/SMTP)            587" in sheet

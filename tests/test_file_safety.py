@@ -444,3 +444,16 @@ def test_closing_the_demos_terminal_leaves_no_temp_files(tmp_path):
             prog.proc.kill()
             prog.proc.wait()
     assert wait_until(lambda: not any(tmp.iterdir())), list(tmp.iterdir())
+
+
+def test_check_warns_when_others_may_read_a_secret_file(sandbox, tmp_path, capsys):
+    secret = tmp_path / "erp-secret"
+    secret.write_text(sample.SECRET_VALUE + "\n")
+    os.chmod(secret, 0o640)
+    path = config_io.save(sandbox.config(flow="client_secret", client_secret=f"file:{secret}"), tmp_path / "mw.toml")
+    assert main(["check", "--json", "--config", str(path)]) == 0
+    config = json.loads(capsys.readouterr().out)["steps"][0]
+    assert config["status"] == "warn" and str(secret) in config["summary"] and "0640" in config["summary"]
+    os.chmod(secret, 0o600)
+    assert main(["check", "--json", "--config", str(path)]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"][0]["status"] == "pass"

@@ -128,3 +128,27 @@ def test_spell_and_parse_never_raise(text):
     assert len(rb.spell(text)) == len(text)
     rb.parse_readback(text)
     rb.render_readback("x", text)
+
+
+def test_show_reads_each_id_with_its_check_letter_and_lists_the_users():
+    from wizard.cli.show import render
+    from wizard.config.schema import Config, UserOverride
+    cfg = Config()
+    cfg.microsoft.client_id, cfg.microsoft.tenant_id = sample.SECRET_APP_ID, sample.TENANT_ID
+    cfg.users = [UserOverride(name="WEBSHOP", flow="password", username="webshop@contoso.com",
+                              password="Shop-Pw-99", sender="shop@contoso.com"),
+                 UserOverride(name="SALES", flow="client_secret")]
+    text = render(cfg, "mw.toml")
+    for guid in (sample.SECRET_APP_ID, sample.TENANT_ID):
+        check = rb.check_char(guid)
+        assert f"{' '.join(rb.groups(guid))}  check {check} ({rb.NATO[check.lower()]})" in text
+    lines = text.splitlines()
+    users = [line for line in lines if line.lstrip().startswith("user ") or "WEBSHOP" in line or "SALES" in line]
+    assert any("WEBSHOP" in line and "webshop@contoso.com" in line and "shop@contoso.com" in line
+               for line in users)
+    assert any("SALES" in line and "system's sign-in" in line for line in users)
+    assert "Shop-Pw-99" not in text and "Sho" not in text.replace("shop@", "")
+    # continuation lines stay under the values
+    value_column = lines[0].index("mw.toml")
+    read_aloud = [line for line in lines if "read aloud" in line]
+    assert len(read_aloud) == 2 and all(line.index("read aloud") == value_column for line in read_aloud)

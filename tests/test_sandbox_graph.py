@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -381,6 +382,8 @@ def test_child_folders(sandbox):
     listed = call(sandbox, "GET", f"{base}/inbox/childFolders/{orders.json()['id']}/childFolders/"
                   f"{done.json()['id']}/messages", tok).json()["value"]
     assert [m["subject"] for m in listed] == ["to file"]
+    ctx = call(sandbox, "GET", f"{base}/{done.json()['id']}/messages", tok).json()["@odata.context"]
+    assert ctx.endswith(f"/mailFolders('{quote(done.json()['id'], safe='')}')/messages")   # encoded, as Graph
     got = call(sandbox, "GET", f"{base}/{done.json()['id']}", tok).json()
     assert (got["displayName"], got["totalItemCount"]) == ("Done", 1)
 
@@ -410,3 +413,31 @@ def test_fault_prefix_with_at_fires_for_a_percent_encoded_address(sandbox):
     graph_error(r, 503, "ServiceNotAvailable")
     assert call(sandbox, "GET", f"users/{sample.INCOMING[0].replace('@', '%40')}/mailFolders/inbox",
                 tok).status_code == 200
+
+
+def test_runtime_starts_a_vanished_upload_session_again_once_then_says_so(sandbox):
+    from runtime_helpers import FakeClock, config
+    from wizard.runtime import Attachment, MailError, Mailer
+    pdf = big_pdf(5 * MB)
+    clock = FakeClock()
+    with Mailer(config(sandbox, "graph"), clock=clock, sleep=clock.sleep) as mailer:
+        sandbox.inject(Fault("/api/v2.0/", status=404, times=1))      # the first range finds no session
+        mailer.send(sample.RECIPIENT, "retried", "x", attachments=[Attachment("a.pdf", "application/pdf", pdf)])
+        assert len([r for r in sandbox.requests if r.path.endswith("/createUploadSession")]) == 2
+        [got] = sandbox.tenant.mailbox(sample.RECIPIENT).inbox
+        assert got.attachments[0]["content"] == pdf
+        sandbox.inject(Fault("/api/v2.0/", status=404, times=None))
+        with pytest.raises(MailError) as e:
+            mailer.send(sample.RECIPIENT, "lost", "x", attachments=[Attachment("a.pdf", "application/pdf", pdf)])
+    assert e.value.code == "http.unexpected" and "upload session: HTTP 404" in e.value.diagnosis.service_message
+    assert sandbox.tenant.mailbox(sample.SENDER).folders.get("Drafts", []) == []      # the draft was removed
+    assert [m.subject for m in sandbox.tenant.mailbox(sample.RECIPIENT).inbox] == ["retried"]
+
+
+def test_mime_send_over_4_mb_is_refused_and_malformed_mime_named(sandbox):
+    tok = token(sandbox)
+    big = base64.b64encode(b"Subject: x\r\nTo: " + sample.RECIPIENT.encode() + b"\r\n\r\n" + b"y" * (3 * MB + 1000))
+    r = call(sandbox, "POST", f"users/{sample.SENDER}/sendMail", tok, data=big, headers={"Content-Type": "text/plain"})
+    assert graph_error(r, 413, "RequestEntityTooLarge") == "The maximum request length supported is 4MB."
+    r = call(sandbox, "POST", f"users/{sample.SENDER}/sendMail", tok, data=b"%%%", headers={"Content-Type": "text/plain"})
+    assert graph_error(r, 400, "ErrorMimeContentInvalidBase64String") == "Invalid base64 string for MIME content."

@@ -364,17 +364,11 @@ def test_smtp_command_line_over_512_octets_is_refused(sandbox):
         assert smtp_xoauth2(s, sample.SERVICE_USER, user_token(sandbox))[0] == 235
 
 
-def test_smtp_error_challenge_wants_an_empty_line_then_gives_the_final_reply(sandbox):
+def test_smtp_refusal_is_exchanges_documented_direct_535(sandbox):
     with _starttls(sandbox) as s:
         assert s.docmd("AUTH", "XOAUTH2")[0] == 334
-        code, challenge = s.docmd(base64.b64encode(xoauth2(sample.RECIPIENT, user_token(sandbox)).encode()).decode())
-        assert code == 334 and b'"status":"401"' in base64.b64decode(challenge)
-        assert s.docmd("")[:1] == (535,)
-    with _starttls(sandbox) as s:                              # answering the challenge with the token again
-        s.docmd("AUTH", "XOAUTH2")
-        blob = base64.b64encode(xoauth2(sample.RECIPIENT, user_token(sandbox)).encode()).decode()
-        assert s.docmd(blob)[0] == 334
-        assert s.docmd(blob)[0] == 501
+        code, text = s.docmd(base64.b64encode(xoauth2(sample.RECIPIENT, user_token(sandbox)).encode()).decode())
+        assert (code, text.split(b" [")[0]) == (535, b"5.7.3 Authentication unsuccessful")   # no error challenge
 
 
 def test_imap_error_challenge_wants_an_empty_line_then_gives_the_final_no(sandbox):
@@ -493,3 +487,18 @@ def test_smtp_4xx_is_tried_again_within_bounds(sandbox, monkeypatch):
             mailer.send(sample.RECIPIENT, "never", "body")
     assert len(waits) == 2 and e.value.code == "http.429"      # Exchange's busy diagnosis (451 from Microsoft)
     assert [m.subject for m in sandbox.tenant.mailbox(sample.RECIPIENT).inbox] == ["after two 4xx"]
+
+
+def test_check_waits_visibly_once_after_an_smtp_4xx_and_passes(sandbox, monkeypatch):
+    from runtime_helpers import config
+    from wizard.check.engine import run_check
+    from wizard.sandbox.smtp import SmtpHandler
+    busy = ["454 4.7.0 Temporary authentication failure"]
+    original = SmtpHandler._xoauth2
+    monkeypatch.setattr(SmtpHandler, "_xoauth2", lambda self, blob: self.send(busy.pop()) if busy
+                        else original(self, blob))
+    seen = []
+    report = run_check(config(sandbox, "smtp+imap", "password"),
+                       on_step=lambda s: seen.append((s.id, s.status, s.summary)))
+    assert report.ok and not busy
+    assert any(i == "mailbox" and st == "running" and "try again later (4xx)" in text for i, st, text in seen)

@@ -23,7 +23,7 @@ async def find(sandbox, tmp_path, typed: str):
         await pilot.press("f6")
         await app.workers.wait_for_complete()
         await pilot.pause()
-        return box.value, app.config.microsoft.cloud, screen_text(app), [n.message for n in app._notifications]
+        return box.value, app.config.microsoft.cloud, screen_text(app), list(app.messages)
 
 
 async def test_domain_becomes_the_tenant_guid_and_cloud(sandbox, tmp_path):

@@ -120,3 +120,62 @@ def test_no_catalogue_entry_rendered_with_a_config_leaves_a_placeholder(sandbox)
             if "{username}" in entry.cause + entry.fix:
                 assert GHOST in told.cause + told.fix, code
     assert leftovers == []
+
+
+def test_a_users_smtp_refusal_names_that_users_mailbox(fresh_sandbox, tmp_path, capsys):
+    """SMTP AUTH switched off for the WEBSHOP user's own mailbox: the user:SHOP step says so
+    for that mailbox, not for the config's service account (which still passes)."""
+    from wizard.sandbox.tenant import Mailbox, User
+    shop = "shop@contoso.com"
+    fresh_sandbox.tenant.users.append(User(shop, "Shop-Passw0rd!1"))
+    fresh_sandbox.tenant.mailboxes.append(Mailbox(shop, smtp_auth_disabled=True))
+    cfg = fresh_sandbox.config("password", protocol="smtp+imap")
+    cfg.users = [UserOverride(name="SHOP", flow="password", username=shop, password="Shop-Passw0rd!1")]
+    path = config_io.save(cfg, tmp_path / "mw.toml")
+    rc, out, _ = _run(capsys, "check", "--json", "--config", str(path))
+    steps = {s["id"]: s for s in json.loads(out)["steps"]}
+    assert rc == 1 and steps["mailbox"]["status"] == "pass"
+    user = steps["user:SHOP"]
+    assert (user["status"], user["code"]) == ("fail", "535 5.7.139"), user
+    assert f"mailbox {shop}" in user["summary"] and f"-Identity {shop}" in user["fix"]
+    assert sample.SERVICE_USER not in user["summary"] + user["fix"]
+
+
+def test_a_users_password_reference_that_cannot_be_resolved_names_that_user(sandbox, tmp_path, capsys,
+                                                                             monkeypatch):
+    monkeypatch.delenv("SHOP_PW", raising=False)
+    cfg = sandbox.config("password")
+    cfg.users = [UserOverride(name="SHOP", flow="password", username=sample.SERVICE_USER, password="env:SHOP_PW")]
+    path = config_io.save(cfg, tmp_path / "mw.toml")
+    rc, out, _ = _run(capsys, "check", "--json", "--config", str(path))
+    user = next(s for s in json.loads(out)["steps"] if s["id"] == "user:SHOP")
+    assert rc == 1 and user["status"] == "fail" and "SHOP_PW" in user["summary"]
+    assert "users[0].password" in user["fix"] and "auth.password" not in user["fix"]
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)])
+async def test_the_wizards_test_stage_tries_the_webshop_user(sandbox, tmp_path, size):
+    """Stage 5 shows the user:WEBSHOP failure with the user's name; g goes to stage 4,
+    where F7 holds the per-user settings."""
+    from screens.app import make_app
+    from test_tui import quiet, screen_text, stage
+    cfg = sandbox.config("password")
+    cfg.users = [_users()[0]]
+    app = quiet(make_app(tmp_path / "mw.toml", demo=sandbox, initial=cfg, stage="test"))
+    async with app.run_test(size=size) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        failed = [st for st in app.screen.steps if st.status == "fail"]
+        assert [(st.id, st.code) for st in failed] == [("user:WEBSHOP", "AADSTS50034")]
+        text = screen_text(app)
+        for _ in range(40):                      # the failure is scrolled into view
+            if "AADSTS50034" in text:
+                break
+            await pilot.press("down")
+            text = screen_text(app)
+        assert "Sign in as user WEBSHOP" in text and "Code: AADSTS50034" in text, text
+        assert "<username>" not in text and "Webshop-Passw0rd!" not in text
+        await pilot.press("g")
+        await pilot.pause()
+        await pilot.pause()
+        assert stage(app) == "mail"

@@ -13,14 +13,14 @@ from textual.widgets import Digits, Static
 from wizard.guide import readback
 
 from screens import guide_data
-from screens.clipboard import PlainTextScreen, copy_text
+from screens.clipboard import copy_text, show_plain
 from screens.widgets.keybar import KeyBar
 from screens.widgets.fields import CheckedField
 
 # What each stage reads back; other stages show every ID known so far.
 STAGE_KEYS = {
     "ids": ["microsoft.client_id", "microsoft.tenant_id", "auth.username"],
-    "mail": ["outgoing.sender", "outgoing.test_recipient", "outgoing.server"],
+    "mail": ["outgoing.sender", "outgoing.test_recipient"],
 }
 ALL_KEYS = ["microsoft.client_id", "microsoft.tenant_id", "auth.username", "outgoing.sender",
             "outgoing.test_recipient"]
@@ -54,11 +54,12 @@ def readback_items(app, screen) -> list[tuple[str, str]]:
             continue
         label = guide_data.field_text(app.guide, key.rpartition(".")[2])[0]
         items.append((label, value))
+    # then the rest of the setup a call goes through: servers and ports, the secret's
+    # expiry, incoming accounts, per-user settings (stage 4 first)
+    rest = readback.setup_items(cfg)
     if stage == "mail":
-        for n, acc in enumerate(cfg.incoming.accounts):
-            if acc.address:
-                items.append((f"Incoming account {n + 1}", acc.address))
-    return items
+        rest.sort(key=lambda item: item[0] == "Secret expires")
+    return items + rest
 
 
 def is_hex_id(value: str) -> bool:
@@ -70,6 +71,19 @@ def big_lines(value: str, per_line: int) -> list[str]:
     """The groups for the Digits widget (which draws 0-9 and A-F only)."""
     parts = [g.upper() for g in readback.groups(value)]
     return [(NBSP * 2).join(parts[i:i + per_line]) for i in range(0, len(parts), per_line)]
+
+
+DIGIT_CELLS = 3        # Digits draws each character three cells wide
+ITEM_CHROME = 2 + 1 + 2 + 2   # the view's padding, its scroll bar, an item's border and padding
+
+
+def groups_per_line(width: int) -> int:
+    """As many groups of an ID a line (4, 3 or 2) as fit drawn large (at 60 columns
+    four took 66 cells and lost their last column)."""
+    for n in (4, 3):
+        if len(big_lines("0" * 4 * n, n)[0]) * DIGIT_CELLS <= width - ITEM_CHROME:
+            return n
+    return 2
 
 
 def detail_text(label: str, value: str, spelled: bool) -> str:
@@ -119,7 +133,7 @@ class ReadBackScreen(Screen[None]):
         stage = getattr(self.under, "STAGE", "")
         where = guide_data.stage_text(self.app.guide, stage)[0] if stage else "the wizard"
         yield Static(f"Read back · {where}", classes="modal-title", markup=False)
-        per_line = 4 if self.app.size.width >= 58 else 2
+        per_line = groups_per_line(self.app.size.width)
         with VerticalScroll(id="readback"):
             items = readback_items(self.app, self.under)
             if not items:
@@ -153,7 +167,7 @@ class ReadBackScreen(Screen[None]):
     def action_plain(self) -> None:
         item = self.current()
         if item is not None and item.value:
-            self.app.push_screen(PlainTextScreen(item.value))
+            show_plain(self.app, item.value, item.label)
 
     def action_close(self) -> None:
         self.dismiss(None)

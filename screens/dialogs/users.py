@@ -182,7 +182,7 @@ class UsersScreen(Screen):
                 bad = box
         if bad is not None:
             bad.input.focus()
-            self.notify(bad.checked().error or "Check this value.", title=bad.label, severity="error",
-                        markup=False)
+            from screens.base import refused
+            refused(self, bad)
             return
         self.dismiss(len(self.users))

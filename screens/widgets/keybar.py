@@ -46,8 +46,58 @@ def pack(items: list[tuple[str, str]], width: int) -> list[list[tuple[str, str]]
     return lines
 
 
+SYMBOLS = {"error": "✘ ", "warning": "! ", "information": ""}
+MAX_MESSAGE_LINES = 6
+
+
+def message_text(message: str, title: str = "", severity: str = "information",
+                 markup: bool = False) -> Text:
+    """A message as the key bar shows it: state by symbol and word, the title bold."""
+    text = Text()
+    head = SYMBOLS.get(severity, "") + title
+    if head.strip():
+        text.append(head.rstrip() + ": ", style="bold")
+    body = Text.from_markup(message) if markup else Text(message)
+    text.append_text(body)
+    return text
+
+
 class KeyBar(Widget):
-    """Docked at the bottom; as tall as the keys need."""
+    """Docked at the bottom; as tall as the keys need, and the last message above
+    them. Messages are part of the layout (the body gets shorter while one is
+    shown) instead of a toast drawn over the fields: they never cover what the
+    user types into, selects or answers."""
+
+    message: Text | None = None
+    _message_timer = None
+
+    def show_message(self, text: Text, timeout: float | None) -> None:
+        self.message = text
+        if self._message_timer is not None:
+            self._message_timer.stop()
+        self._message_timer = self.set_timer(timeout, self.clear_message) if timeout else None
+        self.refresh(layout=True)
+        self.call_after_refresh(self._keep_focus_in_view)
+
+    def clear_message(self) -> None:
+        self.message = None
+        self._message_timer = None
+        self.refresh(layout=True)
+
+    def _keep_focus_in_view(self) -> None:
+        focused = self.screen.focused
+        if focused is not None and focused.is_attached:
+            focused.scroll_visible(animate=False, immediate=True)
+
+    def _message_lines(self, width: int) -> list[Text]:
+        if self.message is None:
+            return []
+        lines = list(self.message.wrap(self.app.console, max(width, 1)))
+        if len(lines) > MAX_MESSAGE_LINES:
+            lines = lines[:MAX_MESSAGE_LINES]
+            lines[-1].truncate(max(width - 1, 1))
+            lines[-1].append("…")
+        return lines
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
@@ -63,11 +113,15 @@ class KeyBar(Widget):
         return [(key, desc) for key, desc, _ in screen_keys(self.screen)]
 
     def get_content_height(self, container, viewport, width: int) -> int:
-        return len(pack(self._items(), max(width, 1)))
+        return len(self._message_lines(width)) + len(pack(self._items(), max(width, 1)))
 
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ignore")
-        for n, line in enumerate(pack(self._items(), max(self.content_size.width, 1))):
+        width = max(self.content_size.width, 1)
+        for line in self._message_lines(width):
+            text.append_text(line)
+            text.append("\n")
+        for n, line in enumerate(pack(self._items(), width)):
             if n:
                 text.append("\n")
             for m, (key, desc) in enumerate(line):

@@ -124,7 +124,8 @@ class MailboxSteps:
                 timeout=self.t.timeout, pool=2)
         if protocol == "smtp":
             from wizard.runtime.smtp import SmtpTransport
-            return SmtpTransport(self.cfg, tokens, server=host, port=port, timeout=self.t.timeout[-1])
+            return SmtpTransport(self.cfg, tokens, server=host, port=port, timeout=self.t.timeout[-1], attempts=2,
+                                 sleep=self.busy_sleep(step, "The SMTP server asked to try again later (4xx)"))
         from wizard.runtime.imap import ImapTransport
         return ImapTransport(self.cfg, tokens, server=host, port=port, timeout=self.t.timeout[-1])
 

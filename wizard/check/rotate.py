@@ -178,5 +178,5 @@ def old_secret_reminder(old_secret: str | None, old_expires: date | None) -> str
     which = f"the one whose Value starts {mask_secret(old_secret)}" if old_secret else "the old one"
     when = f", expires {old_expires.isoformat()}" if old_expires else ""
     return ("Now delete the old secret: Azure portal > App registrations > the app > Certificates & secrets > "
-            f"Client secrets > {which}{when} > Delete. The portal shows only the first characters of each "
+            f"Client secrets > {which}{when} > Delete. The portal shows only the first 3 characters of each "
             "Value: match them, or the Expires date.")

@@ -53,6 +53,8 @@ def check_user(run, step) -> None:
             token = mailer.sign_in(who)
         except MailError as exc:
             d = exc.diagnosis
+            if d.code == "config.invalid" and not who.app_only:     # e.g. its password's env:/file: reference
+                d.fix = f"Correct users[{n}].password (the {name} user's password, stage 4, F7)."
             run.apply(step, d, summary=f"{name}: {d.cause}")
             if not who.app_only:
                 step.details["field"], step.screen = f"users[{n}].username", "mail"
@@ -80,6 +82,10 @@ def _open_sender(run, step, cfg, who, address: str, token: str) -> None:
         return
     if protocol == "smtp":
         ok, _ = run.runtime_call(step, "smtp", "out", token, lambda t: t.check(address, who))
+        if not ok and step.code == "535 5.7.139" and who.username and not who.app_only:
+            from wizard.diagnosis.catalogue import lookup  # the user's own mailbox, not [auth] username's
+            run.apply(step, lookup(step.code, cfg=cfg, address=who.username,
+                                   service_message=step.details.get("service_message")))
         if ok:
             step.status = "pass"
             step.summary = f"Signed in {as_whom} to the SMTP server to send from {address} (STARTTLS, AUTH XOAUTH2)."

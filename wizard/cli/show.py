@@ -47,19 +47,44 @@ def render(cfg, path: str, colour: bool = False, today: date | None = None) -> s
     for acc in i.accounts:
         extra = f" user {acc.username}" if acc.username else ""
         rows.append(("  account", f"{acc.address}{extra} types={','.join(acc.types) or '-'} available to {acc.available_to}"))
+    if cfg.users:
+        rows.append(("users", f"{len(cfg.users)} per-user setting(s) ([[users]], guide 003)"))
+    for user in cfg.users:
+        rows.append(("  user", _user(user)))
     if cfg.endpoints.authority:
         rows.append(("authority", cfg.endpoints.authority))
     if cfg.endpoints.ca_bundle:
         rows.append(("CA bundle", cfg.endpoints.ca_bundle))
     width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+    lines = []
+    for key, value in rows:
+        first, *more = str(value).split("\n")
+        lines.append(f"{key:<{width}}  {first}")
+        lines += [" " * (width + 2) + line for line in more]   # under the value
+    return "\n".join(lines)
 
 
 def _id(value: str) -> str:
+    """The ID, and under it the groups and the check letter to read aloud on a call
+    (the wizard's ID fields take them back, check letter included)."""
     from wizard.config.fields import normalise_guid
+    from wizard.guide.readback import NATO, check_char
     if value and normalise_guid(value):
-        return f"{value}\n{'':16}read aloud: {group4(value)}"
+        check = check_char(value)
+        return f"{value}\nread aloud: {group4(value)}  check {check} ({NATO[check.lower()]})"
     return value or "(not set)"
+
+
+def _user(user) -> str:
+    """One [[users]] override; its password is never shown, only whether it is set."""
+    from wizard.guide.readback import USER_FLOW_WORDS
+    parts = [user.name or "(no name)", USER_FLOW_WORDS.get(user.flow, user.flow)]
+    if user.flow == "password":
+        parts.append(f"user {user.username or '(not set)'}")
+        parts.append("password set" if user.password else "password (not set)")
+    if user.sender:
+        parts.append(f"sender {user.sender}")
+    return "; ".join(parts)
 
 
 def _expiry(when, today, colour) -> str:

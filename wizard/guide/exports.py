@@ -97,11 +97,13 @@ def _monitor_g5(cfg, reveal: bool, today: date | None) -> list[str]:
         out += ["", f"WARNING: Monitor G5's Authentication flow offers only {' and '.join(G5_FLOWS.values())}; "
                     f"this config uses {ALL_FLOWS.get(a.flow, a.flow)}, which Monitor G5 cannot use."]
 
+    from wizard.config.endpoints import mail_endpoint
+    out_host, out_port = (o.server, o.port) if o.protocol == "graph" else mail_endpoint(cfg, "out")[1:]
     out += _heading("System settings > System overall > E-mail")
     out += _rows([
         ("E-mail method", G5_EMAIL_METHOD),
-        ("Server address (Exchange/SMTP)", o.server),
-        ("Port (Exchange/SMTP)", str(o.port)),
+        ("Server address (Exchange/SMTP)", out_host),
+        ("Port (Exchange/SMTP)", str(out_port)),       # SMTP left at 443 ("not set"): the 587 the runtime uses
     ])
     out += ["", "  Microsoft Entra ID (Azure Exchange/SharePoint)"]
     out += _rows([
@@ -120,7 +122,6 @@ def _monitor_g5(cfg, reveal: bool, today: date | None) -> list[str]:
     out += _rows(test_rows, "    ")
     out += ["    Press Test: the Result box shows \"OK!\" (a 403 right after setup: wait a moment and test again)."]
 
-    from wizard.config.endpoints import mail_endpoint
     _proto, in_host, in_port = mail_endpoint(cfg, "in")     # the server and port the runtime reads from
     out += _heading("Settings for incoming e-mail")
     out += ["  Server settings"]

@@ -178,3 +178,67 @@ def render_readback(label: str, value: str, *, spelled: bool = False, per_line: 
     check = check_char(bare)
     lines.append(f"  check {check} ({NATO[check.lower()]})")
     return "\n".join(lines)
+
+
+# -- the rest of a setup, read out on a call ----------------------------------------------
+
+USER_FLOW_WORDS = {"password": "own user name & password", "client_secret": "the system's sign-in"}
+
+
+def server_line(cfg, incoming: bool = False) -> str:
+    """'outlook.office365.com, port 443 (EWS)': where a protocol connects, as said on a call."""
+    from wizard.config.clouds import IMAP_PORT, resolve
+    section = cfg.incoming if incoming else cfg.outgoing
+    protocol = section.protocol
+    if protocol == "graph":
+        return f"Microsoft Graph, {resolve(cfg).graph_url}"
+    if incoming and protocol == "imap":
+        return f"{section.server or resolve(cfg).imap_host}, port {section.port or IMAP_PORT} (IMAP, TLS)"
+    if incoming:   # EWS: the outgoing server
+        o = cfg.outgoing
+        server = section.server or (o.server if o.protocol == "ews" else "outlook.office365.com")
+        return f"{server}, port {section.port or 443} (EWS)"
+    word = {"smtp": "SMTP, STARTTLS", "ews": "EWS"}.get(protocol, protocol.upper())
+    return f"{section.server}, port {section.port} ({word})"
+
+
+def expiry_line(when, today=None) -> str:
+    """'2027-05-30 (175 days left)', or what to do when it is unknown or past."""
+    from datetime import date
+    if when is None:
+        return "not known: look it up under Certificates & secrets (Expires column)"
+    days = (when - (today or date.today())).days
+    if days < 0:
+        return f"{when.isoformat()} (EXPIRED {-days} days ago)"
+    return f"{when.isoformat()} ({days} days left)"
+
+
+def setup_items(cfg, today=None) -> list[tuple[str, str]]:
+    """What a support call reads back besides the IDs and mailboxes: the servers and
+    ports, the secret's expiry, the incoming accounts and the per-user overrides
+    ([[users]]). Never a secret or password (only whether one is set)."""
+    items = [("Outgoing server", server_line(cfg))]
+    i = cfg.incoming
+    if i.accounts or i.protocol == "imap":
+        items.append(("Incoming server", server_line(cfg, incoming=True)))
+    if cfg.auth.flow == "client_secret":
+        items.append(("Secret expires", expiry_line(cfg.auth.secret_expires, today)))
+    elif cfg.auth.flow == "certificate" and cfg.auth.certificate_expires:
+        items.append(("Certificate expires", expiry_line(cfg.auth.certificate_expires, today)))
+    for n, acc in enumerate(i.accounts, 1):
+        parts = [acc.address or "(no address yet)"]
+        if acc.username:
+            parts.append(f"user {acc.username}")
+        if acc.types:
+            parts.append("types " + ", ".join(acc.types))
+        if acc.available_to and acc.available_to != "all":
+            parts.append(f"available to {acc.available_to}")
+        items.append((f"Incoming account {n}", "; ".join(parts)))
+    for n, user in enumerate(cfg.users, 1):
+        parts = [user.name or "(no name yet)", USER_FLOW_WORDS.get(user.flow, user.flow)]
+        if user.flow == "password":
+            parts.append(f"user {user.username or '(not set)'}")
+            parts.append("password set" if user.password else "password NOT set")
+        parts.append(f"sender {user.sender or user.username or 'the system sender'}")
+        items.append((f"Per-user setting {n}", "; ".join(parts)))
+    return items

@@ -97,19 +97,23 @@ class GraphTransport:
                 self.waited += wait
                 self.sleep(wait)
                 continue
-            raise MailError(self._diagnose(resp, address, need), account=address)
+            raise MailError(self._diagnose(resp, address, need, upload=not auth), account=address)
         raise AssertionError("unreachable")
 
-    def _diagnose(self, resp, address: str, need: str | None = None):
+    def _diagnose(self, resp, address: str, need: str | None = None, upload: bool = False):
         try:
             err = resp.json().get("error") or {}
-        except ValueError:
+        except (ValueError, AttributeError):
             err = {}
+        if not isinstance(err, dict):           # not Graph's shape, e.g. {"error": "invalid_request"}
+            err = {"code": str(err)}
         code, message = str(err.get("code") or ""), str(err.get("message") or "")
         host = self.base.split("/")[2]
         said = f"HTTP {resp.status_code} {code}: {message}".strip()
         if "html" in resp.headers.get("content-type", "").lower():
             return lookup("http.html", cfg=self.cfg, host=host, service_message=f"HTTP {resp.status_code}")
+        if upload and resp.status_code not in RETRY_STATUSES:       # the upload URL refused a range
+            return lookup("http.unexpected", cfg=self.cfg, host=host, service_message=f"upload session: {said}")
         if resp.status_code in RETRY_STATUSES:
             after = resp.headers.get("Retry-After")
             return lookup("http.429", cfg=self.cfg, retry_after=f"{after} seconds" if after else None,
@@ -174,19 +178,28 @@ class GraphTransport:
             raise
 
     def _upload(self, who, sender: str, path: str, a, need: str) -> None:
+        """One attachment through an upload session: ranges in order, from where the server says. A session
+        that expired or vanished midway (401/404 on its URL) is started again once."""
         item = {"attachmentType": "file", "name": a.name, "size": a.size, "contentType": a.content_type}
-        session = self._request("POST", path + "/attachments/createUploadSession", who, sender,
-                                json={"AttachmentItem": item}, need=need, ok=(201,)).json()
-        url, start = session["uploadUrl"], 0
-        while start < a.size:
-            end = min(start + CHUNK, a.size) - 1
-            resp = self._request("PUT", url, who, sender, data=a.data[start:end + 1], auth=False, ok=(200, 201),
-                                 headers={"Content-Type": "application/octet-stream",
-                                          "Content-Range": f"bytes {start}-{end}/{a.size}"})
-            if resp.status_code == 201:
-                return
-            ranges = (resp.json().get("nextExpectedRanges") or [str(end + 1)]) if resp.content else [str(end + 1)]
-            start = int(str(ranges[0]).split("-")[0])
+        for again in (False, True):
+            session = self._request("POST", path + "/attachments/createUploadSession", who, sender,
+                                    json={"AttachmentItem": item}, need=need, ok=(201,)).json()
+            url, start = session["uploadUrl"], 0
+            while start < a.size:
+                end = min(start + CHUNK, a.size) - 1
+                resp = self._request("PUT", url, who, sender, data=a.data[start:end + 1], auth=False,
+                                     ok=(200, 201) if again else (200, 201, 401, 404),
+                                     headers={"Content-Type": "application/octet-stream",
+                                              "Content-Range": f"bytes {start}-{end}/{a.size}"})
+                if resp.status_code == 201:
+                    return
+                if resp.status_code in (401, 404):
+                    break                                  # the session is gone: a new one, once
+                state = resp.json() if resp.content else {}      # "NextExpectedRanges" in some clouds
+                ranges = next((v for k, v in state.items() if k.lower() == "nextexpectedranges"), None)
+                start = int(str((ranges or [end + 1])[0]).split("-")[0])
+            else:
+                break
         raise MailError(lookup("http.unexpected", cfg=self.cfg, host=self.base.split("/")[2],
                                service_message=f"the upload of {a.name} ended without the attachment being "
                                "created"), account=sender)

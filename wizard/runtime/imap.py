@@ -27,7 +27,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from wizard.diagnosis.catalogue import lookup
 from wizard.diagnosis.classify import diagnose_network
-from wizard.net.probes import trust_path
+from wizard.net.trust import trust_path
 from wizard.runtime.mailproto import error_challenge, is_microsoft, probe, speaks, words
 from wizard.runtime.model import Message, MailError, each_at_once
 

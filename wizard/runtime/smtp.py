@@ -25,7 +25,7 @@ from email.utils import formatdate, make_msgid
 
 from wizard.diagnosis.catalogue import lookup
 from wizard.diagnosis.classify import diagnose_network
-from wizard.net.probes import trust_path
+from wizard.net.trust import trust_path
 from wizard.runtime.mailproto import SMTP_MAX_LINE, error_challenge, is_microsoft, probe, speaks, words, xoauth2
 from wizard.runtime.model import MailError, each_at_once
 
@@ -133,7 +133,8 @@ class SmtpTransport:
                 d.cause += f" The others ({', '.join(sent_to)}) got the message."
             return _said(d, said)
         if isinstance(exc, smtplib.SMTPConnectError) and not 200 <= exc.smtp_code < 600:
-            return self._other_protocol(words(None, exc.smtp_error), values)
+            # smtplib cut the first 4 characters of a greeting that has no reply code: ask again
+            return self._other_protocol(probe(self.server, self.port) or words(None, exc.smtp_error), values)
         if isinstance(exc, smtplib.SMTPResponseException):
             code = exc.smtp_code
             said = words(code, exc.smtp_error)
@@ -147,9 +148,8 @@ class SmtpTransport:
                 return _said(lookup("http.429", service_message=said, **values), said)
             if 400 <= code < 500:
                 return _said(lookup("smtp.transient", service_message=said, said=said, **values), said)
-            if isinstance(exc, smtplib.SMTPAuthenticationError):
-                key = "535 5.7.3" if microsoft else "smtp.auth"
-                return _said(lookup(key, service_message=said, **values), said)
+            if isinstance(exc, smtplib.SMTPAuthenticationError) and not microsoft:
+                return _said(lookup("smtp.auth", service_message=said, **values), said)
             key = f"smtp.{code}" if microsoft else "smtp.refused"
             return _said(lookup(key, service_message=said, **values), said)
         net = diagnose_network(exc, **values)

@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 from wizard.sandbox import graph_folders as folders
 from wizard.sandbox.graph_json import GraphError, attachment_json, filter_messages, message_json
+from wizard.sandbox.graph_json import folder_id
 from wizard.sandbox.graph_uploads import Uploads, param
 from wizard.sandbox.identity import GRAPH, GUID_RE, Response, TokenError, json_response, object_id, verify_jwt
 from wizard.sandbox.mailstore import (LOCK, deliver, folder, folder_names, folder_of, from_mime, may_send_as, new_id, now_iso,
@@ -125,7 +126,8 @@ class Graph:
                 raise GraphError(400, "BadRequest", f"Resource not found for the segment '{rest[-1]}'.")
             rest, low = rest[i:], low[i:]       # /mailFolders/{id}/.../messages/... = /messages/... in that folder
             if len(rest) == 1 and method == "GET":
-                return self.list_messages(mb, [(where, m) for m in folder(mb, where)], q, path)
+                return self.list_messages(mb, [(where, m) for m in folder(mb, where)], q, path,
+                                          f"/mailFolders('{quote(folder_id(mb.address, where), safe='')}')/messages")
         if low[:1] == ["messages"]:
             if len(rest) == 1 and method == "GET":
                 return self.list_messages(mb, [(n, m) for n in folder_names(mb) for m in folder(mb, n)], q, path)
@@ -233,8 +235,7 @@ class Graph:
     def _mime(self, body: bytes) -> tuple[Message, list[str]]:
         """A message from base64 MIME (Content-Type text/plain), with its Bcc addresses."""
         if len(body) > MAX_REQUEST:
-            raise GraphError(413, "RequestEntityTooLarge", f"The request is {len(body)} bytes; Microsoft Graph "
-                             "takes at most 4 MB. Send larger mail as a draft with upload sessions.")
+            raise GraphError(413, "RequestEntityTooLarge", "The maximum request length supported is 4MB.")
         try:
             raw = base64.b64decode(body.strip(), validate=True)
             parsed = email.message_from_bytes(raw, policy=email.policy.default)
@@ -341,7 +342,8 @@ class Graph:
                "/attachments/$entity")
         return json_response(201, {"@odata.context": ctx, **attachment_json(m, len(m.attachments) - 1)})
 
-    def list_messages(self, mb, items: list[tuple[str, Message]], q: dict, path: str) -> Response:
+    def list_messages(self, mb, items: list[tuple[str, Message]], q: dict, path: str,
+                      collection: str = "/messages") -> Response:
         """One page of (folder name, message) pairs, newest first unless $orderby says asc."""
         kept = {id(m) for m in filter_messages([m for _, m in items], q.get("$filter", ""))}
         items = [p for p in items if id(p[1]) in kept]
@@ -355,7 +357,7 @@ class Graph:
         except ValueError:
             raise GraphError(400, "BadRequest", "Invalid $top or $skip value.") from None
         page = [pair for _, pair in ranked[skip:skip + top]]
-        data = {"@odata.context": f"{self.base}/v1.0/$metadata#users('{quote(mb.address)}')/messages",
+        data = {"@odata.context": f"{self.base}/v1.0/$metadata#users('{quote(mb.address)}'){collection}",
                 "value": [message_json(self.sb.tenant, mb, name, m, q.get("$select"), self.bcc.get(m.id, ()))
                           for name, m in page]}
         if skip + top < len(ranked):

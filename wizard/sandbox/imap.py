@@ -4,16 +4,21 @@ CREATE, SELECT/EXAMINE, STATUS, (UID) SEARCH/FETCH/STORE/COPY/MOVE, EXPUNGE."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import re
 
 from wizard.sandbox.imap_items import (FLAGS, SYSTEM_FLAGS, args, assign_uids, fetch_item, flags_bytes, parse_fetch, quote,
                          search_key, uid_validity)
-from wizard.sandbox.smtp import ERROR_CHALLENGE
 from wizard.sandbox.mailstore import LOCK, LineHandler, LineServer, folder, folder_names, new_id, to_mime, xoauth2
 
 # Exchange Online also offers IDLE and LITERAL+; the sandbox does not implement them.
 CAPABILITY = "IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID UNSELECT CHILDREN NAMESPACE"
+# The XOAUTH2 error challenge (a base64 JSON status): the client answers it with an empty line, then gets
+# the final NO. Exchange documents only that final "NO AUTHENTICATE failed."; RFC-conforming servers
+# (Dovecot) send the challenge first, so the sandbox does too.
+ERROR_CHALLENGE = base64.b64encode(b'{"status":"401","schemes":"bearer","scope":"https://outlook.office365.com/.default"}'
+                                   ).decode()
 AUTHED = ("LIST", "LSUB", "CREATE", "SELECT", "EXAMINE", "STATUS", "NAMESPACE")
 SELECTED = ("SEARCH", "FETCH", "STORE", "COPY", "MOVE", "EXPUNGE", "CLOSE", "UNSELECT")
 

@@ -324,7 +324,7 @@ class Sandbox:
             resp = Response(fault.status or 200, raw, {"Content-Type": ctype})
         elif path.lower().startswith("/ews/"):
             resp = Response(fault.status or 500, b"", {})
-        elif path.startswith("/v1.0/"):
+        elif path.startswith(("/v1.0/", "/api/v2.0/")):
             resp = self.graph.fault_response(fault.status or 500)
         else:
             status = fault.status or 500

@@ -29,9 +29,6 @@ QUOTA_EXCEEDED = ("554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceed
 # response that would not fit is sent after the 334 instead). Exchange's limit is not documented otherwise.
 MAX_COMMAND_LINE = 512
 LINE_TOO_LONG = "500 5.5.2 Line too long"
-# The XOAUTH2 error challenge: the client answers it with an empty line, then gets the final reply.
-ERROR_CHALLENGE = base64.b64encode(b'{"status":"401","schemes":"bearer","scope":"https://outlook.office365.com/.default"}'
-                                   ).decode()
 ADDR_RE = re.compile(r"^(?:MAIL FROM|RCPT TO):\s*<([^>]*)>", re.I)
 
 
@@ -136,14 +133,7 @@ class SmtpHandler(LineHandler):
     def _xoauth2(self, blob: str) -> None:
         login = xoauth2(self.server.sandbox, blob, "smtp")
         if login.problem == "token":
-            self.send("334 " + ERROR_CHALLENGE)       # the client must answer with an empty line
-            answer = self.readline()
-            if answer is None:
-                self.closing = True
-            elif answer.strip():
-                self.send("501 5.5.2 Expected an empty response to the error challenge")
-            else:
-                self.send(AUTH_FAILED)
+            self.send(AUTH_FAILED)        # Exchange's documented failure: a direct 535 5.7.3, no error challenge
         elif login.problem in ("smtp_tenant", "smtp_mailbox"):
             self.send(SMTP_AUTH_DISABLED.format("Tenant" if login.problem == "smtp_tenant" else "Mailbox"))
         else:

@@ -1,0 +1,106 @@
+"""F3 read-back on a support call: every value the call goes through, the IDs drawn
+large without losing a column, never a secret."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from textual.widgets import Digits
+
+from screens.app import make_app
+from screens.dialogs.readback import ReadBackItem, ReadBackScreen
+from wizard.guide import readback
+from wizard.config.schema import Config, IncomingAccount, UserOverride
+from wizard.sandbox import sample as s
+
+from test_tui import screen_text
+from test_tui_focus_walk import SIZES, on_screen, settle
+
+USER_PASSWORD = "Webshop-Pw-7731"
+SECRET = "Qx8~abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def call_config() -> Config:
+    cfg = Config()
+    cfg.microsoft.client_id, cfg.microsoft.tenant_id = s.SECRET_APP_ID, s.TENANT_ID
+    cfg.auth.client_secret = SECRET
+    cfg.auth.secret_expires = date.today() + timedelta(days=100)
+    cfg.outgoing.sender, cfg.outgoing.test_recipient = s.SENDER, s.RECIPIENT
+    cfg.outgoing.server, cfg.outgoing.port = "outlook.office365.com", 443
+    cfg.incoming.accounts = [IncomingAccount(address=s.INCOMING[0], types=["CRM", "Order"])]
+    cfg.users = [UserOverride(name="WEBSHOP", flow="password", username="webshop@contoso.com",
+                              password=USER_PASSWORD, sender="shop@contoso.com")]
+    return cfg
+
+
+async def read_back(pilot) -> str:
+    """The whole read-back, every item scrolled into view in turn."""
+    app = pilot.app
+    await pilot.press("f3")
+    await settle(pilot)
+    assert isinstance(app.screen, ReadBackScreen)
+    seen = []
+    for item in app.screen.query(ReadBackItem):
+        item.focus()
+        await settle(pilot)
+        seen.append(screen_text(app))
+    return "\n".join(seen)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda v: f"{v[0]}x{v[1]}")
+async def test_read_back_has_servers_accounts_expiry_and_users_but_no_secret(tmp_path, size):
+    app = make_app(tmp_path / "mw.toml", initial=call_config(), stage="mail")
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        text = await read_back(pilot)
+        assert s.SENDER in text and s.RECIPIENT in text
+        assert "outlook.office365.com, port 443 (EWS)" in text
+        assert s.INCOMING[0] in text and "types CRM, Order" in text
+        assert "(100 days left)" in text and "Secret expires" in text
+        assert "WEBSHOP" in text and "webshop@contoso.com" in text and "shop@contoso.com" in text
+        assert USER_PASSWORD not in text and SECRET not in text and SECRET[:4] not in text
+        await pilot.press("escape")
+        await settle(pilot)
+        app.goto("ids")                           # on the IDs stage: the IDs first, then the rest
+        await settle(pilot)
+        text = await read_back(pilot)
+        items = list(app.screen.query(ReadBackItem))
+        assert [item.value for item in items[:2]] == [s.SECRET_APP_ID, s.TENANT_ID]
+        labels = [item.label for item in items]
+        assert "Secret expires" in labels and "Per-user setting 1" in labels
+        assert SECRET not in text and USER_PASSWORD not in text
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda v: f"{v[0]}x{v[1]}")
+async def test_big_digits_keep_every_column(tmp_path, size):
+    """At 60 columns the fourth group of each line lost its last column."""
+    app = make_app(tmp_path / "mw.toml", initial=call_config(), stage="ids")
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await pilot.press("f3")
+        await settle(pilot)
+        for item in app.screen.query(ReadBackItem):
+            item.focus()
+            await settle(pilot)
+            for digits in item.query(Digits):
+                assert on_screen(app, digits), f"{digits.value} cut at {size}:\n{screen_text(app)}"
+                assert digits.region.right <= item.content_region.right
+        drawn = "".join(d.value for d in app.screen.query(Digits)).replace("\u00a0", "")
+        assert s.SECRET_APP_ID.replace("-", "").upper() in drawn
+
+
+def test_setup_items_say_each_protocol_and_never_a_password():
+    cfg = call_config()
+    cfg.outgoing.protocol, cfg.outgoing.server, cfg.outgoing.port = "smtp", "smtp.office365.com", 587
+    cfg.incoming.protocol = "imap"
+    items = dict(readback.setup_items(cfg, today=date.today()))
+    assert items["Outgoing server"] == "smtp.office365.com, port 587 (SMTP, STARTTLS)"
+    assert items["Incoming server"] == "outlook.office365.com, port 993 (IMAP, TLS)"
+    assert "password set" in items["Per-user setting 1"]
+    cfg.users[0].password = ""
+    cfg.auth.secret_expires = date.today() - timedelta(days=3)
+    items = dict(readback.setup_items(cfg, today=date.today()))
+    assert "password NOT set" in items["Per-user setting 1"]
+    assert "EXPIRED 3 days ago" in items["Secret expires"]
+    assert all(USER_PASSWORD not in v and SECRET not in v for v in items.values())
