@@ -13,7 +13,7 @@ from wizard.clouds import IMAP_PORT, SMTP_PORT, resolve
 from wizard.config import ALL_FLOWS
 
 from . import guide_data
-from .widgets import Choice, StepList, Tick
+from .widgets import Choice, Hanging, StepList, Tick
 
 BEYOND = {   # the flows the guides do not set up, in one line each
     "certificate": "Certificate: app-only like the client secret, but with a key that never leaves "
@@ -65,9 +65,9 @@ class ProtocolPanel(Vertical):
     def compose(self) -> ComposeResult:
         cfg = self.app.config
         yield Static("", id="password-advice", classes="field-msg -warning", markup=False)
-        yield Static("Beyond the guides (safer; the guides do not set them up):\n"
-                     + "\n".join(f"• {text}" for text in BEYOND.values()),
-                     id="beyond-note", classes="field-help", markup=False)
+        yield Hanging("Beyond the guides (safer; the guides do not set them up):\n"
+                      + "\n".join(f"• {text}" for text in BEYOND.values()),
+                      id="beyond-note", classes="field-help")
         yield Static("Mail protocol (outgoing / incoming)", classes="field-label")
         chosen = protocol_choice(cfg)
         with RadioSet(id="protocol"):

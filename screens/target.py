@@ -81,7 +81,7 @@ class Choices(Vertical):
         from textual.widgets import RadioSet
 
         from .protocols import ProtocolPanel, flow_label
-        from .widgets import Choice, InnerScroll
+        from .widgets import Choice, Hanging, InnerScroll
         cfg = self.app.config
         yield Static("System to connect", classes="field-label")
         with RadioSet(id="system"):
@@ -95,7 +95,7 @@ class Choices(Vertical):
         # each method's limits, right under the choice (a box of its own: arrows scroll it)
         with InnerScroll(id="flow-compare-box", classes="panel", can_focus=True) as box:
             box.border_title = "The two methods of the guides compared"
-            yield Static(comparison(self.app.guide), id="flow-compare")
+            yield Hanging(comparison(self.app.guide), id="flow-compare")
         yield ProtocolPanel(id="protocols")
 
     def on_mount(self) -> None:
