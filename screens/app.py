@@ -489,7 +489,7 @@ class WizardApp(App):
             return
         bars = screen.query(KeyBar)
         if bars:
-            bars.first().show_message(text, timeout)
+            bars.first().show_message(text, timeout, severity)
             return
         dialogs = screen.query("#dialog, #rec-dialog")
         if not dialogs:
@@ -502,6 +502,13 @@ class WizardApp(App):
         if not found:
             dialogs.first().mount(line)
         line.display = True
+
+    def on_input_changed(self, event) -> None:
+        """Typing again answers a refusal: its message goes (the field says the rest)."""
+        from .keybar import KeyBar
+        for bar in self.screen.query(KeyBar):
+            if bar.message is not None and bar.message_severity == "error":
+                bar.clear_message()
 
     def action_help_quit(self) -> None:
         """ctrl+c (pressed out of habit): say how to leave, in words."""

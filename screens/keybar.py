@@ -69,10 +69,12 @@ class KeyBar(Widget):
     user types into, selects or answers."""
 
     message: Text | None = None
+    message_severity = ""
     _message_timer = None
 
-    def show_message(self, text: Text, timeout: float | None) -> None:
+    def show_message(self, text: Text, timeout: float | None, severity: str = "information") -> None:
         self.message = text
+        self.message_severity = severity
         if self._message_timer is not None:
             self._message_timer.stop()
         self._message_timer = self.set_timer(timeout, self.clear_message) if timeout else None
