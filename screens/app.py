@@ -478,30 +478,16 @@ class WizardApp(App):
                           self.NOTIFICATION_TIMEOUT if timeout is None else timeout, markup)
 
     def show_message(self, message: str, title: str, severity, timeout: float, markup: bool) -> None:
-        from textual.widgets import Static
+        from screens.widgets.keybar import show_message
+        if not show_message(self, message, title, severity, timeout, markup):   # no place: a toast
+            super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
-        from screens.widgets.keybar import KeyBar, message_text
-        text = message_text(message, title, severity, markup)
-        try:
-            screen = self.screen
-        except Exception:   # no screen yet (start-up): Textual's own way
-            super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
-            return
-        bars = screen.query(KeyBar)
-        if bars:
-            bars.first().show_message(text, timeout)
-            return
-        dialogs = screen.query("#dialog, #rec-dialog")
-        if not dialogs:
-            super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
-            return
-        found = screen.query(".dialog-msg")
-        line = found.first(Static) if found else Static("", classes="dialog-msg field-msg")
-        line.update(text)
-        line.set_class(severity == "error", "-error")
-        if not found:
-            dialogs.first().mount(line)
-        line.display = True
+    def on_input_changed(self, event) -> None:
+        """Typing again answers a refusal: its message goes (the field says the rest)."""
+        from screens.widgets.keybar import KeyBar
+        for bar in self.screen.query(KeyBar):
+            if bar.message is not None and bar.message_severity == "error":
+                bar.clear_message()
 
     def action_help_quit(self) -> None:
         """ctrl+c (pressed out of habit): say how to leave, in words."""

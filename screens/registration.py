@@ -8,7 +8,7 @@ from textual.widgets import Static
 
 from screens.base import StageScreen
 from screens.clipboard import copy_text, show_plain
-from screens.widgets.fields import InnerScroll
+from screens.widgets.fields import Hanging, InnerScroll
 
 
 def _protocols(protocol: str, incoming: str | None) -> tuple[str, str]:
@@ -60,7 +60,7 @@ class RegistrationScreen(StageScreen):
             yield Static(note, id="beyond-guides", classes="panel", markup=False)
         perms = permissions_text(self.cfg.auth.flow, self.protocol, self.cfg.incoming.protocol)
         if perms:
-            box = Static(perms, id="permissions", classes="panel", markup=False)
+            box = Hanging(perms, id="permissions", classes="panel")
             box.border_title = "Permissions to add"
             yield box
         yield Static("Manifest JSON (c copies it, p shows it plain; arrows scroll):",

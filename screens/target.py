@@ -80,7 +80,7 @@ class Choices(Vertical):
         from textual.widgets import RadioSet
 
         from screens.widgets.protocols import ProtocolPanel, flow_label
-        from screens.widgets.fields import Choice, InnerScroll
+        from screens.widgets.fields import Choice, Hanging, InnerScroll
         cfg = self.app.config
         yield Static("System to connect", classes="field-label")
         with RadioSet(id="system"):
@@ -94,7 +94,7 @@ class Choices(Vertical):
         # each method's limits, right under the choice (a box of its own: arrows scroll it)
         with InnerScroll(id="flow-compare-box", classes="panel", can_focus=True) as box:
             box.border_title = "The two methods of the guides compared"
-            yield Static(comparison(self.app.guide), id="flow-compare")
+            yield Hanging(comparison(self.app.guide), id="flow-compare")
         yield ProtocolPanel(id="protocols")
 
     def on_mount(self) -> None:

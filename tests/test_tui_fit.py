@@ -399,3 +399,30 @@ async def test_page_down_in_a_guide_box_moves_on_to_the_rest_of_the_page(tmp_pat
             await pilot.press("down")
         await settle(pilot)
         assert steps.scroll_y == steps.max_scroll_y and body.scroll_y > 0
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_wrapped_steps_and_bullets_hang_under_their_text(tmp_path, size):
+    """A wrapped guide step continues indented; a wrapped bullet under its text, not
+    under the bullet."""
+    cfg = Config()
+    cfg.auth.flow = "certificate"               # a note and more permissions: more to wrap
+    app = make_app(tmp_path / "mw.toml", initial=cfg, stage="registration")
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        async def inside(selector):
+            widget = app.screen.query_one(selector)
+            widget.scroll_visible(animate=False, immediate=True)
+            await settle(pilot)
+            assert visible(app, widget)
+            rows = screen_text(app).splitlines()
+            area = widget.content_region
+            return [row[area.x:area.right].rstrip() for row in rows[area.y:area.bottom]]
+
+        steps = [row for row in await inside("#steps") if row]
+        assert len(steps) > 2
+        assert all(row.startswith("Guide ") or row.startswith("  ") and row[2] != " " for row in steps), steps
+        assert any(row.startswith("  ") for row in steps)            # something did wrap
+        bullets = [row for row in await inside("#permissions") if row]
+        assert bullets[0].startswith("• ")
+        assert all(row.startswith("• ") or row.startswith("  ") and row[2] != " " for row in bullets), bullets

@@ -111,3 +111,22 @@ async def test_ctrl_c_on_the_quit_question_leaves_the_question_free(tmp_path, si
         await pilot.press("n")
         await settle(pilot)
         assert not isinstance(app.screen, ConfirmDialog)
+
+
+async def test_a_refusal_message_goes_when_the_field_is_typed_again(tmp_path):
+    cfg = Config()
+    cfg.users = [UserOverride(name="", flow="client_secret")]
+    app = make_app(tmp_path / "mw.toml", initial=cfg, stage="mail")
+    async with app.run_test(size=(60, 20)) as pilot:
+        await settle(pilot)
+        await pilot.press("f7")
+        await settle(pilot)
+        await pilot.press("escape")                 # refused: no name
+        await settle(pilot)
+        assert "not accepted" in flat(app)
+        await pilot.press(*"SHOP")
+        await settle(pilot)
+        assert "not accepted" not in flat(app)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.config.users[0].name == "SHOP" and getattr(app.screen, "STAGE", "") == "mail"

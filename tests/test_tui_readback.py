@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
-from textual.widgets import Digits
+from textual.widgets import Digits, Static
 
 from screens.app import make_app
 from screens.dialogs.readback import ReadBackItem, ReadBackScreen
@@ -60,6 +60,13 @@ async def test_read_back_has_servers_accounts_expiry_and_users_but_no_secret(tmp
         assert "(100 days left)" in text and "Secret expires" in text
         assert "WEBSHOP" in text and "webshop@contoso.com" in text and "shop@contoso.com" in text
         assert USER_PASSWORD not in text and SECRET not in text and SECRET[:4] not in text
+        sender = next(i for i in app.screen.query(ReadBackItem) if i.value == s.SENDER)
+        shown = [str(w.render()) for w in sender.query(Static) if w.display]
+        assert sum(x.count(s.SENDER) for x in shown) == 1                # once, not twice
+        await pilot.press("n")                                           # spelled: once, then spelled
+        await settle(pilot)
+        shown = " ".join(str(w.render()) for w in sender.query(Static) if w.display)
+        assert shown.count(s.SENDER) == 1 and "echo" in shown
         await pilot.press("escape")
         await settle(pilot)
         app.goto("ids")                           # on the IDs stage: the IDs first, then the rest

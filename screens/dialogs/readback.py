@@ -87,8 +87,13 @@ def groups_per_line(width: int) -> int:
 
 
 def detail_text(label: str, value: str, spelled: bool) -> str:
-    """render_readback without its label line (the item shows the label itself)."""
-    return readback.render_readback(label, value, spelled=spelled).split("\n", 1)[1]
+    """render_readback without its label line (the item shows the label itself), and
+    for a plain value (an address, a server) without the value again: the item
+    shows it already, only its spelling is added."""
+    lines = readback.render_readback(label, value, spelled=spelled).split("\n")[1:]
+    if value and not is_hex_id(value):
+        lines = lines[1:]
+    return "\n".join(lines)
 
 
 class ReadBackItem(Vertical, can_focus=True):
@@ -105,10 +110,15 @@ class ReadBackItem(Vertical, can_focus=True):
                 yield Digits(line, classes="rb-big")
         elif self.value:
             yield Static(self.value, classes="rb-plain", markup=False)
-        yield Static(detail_text(self.label, self.value, False), classes="rb-detail", markup=False)
+        detail = Static(detail_text(self.label, self.value, False), classes="rb-detail", markup=False)
+        detail.display = bool(detail_text(self.label, self.value, False))
+        yield detail
 
     def show_spelling(self, spelled: bool) -> None:
-        self.query_one(".rb-detail", Static).update(detail_text(self.label, self.value, spelled))
+        text = detail_text(self.label, self.value, spelled)
+        detail = self.query_one(".rb-detail", Static)
+        detail.update(text)
+        detail.display = bool(text)
 
 
 class ReadBackScreen(Screen[None]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 from rich.text import Text
@@ -125,6 +126,80 @@ class CheckedField(Vertical):
         self.call_after_refresh(self.scroll_visible, animate=False)
 
 
+BULLET = re.compile(r"^(\s*)([•+−!*-]\s+|\d+[.)]\s+)?")
+
+
+def _rows(plain: str, first: int, rest: int) -> list[tuple[int, int]]:
+    """Greedy word wrap: (start, end) of each row; a word longer than a row is folded."""
+    rows, start, width, size = [], 0, max(first, 1), len(plain)
+    while size - start > width:
+        cut = plain.rfind(" ", start, start + width + 1)
+        if cut <= start:
+            cut, nxt = start + width, start + width
+        else:
+            nxt = cut
+        rows.append((start, cut))
+        start = nxt
+        while start < size and plain[start] == " ":
+            start += 1
+        width = max(rest, 1)
+    rows.append((start, size))
+    return rows
+
+
+def hang_wrap(text: Text, width: int, hang: int = 0) -> Text:
+    """Wrap text at width; a wrapped line continues under its text, not under its
+    bullet ('• ', '+ ', '1. ') or, for a line without one, ``hang`` columns in."""
+    out = Text(no_wrap=True, overflow="ignore", end="")
+    for n, line in enumerate(text.split("\n", allow_blank=True)):
+        if n:
+            out.append("\n")
+        found = BULLET.match(line.plain)
+        indent = len(found.group(0)) if found.group(2) else len(found.group(1)) + hang
+        if indent > width // 3:
+            indent = 0
+        for m, (start, end) in enumerate(_rows(line.plain, width, width - indent)):
+            if m:
+                out.append("\n" + " " * indent)
+            out.append_text(line[start:end])
+    return out
+
+
+class HangingText:
+    """A Rich renderable: text wrapped with hanging indents at the width it gets
+    (``str()`` is the text itself, unwrapped)."""
+
+    def __init__(self, text: Text | str, hang: int = 0) -> None:
+        self.text = Text(text) if isinstance(text, str) else text
+        self.hang = hang
+
+    def __str__(self) -> str:
+        return self.text.plain
+
+    def __rich_console__(self, console, options):
+        yield hang_wrap(self.text, options.max_width, self.hang)
+
+    def __rich_measure__(self, console, options):
+        from rich.measure import Measurement
+        longest = max((len(line) for line in self.text.plain.split("\n")), default=0)
+        return Measurement(min(longest, 10), longest)
+
+
+class Hanging(Static):
+    """A Static drawn with hanging indents (see hang_wrap); ``str(render())`` is its text."""
+
+    def __init__(self, text: Text | str = "", *, hang: int = 0, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.hanging = HangingText(text, hang)
+
+    def update(self, content: Text | str = "", *, layout: bool = True) -> None:
+        self.hanging = HangingText(content, self.hanging.hang)
+        self.refresh(layout=layout)
+
+    def render(self):
+        return self.hanging
+
+
 class InnerScroll(VerticalScroll):
     """A scrolling box inside the stage's scrolling body (guide steps, manifest JSON,
     preview). Arrows and PageUp/PageDown scroll the box while it is on screen and
@@ -176,7 +251,7 @@ class StepList(InnerScroll):
         self.border_title = f"{title} ({len(self.items)})" if self.items else title
 
     def compose(self) -> ComposeResult:
-        yield Static(self.render_steps(self.items))
+        yield Hanging(self.render_steps(self.items), hang=2)
 
     @staticmethod
     def render_steps(steps) -> Text:

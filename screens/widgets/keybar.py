@@ -69,10 +69,12 @@ class KeyBar(Widget):
     user types into, selects or answers."""
 
     message: Text | None = None
+    message_severity = ""
     _message_timer = None
 
-    def show_message(self, text: Text, timeout: float | None) -> None:
+    def show_message(self, text: Text, timeout: float | None, severity: str = "information") -> None:
         self.message = text
+        self.message_severity = severity
         if self._message_timer is not None:
             self._message_timer.stop()
         self._message_timer = self.set_timer(timeout, self.clear_message) if timeout else None
@@ -130,3 +132,30 @@ class KeyBar(Widget):
                 text.append(key, style="bold")
                 text.append(" " + desc)
         return text
+
+
+def show_message(app, message: str, title: str, severity: str, timeout: float | None,
+                 markup: bool) -> bool:
+    """Show a message where it covers nothing: in the key bar of the screen on top, or
+    at the end of its dialog box. False when the screen has neither."""
+    from textual.widgets import Static
+    try:
+        screen = app.screen
+    except Exception:   # no screen yet (start-up)
+        return False
+    text = message_text(message, title, severity, markup)
+    bars = screen.query(KeyBar)
+    if bars:
+        bars.first().show_message(text, timeout, severity)
+        return True
+    dialogs = screen.query("#dialog, #rec-dialog")
+    if not dialogs:
+        return False
+    found = screen.query(".dialog-msg")
+    line = found.first(Static) if found else Static("", classes="dialog-msg field-msg")
+    line.update(text)
+    line.set_class(severity == "error", "-error")
+    if not found:
+        dialogs.first().mount(line)
+    line.display = True
+    return True

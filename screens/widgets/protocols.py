@@ -14,7 +14,7 @@ from wizard.config.schema import ALL_FLOWS
 
 from screens import guide_data
 from screens.guide_data import OFFERED_FLOWS
-from screens.widgets.fields import Choice, StepList, Tick
+from screens.widgets.fields import Choice, Hanging, StepList, Tick
 
 BEYOND = {   # the flows the guides do not set up, in one line each
     "certificate": "Certificate: app-only like the client secret, but with a key that never leaves "
@@ -66,9 +66,9 @@ class ProtocolPanel(Vertical):
     def compose(self) -> ComposeResult:
         cfg = self.app.config
         yield Static("", id="password-advice", classes="field-msg -warning", markup=False)
-        yield Static("Beyond the guides (safer; the guides do not set them up):\n"
-                     + "\n".join(f"• {text}" for text in BEYOND.values()),
-                     id="beyond-note", classes="field-help", markup=False)
+        yield Hanging("Beyond the guides (safer; the guides do not set them up):\n"
+                      + "\n".join(f"• {text}" for text in BEYOND.values()),
+                      id="beyond-note", classes="field-help")
         yield Static("Mail protocol (outgoing / incoming)", classes="field-label")
         chosen = protocol_choice(cfg)
         with RadioSet(id="protocol"):

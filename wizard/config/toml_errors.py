@@ -41,13 +41,18 @@ _PLAIN = [
 ]
 
 
+def _at_end(where) -> bool:
+    """The reader stopped "at end of document" (an unclosed list, a key without a value...)."""
+    return bool(where) and where.group(1) is None
+
+
 def position(text: str, exc: Exception) -> tuple[int, int]:
     """(line, 1-based column) where the reader stopped; the end of the text for
     "at end of document"."""
-    line, col = getattr(exc, "lineno", None), getattr(exc, "colno", None)
-    if line and col:
-        return int(line), int(col)
     m = _WHERE.search(str(exc))
+    line, col = getattr(exc, "lineno", None), getattr(exc, "colno", None)
+    if line and col and not _at_end(m):      # tomli 2.1+ (Python 3.10) gives these even at the end
+        return int(line), int(col)
     if m and m.group(1):
         return int(m.group(1)), int(m.group(2))
     lines = text.split("\n")
@@ -60,9 +65,7 @@ def explain(text: str, exc: Exception) -> tuple[int, str]:
     """(line, message) for a TOMLDecodeError of ``text``."""
     line, col = position(text, exc)
     said = _WHERE.sub("", getattr(exc, "msg", None) or str(exc)).strip().rstrip(".")
-    m = _WHERE.search(str(exc))
-    at_end = bool(m) and m.group(1) is None and not getattr(exc, "lineno", None)
-    where = "at the end of the file" if at_end else f"at column {col}"
+    where = "at the end of the file" if _at_end(_WHERE.search(str(exc))) else f"at column {col}"
     for pattern, what, hint in _PLAIN:
         if re.search(pattern, said):
             return line, f"TOML syntax error {where}: {what}. {hint}"
