@@ -16,6 +16,7 @@ Sub-commands and exit codes are a public contract (scripts rely on them):
   mailwizard list       the default config and the profiles, secret days left, drafts
   mailwizard cert       create the key + certificate for the certificate flow; exit 0, 1 write error, 2 usage
   mailwizard login      device code sign-in, saved for check/send/poll; exit 0 signed in, 1 failed, 2 usage
+  mailwizard register   register the app through Graph (one admin sign-in), write and test the config; exit 0, 1, 2
 
 Only argparse is imported up front: textual, msal and exchangelib are imported
 by the command that needs them, so `--help` is instant.
@@ -135,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     from wizard.cli import cert as cli_cert  # `cert` and `login`: argparse only at import time
     cli_cert.add_parser(sub, common)
 
+    from wizard.cli import register as cli_register  # argparse only at import time
+    cli_register.add_parser(sub, common)
+
     s = sub.add_parser("sandbox", help="serve the sandbox tenant on 127.0.0.1 until Ctrl-C",
                        description="Serve the sandbox tenant (identity platform + EWS) on 127.0.0.1 with a throwaway CA, "
                                    "and write a config pointing at it, for trying `check` by hand. "
@@ -152,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="its protocols (default ews; efecte_esm: smtp+imap)")
     s.add_argument("--latency", type=_seconds, default=0.0, metavar="SECONDS",
                    help="delay each sandbox response (to try progress, timeouts and Ctrl-C)")
+    s.add_argument("--unregistered", action="store_true",
+                   help="write the config without tenant ID, client ID and credential, for `mailwizard register`")
+    s.add_argument("--approve-device-codes", action="store_true",
+                   help="approve every device-code sign-in as the sample admin (admin@contoso.com) after a second")
     return p
 
 
@@ -227,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         if command in ("cert", "login"):
             from wizard.cli.cert import run
             return run(args)
-        if command in ("init", "list", "export", "rotate", "discover"):
+        if command in ("init", "list", "export", "rotate", "discover", "register"):
             from importlib import import_module
             module = "listing" if command == "list" else command
             return import_module(f"wizard.cli.{module}").run(args)
@@ -286,11 +294,15 @@ def _cmd_sandbox(args) -> int:
         print(f"CA certificate: {sb.ca_path}")
         print(f"tenant: {sample.TENANT_ID} ({sample.DOMAIN})")
         print(f"client-secret app: {sample.SECRET_APP_ID}; password app: {sample.PASSWORD_APP_ID}")
+        if args.approve_device_codes:
+            sb.device.auto_approve = (sample.ADMIN_USER, 1.0)
+            print(f"device-code sign-ins are approved as {sample.ADMIN_USER} after a second")
         if args.write_config:
             from wizard.config.files import save
             try:
                 protocol = args.protocol or ("smtp+imap" if args.system == "efecte_esm" else None)
-                path = save(sample.shaped_config(sb, args.system, args.flow, protocol), args.write_config)
+                shape = sample.unregistered_config if args.unregistered else sample.shaped_config
+                path = save(shape(sb, args.system, args.flow, protocol), args.write_config)
             except (OSError, UnicodeDecodeError) as exc:
                 print(f"mailwizard sandbox: cannot write --write-config {args.write_config}: "
                       f"{getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
