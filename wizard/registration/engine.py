@@ -191,8 +191,8 @@ class _Run:
 
     def refusal(self, exc: GraphCallError, step: str, resource: str = "") -> StepFailed:
         from wizard.diagnosis.registration import graph_refusal
-        d = graph_refusal(step, exc.status, exc.code, exc.message, resource=resource,
-                          guide_step=self.steps.get(step))
+        d = graph_refusal(step, exc.status, "replication" if exc.replicating else exc.code, exc.message,
+                          resource=resource, guide_step=self.steps.get(step))
         if d.code in ("register.graph_roles_denied", "register.consent_denied") and self.app:
             from wizard.diagnosis.registration import admin_consent_url
             self.consent_url = admin_consent_url(self.original.cloud.authority, self.tenant, self.app["appId"])
