@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 
 from wizard.diagnosis.aadsts import PEER_ENTRIES, error_page, family
+from wizard.diagnosis.registration_codes import ENTRIES as REGISTRATION_ENTRIES
 
 # Guide step numbers differ between the two Azure guides: guide 001 (client
 # secret, app-only) and the first part of guide 002 (user name/password).
@@ -155,6 +156,8 @@ CATALOGUE: dict[str, Entry] = {
         "auth.certificate must be the one created together with that .cer.", None, "registration"),
     # -- the codes users of peer tools meet most (wizard/aadsts.py) --
     **{code: _e(cause, fix, GUIDES.get(guide), screen) for code, (cause, fix, guide, screen) in PEER_ENTRIES.items()},
+    # -- `mailwizard register`: Graph's refusals (diagnosis/registration_codes.py) --
+    **{code: _e(cause, fix, guide, screen) for code, (cause, fix, guide, screen) in REGISTRATION_ENTRIES.items()},
     # -- certificate flow: client assertion (wizard/certs.py, sandbox/assertion.py) --
     "AADSTS700024": _e(
         "The signed sign-in request (client assertion) is outside its valid time: this computer's clock is "

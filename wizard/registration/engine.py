@@ -392,10 +392,8 @@ class _Run:
                                       f"{str(ours.get('endDateTime'))[:10]}) is on the app")
             return
         if self.cfg.auth.client_secret.startswith("env:"):
-            raise StepFailed(Diagnosis("register.secret_env", "The config reads the secret from an environment "
-                                       "variable, which register cannot set.", "Remove auth.client_secret (or set "
-                                       "it to file:PATH) and run again; then set the variable.",
-                                       self.steps["secret"], "ids"))
+            from wizard.diagnosis.catalogue import lookup
+            raise StepFailed(lookup("register.secret_env"))
         end = now + timedelta(days=round(self.opts.months * 30.44))
         body = {"passwordCredential": {"displayName": f"mailwizard {now.date().isoformat()}",
                                        "endDateTime": end.strftime("%Y-%m-%dT%H:%M:%SZ")}}
@@ -448,11 +446,8 @@ class _Run:
                 self.done(a, "unchanged", made + f"thumbprint {info.thumbprint} is on the app")
                 return
             if any(not k.get("key") for k in keys):
-                raise StepFailed(Diagnosis("register.certificate_keys", "The app has certificates whose public "
-                                           "keys Graph did not return, so adding one here would remove them.",
-                                           f"Upload {Path(key_path).with_suffix('.cer')} (or the certificate in "
-                                           f"{key_path}) on the app's Certificates & secrets page, then run again.",
-                                           self.steps["certificate"], "registration"))
+                from wizard.diagnosis.catalogue import lookup
+                raise StepFailed(lookup("register.certificate_keys"))
             new = {"type": "AsymmetricX509Cert", "usage": "Verify", "key": base64.b64encode(der).decode(),
                    "displayName": f"CN={info.common_name or 'mailwizard'}"}
             self.graph.call("PATCH", f"/applications/{self.app['id']}",
