@@ -80,9 +80,7 @@ def add_parser(sub, common) -> None:
 
 def _show_code(flow) -> None:
     from wizard.identity.device_code import display
-    text = display(flow, qr=sys.stderr.isatty()).replace(
-        "3. Sign in there with the account the system should use", "3. Sign in there as a tenant admin   ").replace(
-        "(MFA is fine).", "(MFA is fine)")
+    text = display(flow, qr=sys.stderr.isatty(), who="a tenant admin's account")
     print("mailwizard register: an admin signs in once (device code) to let mailwizard do the portal steps.",
           file=sys.stderr)
     print(text, file=sys.stderr, flush=True)

@@ -358,12 +358,13 @@ def big_text(text: str) -> str:
     return "\n".join("".join(r).rstrip() for r in rows)
 
 
-def display(flow: Flow, *, qr: bool = True, width: int = 78) -> str:
-    """The sign-in instructions: URL and code large and clear, and a QR code of the URL."""
+def display(flow: Flow, *, qr: bool = True, width: int = 78, who: str = "the account the system should use") -> str:
+    """The sign-in instructions: URL and code large and clear, and a QR code of the URL.
+    ``who``: whom to sign in as (`mailwizard register`: a tenant admin)."""
     code = "   ".join(" ".join(group) for group in flow.code_display.split())   # A B C   D E F   G H I
     rows = ["", "1. On any device (a phone is fine) open this page:", "", flow.verification_uri, "",
             "2. Type this code:", "", code, "",
-            "3. Sign in there with the account the system should use", "(MFA is fine).", ""]
+            f"3. Sign in there with {who}", "(MFA is fine).", ""]
     inner = min(max(len(r) for r in rows) + 6, max(width - 2, 20))
     lines = ["+" + "-" * inner + "+"]
     lines += ["|" + r[:inner].center(inner) + "|" for r in rows]

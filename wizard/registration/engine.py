@@ -573,8 +573,10 @@ def _sections(runbook: str) -> list[dict]:
     out, cur = [], None
     for line in runbook.splitlines():
         if line.startswith("# ---- ") and line.rstrip().endswith("----"):
-            cur = {"title": line.strip("# -").strip(), "commands": []}
-            out.append(cur)
+            title = line.strip("# -").strip()
+            cur = None if "manifest" in title.lower() else {"title": title, "commands": []}   # Graph did that
+            if cur is not None:
+                out.append(cur)
         elif cur is not None and line.strip():
             cur["commands"].append(line)
     return out

@@ -196,6 +196,12 @@ class Directory:
                 raise GraphError(403, "Authorization_RequestDenied", DENIED)
         return user
 
+    def _need_any(self, claims: dict, *scopes: str) -> object:
+        user, scp, roles = self._caller(claims)
+        if not (scp | roles) & (set(scopes) | {x.replace(".Read.", ".ReadWrite.") for x in scopes}):
+            raise GraphError(403, "Authorization_RequestDenied", DENIED)
+        return user
+
     @staticmethod
     def _roles(user) -> set[str]:
         return set(getattr(user, "roles", set()) or set())
@@ -245,11 +251,11 @@ class Directory:
 
     def handle(self, method: str, parts: list[str], query: str, headers, body: bytes, claims: dict):
         q = dict(parse_qsl(query, keep_blank_values=True))
-        self._select = q.get("$select", "")
         data = self._body(body) if method in ("POST", "PATCH") else {}
         head = parts[0]
         m = _KEY_RE.match(head)
         with self.lock:
+            self._select = q.get("$select", "")
             if m:
                 kind, key, value = m.group(1).lower(), m.group(2), unquote(m.group(3))
                 if kind == "applications":
@@ -328,8 +334,9 @@ class Directory:
         return self._application(method, app, value, rest, data, claims)
 
     def _create(self, data: dict, unique: str | None, user) -> dict:
-        if "passwordCredentials" in data:
-            raise GraphError(400, "Request_BadRequest", "Property 'passwordCredentials' cannot be set: use addPassword.")
+        if "passwordCredentials" in data:     # "Using PATCH to set passwordCredential is not supported" (upsert)
+            raise GraphError(400, "Request_BadRequest", "Property 'passwordCredentials' cannot be set here: use "
+                             "addPassword.")
         app = {"id": str(uuid.uuid4()), "appId": str(uuid.uuid4()), "uniqueName": unique,
                "displayName": data.get("displayName") or "", "signInAudience": "AzureADMyOrg",
                "isFallbackPublicClient": False, "publicClient": {"redirectUris": []},
@@ -494,8 +501,9 @@ class Directory:
 
     # -- delegated grants ----------------------------------------------------------------------
     def _grants(self, method, rest, q, data, claims):
-        if not rest and method == "GET":
-            self._need(claims, "Application.Read.All")
+        if not rest and method == "GET":      # least privileged: Directory.Read.All (oauth2permissiongrant-list)
+            self._need_any(claims, "Directory.Read.All", "DelegatedPermissionGrant.ReadWrite.All",
+                           "Application.ReadWrite.All")
             client = self._filter(q, "clientId")
             ctype = self._filter(q, "consentType")
             found = [g for g in self.grants.values() if (client is None or g["clientId"] == client)
