@@ -327,3 +327,66 @@ def test_fault_on_graph_directory_is_reported(sandbox, tmp_path, capsys):
     path = _fresh(sandbox, tmp_path)
     rc, doc = _register(capsys, path)
     assert rc == 1 and doc["actions"][-1]["id"] == "app"
+
+
+# -- doctor ----------------------------------------------------------------------------------------
+
+def _doctor(capsys, path):
+    code = main(["doctor", "--config", str(path), "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_doctor_finds_nothing_wrong_after_register(sandbox, tmp_path, capsys):
+    _approve_as(sandbox, sample.ADMIN_USER)
+    path = _fresh(sandbox, tmp_path, protocol="graph")
+    assert _register(capsys, path)[0] == 0
+    code, doc = _doctor(capsys, path)
+    assert code == 0, doc
+    assert doc["ok"] and all(f["severity"] == "info" for f in doc["findings"])
+
+
+def test_doctor_reports_what_the_portal_got_wrong(sandbox, tmp_path, capsys):
+    from datetime import date, timedelta
+    _approve_as(sandbox, sample.ADMIN_USER)
+    path = _fresh(sandbox, tmp_path, protocol="graph")
+    assert _register(capsys, path)[0] == 0
+    app = next(iter(sandbox.directory.apps.values()))
+    app["isFallbackPublicClient"] = True                    # the portal toggle on the wrong setting
+    app["signInAudience"] = "AzureADMultipleOrgs"
+    sp = sandbox.directory.sp_by_app(app["appId"])
+    sandbox.directory.assignments = [a for a in sandbox.directory.assignments   # consent for Mail.Send revoked
+                                     if not (a["principalId"] == sp["id"] and a["appRoleId"] ==
+                                             "b633e1c5-b582-4048-a93e-9f11b44c7e96")]
+    cfg = load(path)
+    cfg.auth.secret_expires = date.today() + timedelta(days=3)   # the config remembers the wrong date
+    save(cfg, path)
+    code, doc = _doctor(capsys, path)
+    assert code == 1
+    ids = {f["id"]: f for f in doc["findings"]}
+    assert ids["app.public_client"]["severity"] == "warn" and ids["app.audience"]["severity"] == "warn"
+    assert ids["consent:Mail.Send"]["severity"] == "fail" and ids["consent:Mail.Send"]["guide_step"] == "Azure steps 15-16"
+    assert "consent:Mail.ReadWrite" not in ids
+    assert ids["secret.expiry_in_config"]["severity"] == "warn"
+    assert all(f["cause"] and f["fix"] for f in doc["findings"])
+
+
+def test_doctor_secret_not_on_the_app_and_missing_app(sandbox, tmp_path, capsys):
+    _approve_as(sandbox, sample.ADMIN_USER)
+    path = _fresh(sandbox, tmp_path)
+    assert _register(capsys, path)[0] == 0
+    cfg = load(path)
+    cfg.auth.client_secret = sample.SECRET_VALUE                 # a secret of another app
+    save(cfg, path)
+    code, doc = _doctor(capsys, path)
+    assert code == 1 and any(f["id"] == "secret.not_on_app" for f in doc["findings"])
+    cfg.microsoft.client_id = "00000000-1111-2222-3333-444444444444"
+    save(cfg, path)
+    code, doc = _doctor(capsys, path)
+    assert code == 1 and doc["findings"][0]["id"] == "app.missing"
+
+
+def test_register_and_doctor_help_stay_light():
+    from cli_helpers import help_output
+    for argv in (["register", "--help"], ["doctor", "--help"]):
+        out = help_output(argv, ("textual", "msal", "exchangelib"))
+        assert out.strip().splitlines()[-1] == "[]"

@@ -17,6 +17,7 @@ Sub-commands and exit codes are a public contract (scripts rely on them):
   mailwizard cert       create the key + certificate for the certificate flow; exit 0, 1 write error, 2 usage
   mailwizard login      device code sign-in, saved for check/send/poll; exit 0 signed in, 1 failed, 2 usage
   mailwizard register   register the app through Graph (one admin sign-in), write and test the config; exit 0, 1, 2
+  mailwizard doctor     compare the app registration with what the config needs; exit 0 ok, 1 findings, 2 usage
 
 Only argparse is imported up front: textual, msal and exchangelib are imported
 by the command that needs them, so `--help` is instant.
@@ -33,6 +34,8 @@ from wizard.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 INTERRUPTED = {
     "poll": "poll stopped; messages already marked processed stay so.",
     "send": "interrupted; if the message had already reached the server it may still be delivered.",
+    "register": "register stopped; what it had created stays in the tenant (and in the config once written): "
+                "run it again to complete it.",
 }
 
 DESCRIPTION = """\
@@ -136,8 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     from wizard.cli import cert as cli_cert  # `cert` and `login`: argparse only at import time
     cli_cert.add_parser(sub, common)
 
-    from wizard.cli import register as cli_register  # argparse only at import time
+    from wizard.cli import doctor as cli_doctor, register as cli_register  # argparse only at import time
     cli_register.add_parser(sub, common)
+    cli_doctor.add_parser(sub, common)
 
     s = sub.add_parser("sandbox", help="serve the sandbox tenant on 127.0.0.1 until Ctrl-C",
                        description="Serve the sandbox tenant (identity platform + EWS) on 127.0.0.1 with a throwaway CA, "
@@ -235,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         if command in ("cert", "login"):
             from wizard.cli.cert import run
             return run(args)
-        if command in ("init", "list", "export", "rotate", "discover", "register"):
+        if command in ("init", "list", "export", "rotate", "discover", "register", "doctor"):
             from importlib import import_module
             module = "listing" if command == "list" else command
             return import_module(f"wizard.cli.{module}").run(args)

@@ -86,6 +86,13 @@ def _show_code(flow) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def _tick(seconds_left: int) -> None:
+    """The sign-in countdown on one line of a terminal."""
+    if sys.stderr.isatty():
+        m, s = divmod(seconds_left, 60)
+        print(f"\r  waiting for the admin's sign-in: {m}:{s:02d} left ", end="", file=sys.stderr, flush=True)
+
+
 def run(args) -> int:
     from wizard.config.files import load_lenient, resolve_path
     from wizard.registration import needs
@@ -130,7 +137,7 @@ def _register(args, cfg, path) -> int:
     try:
         boot, flow = start_signin(cfg, args.admin_client_id)
         _show_code(flow)
-        token = finish_signin(boot, flow)
+        token = finish_signin(boot, flow, on_tick=None if quiet else _tick)
     except AuthError as exc:
         d = exc.diagnosis
         if args.json:
@@ -142,6 +149,8 @@ def _register(args, cfg, path) -> int:
             print(f"mailwizard register: the admin sign-in failed: {d.code}\n  {d.cause}\n  fix: {d.fix}",
                   file=sys.stderr)
         return EXIT_FAIL
+    if sys.stderr.isatty() and not quiet:
+        print(file=sys.stderr)
     who = token.claims.get("upn") or token.claims.get("preferred_username") or "?"
     event("action", f"signed in as {who} (tenant {token.claims.get('tid')})")
     opts = Options(name=args.app_name, new_secret=args.new_secret, months=args.secret_months,
