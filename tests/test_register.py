@@ -18,7 +18,8 @@ def load(path):
 from wizard.sandbox import Fault, sample
 
 SHAPES = [("monitor_g5", "client_secret", "ews"), ("monitor_g5", "client_secret", "graph"),
-          ("efecte_esm", "password", "smtp+imap"), ("monitor_g5", "certificate", "ews")]
+          ("efecte_esm", "password", "smtp+imap"), ("monitor_g5", "certificate", "ews"),
+          ("monitor_g5", "password", "ews"), ("generic", "certificate", "graph")]
 
 
 def _fresh(sb, tmp_path, system="monitor_g5", flow="client_secret", protocol="ews", name="new.toml"):
@@ -321,12 +322,26 @@ def test_register_help_explains_the_borrowed_client_id(capsys):
     assert "tolerates this but does not support it for third-party tools" in out
 
 
-def test_fault_on_graph_directory_is_reported(sandbox, tmp_path, capsys):
-    sandbox.inject(Fault("/v1.0/applications", status=503, times=None))
+def test_busy_graph_is_retried_then_reported(sandbox, tmp_path, capsys):
     _approve_as(sandbox, sample.ADMIN_USER)
     path = _fresh(sandbox, tmp_path)
+    sandbox.inject(Fault("/v1.0/applications", status=503, times=2, retry_after=0))
     rc, doc = _register(capsys, path)
-    assert rc == 1 and doc["actions"][-1]["id"] == "app"
+    assert rc == 0, doc                                  # two 503s with Retry-After: retried
+    sandbox.reset_faults()
+    sandbox.inject(Fault("/v1.0/applications", status=503, times=None, retry_after=0))
+    rc, doc = _register(capsys, path)
+    assert rc == 1 and doc["actions"][-1]["id"] == "app" and doc["actions"][-1]["code"] == "graph.ServiceNotAvailable"
+
+
+def test_tenant_without_exchange_online(sandbox, tmp_path, capsys):
+    from wizard.sandbox.graph_apps import EXCHANGE_APP_ID
+    sp = sandbox.directory.sp_by_app(EXCHANGE_APP_ID)
+    del sandbox.directory.sps[sp["id"]]
+    _approve_as(sandbox, sample.ADMIN_USER)
+    rc, doc = _register(capsys, _fresh(sandbox, tmp_path))
+    assert rc == 1 and doc["actions"][-1]["code"] == "register.resource_missing"
+    assert "Office 365 Exchange Online" in doc["actions"][-1]["detail"]
 
 
 # -- doctor ----------------------------------------------------------------------------------------

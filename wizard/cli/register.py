@@ -99,7 +99,10 @@ def run(args) -> int:
     path = resolve_path(args.config)
     cfg, problems, error = load_lenient(path)
     if cfg is None:
-        print(f"mailwizard register: cannot read the config {path}: {error or 'missing'}", file=sys.stderr)
+        message = f"cannot read the config {path}: {error or 'missing'}"
+        if args.json:
+            print(json.dumps({"ok": False, "changed": False, "error": message, "actions": []}))
+        print(f"mailwizard register: {message}", file=sys.stderr)
         return EXIT_USAGE
     import re
     if not re.fullmatch(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", args.admin_client_id or ""):

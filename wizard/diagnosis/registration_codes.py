@@ -81,6 +81,11 @@ ENTRIES: dict[str, tuple[str, str, str | None, str | None]] = {
         "The API {resource} in this tenant offers no permission named {permission}.",
         "Check that the tenant has Exchange Online (a licence) and that the config's protocols are right; then "
         "run again.", "Azure steps 13-14", "registration"),
+    "register.resource_missing": (
+        "The tenant has no service principal for {resource}, so its permissions cannot be granted: the service "
+        "is not provisioned in this tenant (no Exchange Online licence yet) or the config names the wrong cloud.",
+        "Check the tenant's subscriptions (Microsoft 365 admin center > Billing > Your products) and the config's "
+        "microsoft.cloud; then run again.", "Azure steps 13-14", "registration"),
     "register.replication": (
         "Entra ID had not yet replicated the new app or service principal when the next step needed it, and it "
         "was still missing after the retries.",

@@ -231,6 +231,10 @@ class _Run:
                 sp = self.graph.call("GET", f"/servicePrincipals{key('appId', res_id)}"
                                      "?$select=id,appId,displayName,appRoles,oauth2PermissionScopes")
             except GraphCallError as exc:
+                if exc.status == 404:
+                    from wizard.diagnosis.catalogue import lookup
+                    raise StepFailed(lookup("register.resource_missing", resource=needs.RESOURCES.get(res_id, res_id),
+                                            service_message=exc.message)) from None
                 raise self.refusal(exc, "lookup") from None
             self.resources[res_id] = sp
             access = []
@@ -261,6 +265,7 @@ class _Run:
         try:
             if self.cfg.microsoft.client_id:
                 app = self._get_or_none(f"/applications{key('appId', self.cfg.microsoft.client_id)}")
+            stale = self.cfg.microsoft.client_id if app is None else ""
             if app is None:
                 app = self._get_or_none(f"/applications{key('uniqueName', uname)}")
             if app is None:
@@ -268,7 +273,8 @@ class _Run:
                                       headers={"Prefer": "create-if-missing"})
                 self.app = app
                 self.exists["app"] = app["appId"]
-                self.done(a, "created", f"{desired['displayName']} ({app['appId']}), uniqueName {uname}")
+                self.done(a, "created", f"{desired['displayName']} ({app['appId']}), uniqueName {uname}" +
+                          (f"; the config's client ID {stale} is not an app in this tenant" if stale else ""))
                 return
             self.app = app
             self.exists["app"] = app["appId"]

@@ -8,15 +8,18 @@ from __future__ import annotations
 import time
 from urllib.parse import quote
 
+TRANSIENT = (429, 500, 502, 503, 504)
+TRANSIENT_RETRIES = 2
 REPLICATION_TEXTS = ("does not reference a valid application object", "backing application of the service principal")
 
 
 class GraphCallError(Exception):
     def __init__(self, status: int, code: str, message: str, method: str = "", path: str = "",
-                 details: list | None = None):
+                 details: list | None = None, retry_after: float | None = None):
         super().__init__(f"{status} {code}: {message}")
         self.status, self.code, self.message = status, code, message
         self.method, self.path, self.details = method, path, details or []
+        self.retry_after = retry_after
 
     @property
     def replicating(self) -> bool:
@@ -52,11 +55,20 @@ class Graph:
         """The JSON answer (None for 204). Raises GraphCallError; with ``retry`` a replication
         error is retried with growing waits (bounded) before it is raised."""
         wait = self.first_wait
-        for attempt in range(self.retries + 1):
+        transient = 0
+        for attempt in range(self.retries + TRANSIENT_RETRIES + 1):
             try:
                 return self._once(method, path, body, headers)
             except GraphCallError as exc:
-                if not (retry and exc.replicating) or attempt == self.retries:
+                if exc.status in TRANSIENT and transient < TRANSIENT_RETRIES:    # throttled or busy: Retry-After
+                    transient += 1
+                    pause = min(self.max_wait, exc.retry_after if exc.retry_after is not None
+                                else self.first_wait * 2 ** (transient - 1))
+                    if self.on_wait is not None:
+                        self.on_wait(f"{method} {path.split('?')[0]} answered {exc.status}", pause, transient)
+                    self.sleep(pause)
+                    continue
+                if not (retry and exc.replicating) or attempt - transient >= self.retries:
                     raise
                 if self.on_wait is not None:
                     self.on_wait(f"{method} {path.split('?')[0]}", wait, attempt + 1)
@@ -76,8 +88,12 @@ class Graph:
                 err = resp.json().get("error") or {}
             except ValueError:
                 err = {}
+            try:
+                after = float(resp.headers.get("Retry-After", ""))
+            except ValueError:
+                after = None
             raise GraphCallError(resp.status_code, str(err.get("code") or f"HTTP{resp.status_code}"),
-                                 str(err.get("message") or resp.reason or ""), method, path, err.get("details"))
+                                 str(err.get("message") or resp.reason or ""), method, path, err.get("details"), after)
         if resp.status_code == 204 or not resp.content:
             return None
         return resp.json()
