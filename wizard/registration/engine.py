@@ -68,6 +68,7 @@ class Result:
     manual: list[dict] = field(default_factory=list)
     consent_url: str | None = None
     diagnosis: Diagnosis | None = None
+    config: object = None           # the Config as written to the file (None: not written)
 
     def to_json(self) -> dict:
         return {"ok": self.ok, "changed": self.changed, "tenant_id": self.tenant_id, "client_id": self.client_id,
@@ -204,7 +205,8 @@ class _Run:
         changed = any(a.result in ("created", "updated", "added", "written", "removed") for a in self.actions)
         manual = _sections(admin_runbook(self.cfg)) if self.app else []
         return Result(ok, self.actions, self.tenant, self.app["appId"] if self.app else "", changed, self.report,
-                      self.exists, manual, self.consent_url, self.diagnosis)
+                      self.exists, manual, self.consent_url, self.diagnosis,
+                      self.cfg if self.exists["config_written"] else None)
 
     # -- the steps ---------------------------------------------------------------------------------
     def go(self) -> None:

@@ -80,6 +80,7 @@ class DeviceLogins:
         self.clock = time.monotonic          # tests may replace it
         self.strict_interval = False         # True: polling faster than `interval` answers slow_down
         self.auto_approve: tuple[str, float] | None = None  # (upn, seconds): approve every sign-in after that
+        self.auto_approve_client: str | None = None     # ... of this client only (None: every client)
         self.expires_in = EXPIRES_IN
         self.interval = INTERVAL
         self._lock = threading.Lock()
@@ -140,6 +141,7 @@ class DeviceLogins:
     def clear(self) -> None:
         """Forget every authorization and refresh token; back to the default timing."""
         self.clock, self.strict_interval, self.auto_approve = time.monotonic, False, None
+        self.auto_approve_client = None
         self.expires_in, self.interval = EXPIRES_IN, INTERVAL
         with self._lock:
             self._by_device.clear()
@@ -241,7 +243,8 @@ class DeviceLogins:
                     and now - auth.last_poll < auth.interval)
         auth.polls += 1
         auth.last_poll = now
-        if auth.state == "pending" and self.auto_approve and now - auth.issued >= self.auto_approve[1]:
+        if (auth.state == "pending" and self.auto_approve and now - auth.issued >= self.auto_approve[1]
+                and (self.auto_approve_client is None or self.auto_approve_client.lower() == auth.client_id.lower())):
             auth.state, auth.upn = "approved", self.auto_approve[0]     # `sandbox --approve-device-codes`
         if auth.state == "pending" and now - auth.issued >= auth.expires_in:
             auth.state = "expired"
