@@ -227,7 +227,8 @@ def test_tenant_forbids_secrets(sandbox, tmp_path, capsys):
 
 
 def test_replication_errors_are_retried(sandbox, tmp_path):
-    from wizard.registration.engine import Options, admin_scopes, bootstrap_config, register
+    from wizard.registration.engine import Options, register
+    from wizard.registration.signin import admin_scopes, bootstrap_config
     from wizard.check.engine import Tuning
     from wizard.identity import device_code
     sandbox.tenant.replication_lag = 3      # SP creation, then the grants: not yet replicated
@@ -249,7 +250,8 @@ def test_replication_errors_are_retried(sandbox, tmp_path):
 
 
 def test_replication_that_never_ends_is_bounded(sandbox, tmp_path):
-    from wizard.registration.engine import Options, admin_scopes, bootstrap_config, register
+    from wizard.registration.engine import Options, register
+    from wizard.registration.signin import admin_scopes, bootstrap_config
     from wizard.identity import device_code
     sandbox.tenant.replication_lag = 1000
     _approve_as(sandbox, sample.ADMIN_USER)
@@ -269,10 +271,9 @@ def test_sandbox_upsert_and_errors_follow_graph(sandbox):
     """The sandbox's directory answers as Microsoft documents: 201 then 204 for the upsert,
     404 without Prefer, 409 for a second service principal, 403 for a missing scope."""
     import requests
-    from wizard.identity.signin import acquire_token  # noqa: F401  (the same session rules)
     _approve_as(sandbox, sample.ADMIN_USER)
     cfg = sandbox.config()
-    from wizard.registration.engine import admin_scopes, bootstrap_config
+    from wizard.registration.signin import admin_scopes, bootstrap_config
     from wizard.identity import device_code
     boot = bootstrap_config(cfg)
     token = device_code.wait(boot, device_code.start(boot, scopes=admin_scopes(cfg), persist=False),

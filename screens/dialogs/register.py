@@ -117,7 +117,8 @@ class RegisterDialog(ModalScreen[dict | None]):
     def run_register(self) -> None:
         from wizard.identity import device_code
         from wizard.identity.msal_common import AuthError
-        from wizard.registration.engine import Options, finish_signin, register, start_signin
+        from wizard.registration.engine import Options, register
+        from wizard.registration.signin import finish_signin, start_signin
         from wizard.registration.needs import GRAPH_CLI_CLIENT_ID
         call = self.app.call_from_thread
         cancel = self.cancel

@@ -52,7 +52,7 @@ def run(args) -> int:
     token = app_token(cfg)
     try:
         if token is None:
-            from wizard.registration.engine import bootstrap_config, finish_signin
+            from wizard.registration.signin import bootstrap_config, finish_signin
             from wizard.identity import device_code
             boot = bootstrap_config(cfg, args.admin_client_id)
             flow = device_code.start(boot, scopes=read_scopes(cfg), persist=False)

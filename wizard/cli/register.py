@@ -129,7 +129,8 @@ def run(args) -> int:
 
 def _register(args, cfg, path) -> int:
     from wizard.identity.msal_common import AuthError
-    from wizard.registration.engine import Options, finish_signin, register, start_signin
+    from wizard.registration.engine import Options, register
+    from wizard.registration.signin import finish_signin, start_signin
     quiet = args.json
 
     def event(kind, text):

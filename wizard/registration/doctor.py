@@ -240,7 +240,7 @@ def _expiry(add, what: str, cred: dict, in_config: date | None, today: date, ste
                     f"Create a new {what} (`mailwizard register --new-secret` or `mailwizard rotate`).", step))
     elif left <= EXPIRY_WARN_DAYS:
         add(Finding(f"{what}.expiring", "warn", f"The config's {what} expires in {left} days "
-                    f"({end.date().isoformat()}).", f"Replace it before then (`mailwizard register --new-secret`).",
+                    f"({end.date().isoformat()}).", "Replace it before then (`mailwizard register --new-secret`).",
                     step))
     if in_config is not None and in_config != end.date():
         add(Finding(f"{what}.expiry_in_config", "warn", f"The config says the {what} expires on "

@@ -36,6 +36,8 @@ name, as Microsoft says to.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import secrets
@@ -178,7 +180,7 @@ class Directory:
         ta = self._tenant_app(app)
         ta.name = app["displayName"]
         ta.public_client = bool(app.get("isFallbackPublicClient"))
-        ta.certificates = [Certificate(__import__("base64").b64decode(k["key"]), k.get("displayName") or "")
+        ta.certificates = [Certificate(base64.b64decode(k["key"]), k.get("displayName") or "")
                            for k in app.get("keyCredentials", []) if k.get("key")]
 
     # -- callers ------------------------------------------------------------------------
@@ -361,7 +363,7 @@ class Directory:
                 der = self._der(k["key"])
                 keys.append({"keyId": k.get("keyId") or str(uuid.uuid4()), "type": k.get("type") or "AsymmetricX509Cert",
                              "usage": k.get("usage") or "Verify", "displayName": k.get("displayName") or "",
-                             "key": k["key"], "customKeyIdentifier": __import__("hashlib").sha1(der).hexdigest().upper(),
+                             "key": k["key"], "customKeyIdentifier": hashlib.sha1(der).hexdigest().upper(),
                              "startDateTime": k.get("startDateTime"), "endDateTime": k.get("endDateTime")})
             app["keyCredentials"] = keys
         if "passwordCredentials" in data:
@@ -371,7 +373,6 @@ class Directory:
 
     @staticmethod
     def _der(text: str) -> bytes:
-        import base64
         try:
             der = base64.b64decode(text, validate=True)
         except ValueError:
