@@ -231,8 +231,7 @@ def test_replication_errors_are_retried(sandbox, tmp_path):
     from wizard.registration.signin import admin_scopes, bootstrap_config
     from wizard.check.engine import Tuning
     from wizard.identity import device_code
-    sandbox.tenant.replication_lag = 3      # SP creation, then the grants: not yet replicated
-    sandbox.tenant.token_lag = 2            # the first two token requests of the new app: AADSTS700016
+    sandbox.replication_delay(calls=3, tokens=2)    # SP creation, the grants; then two tokens: AADSTS700016
     _approve_as(sandbox, sample.ADMIN_USER)
     path = _fresh(sandbox, tmp_path)
     cfg = load(path)
@@ -406,3 +405,26 @@ def test_register_and_doctor_help_stay_light():
     for argv in (["register", "--help"], ["doctor", "--help"]):
         out = help_output(argv, ("textual", "msal", "exchangelib"))
         assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_plan_guide_steps_exist_in_the_guides():
+    """Every step number the plan names is a step of that guide in assets/guide_steps.toml."""
+    import re
+    from wizard.guide.steps import load_guide
+    from wizard.registration import needs
+    have = {(s.guide, s.section, s.n) for st in load_guide().stages for s in st.steps}
+    for guide, table in (("001", needs._G001), ("002", needs._G002), ("004", needs._G004)):
+        for label in table.values():
+            section = None
+            for part in label.split(", "):
+                m = re.match(r"^(Azure) steps? ([\d-]+)$", part) or \
+                    re.match(r"^([A-Z][\w ]+?) ([\d-]+)(?: \(.*\))?$", part)
+                if m:
+                    section, span = m.group(1), m.group(2)
+                elif section and re.match(r"^[\d-]+$", part):
+                    span = part                   # "Azure steps 4-7, 10-12": the same section
+                else:
+                    continue                      # "Monitor ERP: Test", "-"
+                lo, _, hi = span.partition("-")
+                for n in range(int(lo), int(hi or lo) + 1):
+                    assert (guide, section, n) in have, (guide, section, n, label)

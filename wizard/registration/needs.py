@@ -28,7 +28,7 @@ _G001 = {"signin": "Azure step 1", "app": "Azure steps 4-7, 10-12, 17-19", "look
          "check": "Monitor ERP: Test"}
 _G002 = {"signin": "Azure step 1", "app": "Azure steps 4-6, 9-11, 16-18", "lookup": "Azure steps 12-13",
          "sp": "Azure step 14", "app_roles": "Azure steps 14-15", "grants": "Azure steps 14-15",
-         "secret": "Azure steps 20-22", "certificate": "Azure steps 20-22", "config": "Azure step 8",
+         "secret": "-", "certificate": "-", "config": "Azure step 8",
          "check": "Monitor ERP: Test"}
 _G004 = {"signin": "Register an application 1", "app": "Register an application 4-8, Authentication Settings 1",
          "lookup": "Delegated permission to Microsoft Graph 4-7", "sp": "Admin consent button 1",

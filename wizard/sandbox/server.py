@@ -173,6 +173,13 @@ class Sandbox:
             self._faults.append(fault)
         return fault
 
+    def replication_delay(self, calls: int, tokens: int = 0) -> None:
+        """Entra's eventual consistency as a fault: the next ``calls`` Graph requests that depend on
+        a just-created app or service principal answer Request_ResourceNotFound (creating the
+        service principal: NoBackingApplicationObject), and the next ``tokens`` token requests of
+        a newly registered app AADSTS700016 (sandbox/graph_apps.py)."""
+        self.tenant.replication_lag, self.tenant.token_lag = calls, tokens
+
     def reset_faults(self) -> None:
         with self._lock:
             self._faults.clear()
