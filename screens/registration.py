@@ -46,6 +46,9 @@ class RegistrationScreen(StageScreen):
                 tooltip="Copy the manifest JSON to the clipboard (OSC 52)."),
         Binding("p", "plain", "Show plain", id="plain-manifest",
                 tooltip="Show the manifest JSON alone, to select it with the mouse."),
+        Binding("w", "register", "Let the wizard do it", id="register-app",
+                tooltip="A tenant admin signs in once (device code) and the wizard does these portal steps "
+                        "through Microsoft Graph, writes the IDs and the secret into the config and tests it."),
     ]
     FIRST_FOCUS = "#steps"
 
@@ -55,6 +58,8 @@ class RegistrationScreen(StageScreen):
 
     def compose_body(self) -> ComposeResult:
         from screens.widgets.credentials import registration_note
+        yield Static("w: let the wizard do these steps (a tenant admin signs in once; works over SSH).",
+                     id="register-hint", classes="field-label", markup=False)
         note = registration_note(self.cfg.auth.flow)
         if note:
             yield Static(note, id="beyond-guides", classes="panel", markup=False)
@@ -68,6 +73,19 @@ class RegistrationScreen(StageScreen):
         with InnerScroll(id="manifest", can_focus=True):
             yield Static(manifest_text(self.cfg.auth.flow, self.protocol, self.cfg.incoming.protocol), markup=False,
                          id="manifest-text")
+
+    def action_register(self) -> None:
+        from screens.dialogs.register import RegisterDialog
+        from wizard.config.schema import copy_config
+        cfg = copy_config(self.app.config)
+        demo = getattr(self.app, "demo", None)
+        if demo is not None:
+            cfg.endpoints.graph_url = demo.base_url     # the sandbox's Graph, as its identity platform
+        self.app.push_screen(RegisterDialog(cfg, self.app.config_path), self.registered)
+
+    def registered(self, outcome: dict | None) -> None:
+        if outcome and outcome.get("ok"):
+            self.app.notify(f"App {outcome['client_id']} registered, tested and saved: stage 3 has its IDs.")
 
     def action_copy(self) -> None:
         copy_text(self.app, manifest_text(self.cfg.auth.flow, self.protocol, self.cfg.incoming.protocol), "manifest JSON")

@@ -16,6 +16,8 @@ Sub-commands and exit codes are a public contract (scripts rely on them):
   mailwizard list       the default config and the profiles, secret days left, drafts
   mailwizard cert       create the key + certificate for the certificate flow; exit 0, 1 write error, 2 usage
   mailwizard login      device code sign-in, saved for check/send/poll; exit 0 signed in, 1 failed, 2 usage
+  mailwizard register   register the app through Graph (one admin sign-in), write and test the config; exit 0, 1, 2
+  mailwizard doctor     compare the app registration with what the config needs; exit 0 ok, 1 findings, 2 usage
 
 Only argparse is imported up front: textual, msal and exchangelib are imported
 by the command that needs them, so `--help` is instant.
@@ -32,6 +34,8 @@ from wizard.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 INTERRUPTED = {
     "poll": "poll stopped; messages already marked processed stay so.",
     "send": "interrupted; if the message had already reached the server it may still be delivered.",
+    "register": "register stopped; what it had created stays in the tenant (and in the config once written): "
+                "run it again to complete it.",
 }
 
 DESCRIPTION = """\
@@ -135,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     from wizard.cli import cert as cli_cert  # `cert` and `login`: argparse only at import time
     cli_cert.add_parser(sub, common)
 
+    from wizard.cli import doctor as cli_doctor, register as cli_register  # argparse only at import time
+    cli_register.add_parser(sub, common)
+    cli_doctor.add_parser(sub, common)
+
     s = sub.add_parser("sandbox", help="serve the sandbox tenant on 127.0.0.1 until Ctrl-C",
                        description="Serve the sandbox tenant (identity platform + EWS) on 127.0.0.1 with a throwaway CA, "
                                    "and write a config pointing at it, for trying `check` by hand. "
@@ -152,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="its protocols (default ews; efecte_esm: smtp+imap)")
     s.add_argument("--latency", type=_seconds, default=0.0, metavar="SECONDS",
                    help="delay each sandbox response (to try progress, timeouts and Ctrl-C)")
+    s.add_argument("--unregistered", action="store_true",
+                   help="write the config without tenant ID, client ID and credential, for `mailwizard register`")
+    s.add_argument("--approve-device-codes", action="store_true",
+                   help="approve every device-code sign-in as the sample admin (admin@contoso.com) after a second")
     return p
 
 
@@ -227,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         if command in ("cert", "login"):
             from wizard.cli.cert import run
             return run(args)
-        if command in ("init", "list", "export", "rotate", "discover"):
+        if command in ("init", "list", "export", "rotate", "discover", "register", "doctor"):
             from importlib import import_module
             module = "listing" if command == "list" else command
             return import_module(f"wizard.cli.{module}").run(args)
@@ -286,11 +298,15 @@ def _cmd_sandbox(args) -> int:
         print(f"CA certificate: {sb.ca_path}")
         print(f"tenant: {sample.TENANT_ID} ({sample.DOMAIN})")
         print(f"client-secret app: {sample.SECRET_APP_ID}; password app: {sample.PASSWORD_APP_ID}")
+        if args.approve_device_codes:
+            sb.device.auto_approve = (sample.ADMIN_USER, 1.0)
+            print(f"device-code sign-ins are approved as {sample.ADMIN_USER} after a second")
         if args.write_config:
             from wizard.config.files import save
             try:
                 protocol = args.protocol or ("smtp+imap" if args.system == "efecte_esm" else None)
-                path = save(sample.shaped_config(sb, args.system, args.flow, protocol), args.write_config)
+                shape = sample.unregistered_config if args.unregistered else sample.shaped_config
+                path = save(shape(sb, args.system, args.flow, protocol), args.write_config)
             except (OSError, UnicodeDecodeError) as exc:
                 print(f"mailwizard sandbox: cannot write --write-config {args.write_config}: "
                       f"{getattr(exc, 'strerror', None) or exc}", file=sys.stderr)

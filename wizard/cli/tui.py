@@ -48,6 +48,8 @@ def run_demo(args) -> int:
     from screens.app import make_app
     watch()     # a closed terminal ends the wizard at once: its temp files (CA, keys) still go
     with Sandbox(latency=args.latency) as sb:
+        from wizard.sandbox.sample import ADMIN_USER, BOOTSTRAP_APP_ID
+        sb.device.auto_approve, sb.device.auto_approve_client = (ADMIN_USER, 2.0), BOOTSTRAP_APP_ID  # stage 2's w
         app = make_app(_demo_path(args), demo=sb)
         app.run()
     return app.return_code or 0

@@ -4,6 +4,7 @@ the device code flow, and the codes users of peer tools meet most."""
 from __future__ import annotations
 
 from wizard.diagnosis.aadsts import PEER_ENTRIES
+from wizard.diagnosis.registration_codes import ENTRIES as REGISTRATION_ENTRIES
 from wizard.diagnosis.model import ACCOUNT, CA, CONSENT, Entry, GUIDES, IDS, MFA, PUBLIC, SECRET, USERS, entry
 
 
@@ -72,6 +73,8 @@ IDENTITY: dict[str, Entry] = {
         "auth.certificate must be the one created together with that .cer.", None, "registration"),
     # -- the codes users of peer tools meet most (wizard/aadsts.py) --
     **{code: entry(cause, fix, GUIDES.get(guide), screen) for code, (cause, fix, guide, screen) in PEER_ENTRIES.items()},
+    # -- `mailwizard register`: Graph's refusals (diagnosis/registration_codes.py) --
+    **{code: entry(cause, fix, guide, screen) for code, (cause, fix, guide, screen) in REGISTRATION_ENTRIES.items()},
     # -- certificate flow: client assertion (wizard/certs.py, sandbox/assertion.py) --
     "AADSTS700024": entry(
         "The signed sign-in request (client assertion) is outside its valid time: this computer's clock is "

@@ -62,6 +62,7 @@ class Flow:
     raw: dict = field(default_factory=dict, repr=False)   # MSAL's flow dict (holds the device_code)
     _state: tuple | None = field(default=None, repr=False, compare=False)   # (app, session, cache)
     _clock: object = field(default=None, repr=False, compare=False)
+    persist: bool = True                                  # False: the tokens stay in memory (an admin's sign-in)
 
     def seconds_left(self, now: float) -> int:
         return max(0, int(math.ceil(self.started + self.expires_in - now)))
@@ -175,11 +176,18 @@ def _account(app, username: str):
 
 # -- the flow ------------------------------------------------------------------------------
 
-def start(cfg, *, timeout=DEFAULT_TIMEOUT, clock=time.monotonic) -> Flow:
-    """Ask the identity platform for a device code. Raises AuthError."""
-    app, session, cache = _open(cfg, timeout)
+def start(cfg, *, timeout=DEFAULT_TIMEOUT, clock=time.monotonic, scopes: list[str] | None = None,
+          persist: bool = True) -> Flow:
+    """Ask the identity platform for a device code. Raises AuthError. ``scopes``
+    replaces the config's; with ``persist`` False the tokens are never written
+    to the cache file (`mailwizard register` keeps an admin's sign-in in memory)."""
+    if persist:
+        app, session, cache = _open(cfg, timeout)
+    else:
+        import msal
+        app, session, cache = _open(cfg, timeout, cache=msal.SerializableTokenCache())
     try:
-        raw = app.initiate_device_flow(scopes=scopes_for(cfg))
+        raw = app.initiate_device_flow(scopes=scopes or scopes_for(cfg))
     except Exception as exc:
         session.close()
         raise AuthError(_diagnosis(cfg, exc, session.transcript)) from None
@@ -190,7 +198,7 @@ def start(cfg, *, timeout=DEFAULT_TIMEOUT, clock=time.monotonic) -> Flow:
     raw["interval"] = interval
     return Flow(str(raw["user_code"]), str(raw.get("verification_uri") or raw.get("verification_url") or ""),
                 int(raw.get("expires_in") or 900), interval, str(raw.get("message") or ""), clock(), raw,
-                (app, session, cache), clock)
+                (app, session, cache), clock, persist)
 
 
 def _cancelled() -> AuthError:
@@ -226,7 +234,8 @@ def wait(cfg, flow: Flow, *, on_tick=None, cancel=None, sleep=None, clock=None,
             except Exception as exc:
                 raise AuthError(_diagnosis(cfg, exc, session.transcript)) from None
             if result and "access_token" in result:
-                _save_cache(cfg, cache)
+                if flow.persist:
+                    _save_cache(cfg, cache)
                 return _result(result)
             error = (result or {}).get("error")
             if error == "slow_down":
@@ -349,12 +358,13 @@ def big_text(text: str) -> str:
     return "\n".join("".join(r).rstrip() for r in rows)
 
 
-def display(flow: Flow, *, qr: bool = True, width: int = 78) -> str:
-    """The sign-in instructions: URL and code large and clear, and a QR code of the URL."""
+def display(flow: Flow, *, qr: bool = True, width: int = 78, who: str = "the account the system should use") -> str:
+    """The sign-in instructions: URL and code large and clear, and a QR code of the URL.
+    ``who``: whom to sign in as (`mailwizard register`: a tenant admin)."""
     code = "   ".join(" ".join(group) for group in flow.code_display.split())   # A B C   D E F   G H I
     rows = ["", "1. On any device (a phone is fine) open this page:", "", flow.verification_uri, "",
             "2. Type this code:", "", code, "",
-            "3. Sign in there with the account the system should use", "(MFA is fine).", ""]
+            f"3. Sign in there with {who}", "(MFA is fine).", ""]
     inner = min(max(len(r) for r in rows) + 6, max(width - 2, 20))
     lines = ["+" + "-" * inner + "+"]
     lines += ["|" + r[:inner].center(inner) + "|" for r in rows]

@@ -37,6 +37,10 @@ from urllib.parse import parse_qs
 
 from wizard.sandbox.web import GUID_RE, Response, json_response
 
+OIDC = {"openid", "profile", "offline_access", "email"}
+CONSENT_ADMINS = {"Global Administrator", "Privileged Role Administrator", "Cloud Application Administrator",
+                  "Application Administrator"}
+
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 REFRESH_GRANT = "refresh_token"
 GRANTS = (DEVICE_GRANT, REFRESH_GRANT)
@@ -75,6 +79,8 @@ class DeviceLogins:
         self.identity = identity
         self.clock = time.monotonic          # tests may replace it
         self.strict_interval = False         # True: polling faster than `interval` answers slow_down
+        self.auto_approve: tuple[str, float] | None = None  # (upn, seconds): approve every sign-in after that
+        self.auto_approve_client: str | None = None     # ... of this client only (None: every client)
         self.expires_in = EXPIRES_IN
         self.interval = INTERVAL
         self._lock = threading.Lock()
@@ -134,7 +140,8 @@ class DeviceLogins:
 
     def clear(self) -> None:
         """Forget every authorization and refresh token; back to the default timing."""
-        self.clock, self.strict_interval = time.monotonic, False
+        self.clock, self.strict_interval, self.auto_approve = time.monotonic, False, None
+        self.auto_approve_client = None
         self.expires_in, self.interval = EXPIRES_IN, INTERVAL
         with self._lock:
             self._by_device.clear()
@@ -174,6 +181,18 @@ class DeviceLogins:
         problem = self.identity._delegated_scopes(app, requested, consent=False)
         if isinstance(problem, Response):
             return problem
+        if app.disabled:
+            return self.identity.error(400, "unauthorized_client", 7000112,
+                                       f"Application '{app.client_id}'({app.name}) is disabled.")
+        if app.preauthorized is not None:
+            extra = [s for s in requested if s not in OIDC and s.rpartition("/")[2] not in app.preauthorized]
+            if extra:
+                return self.identity.error(400, "invalid_request", 65002,
+                                           f"Consent between first party application '{app.client_id}' and first "
+                                           "party resource '00000003-0000-0000-c000-000000000000' must be "
+                                           "configured via preauthorization - applications owned and operated by "
+                                           "Microsoft must get approval from the API owner before requesting "
+                                           "tokens for that API.")
         user_code = "".join(secrets.choice(_ALPHABET) for _ in range(9))
         device_code = "sandbox-dc." + secrets.token_urlsafe(32)
         auth = DeviceAuthorization(device_code, user_code, app.client_id, requested, self.clock(),
@@ -224,6 +243,9 @@ class DeviceLogins:
                     and now - auth.last_poll < auth.interval)
         auth.polls += 1
         auth.last_poll = now
+        if (auth.state == "pending" and self.auto_approve and now - auth.issued >= self.auto_approve[1]
+                and (self.auto_approve_client is None or self.auto_approve_client.lower() == auth.client_id.lower())):
+            auth.state, auth.upn = "approved", self.auto_approve[0]     # `sandbox --approve-device-codes`
         if auth.state == "pending" and now - auth.issued >= auth.expires_in:
             auth.state = "expired"
         if auth.state == "expired":
@@ -271,6 +293,22 @@ class DeviceLogins:
         user = ident.tenant.user(upn) if upn else None
         if user is None:
             return ident._no_such_user()
+        if app.assigned_users is not None and user.upn.lower() not in {u.lower() for u in app.assigned_users}:
+            return ident.error(400, "invalid_grant", 50105,
+                               f"Your administrator has configured the application {app.name} ('{app.client_id}') "
+                               "to block users unless they are specifically granted ('assigned') access to the "
+                               "application. The signed in user '{EUII Hidden}' is blocked because they are not a "
+                               "direct member of a group with access, nor had access directly assigned by an "
+                               "administrator. Please contact your administrator to assign access to this "
+                               "application.")
+        if app.consent_at_signin and user.conditional_access_block and not user.disabled:
+            return ident.error(400, "invalid_grant", 53003,
+                               "Access has been blocked by Conditional Access policies. The access policy does "
+                               "not allow token issuance.", suberror="message_only")
+        if app.consent_at_signin and not user.disabled:
+            problem = self._consent(app, user, requested)
+            if problem is not None:
+                return problem
         admitted = ident._admit(app, user, requested)
         if isinstance(admitted, Response):
             return admitted
@@ -279,6 +317,24 @@ class DeviceLogins:
                                  amr=["pwd", "mfa"] if user.mfa else ["pwd"],
                                  refresh="offline_access" in requested or not amr_device,
                                  openid="openid" in requested or not amr_device)
+
+    def _consent(self, app, user, requested: list[str]) -> Response | None:
+        """The consent prompt of a device-code sign-in: an admin consents for the organization
+        (the scopes are then granted to the app); anyone else gets AADSTS90094 for scopes not
+        yet consented."""
+        ident = self.identity
+        scoped = ident._delegated_scopes(app, requested, consent=False)
+        if isinstance(scoped, Response):
+            return None
+        key, _ = scoped
+        wanted = {ident._resource_of(s)[1] for s in requested if s not in OIDC} - {".default"}
+        missing = wanted - app.scopes.get(key, set())
+        if not missing:
+            return None
+        if set(getattr(user, "roles", ())) & CONSENT_ADMINS:
+            app.scopes.setdefault(key, set()).update(missing)
+            return None
+        return ident.error(400, "invalid_grant", 90094, "The grant requires admin permission.")
 
     # -- GET/POST /devicelogin: the page a person uses (mailwizard sandbox by hand) ----------------
     def page(self, method: str, headers, body: bytes) -> Response:

@@ -190,7 +190,13 @@ class Identity:
         app = self.tenant.app(client_id)
         if app is None:
             return self.error(400, "unauthorized_client", 700016, self._app_not_found_text(client_id))
-        if seg.lower() in ALIASES:
+        if app.disabled:
+            return self.error(400, "unauthorized_client", 7000112,
+                              f"Application '{app.client_id}'({app.name}) is disabled.")
+        if app.new and self.tenant.token_lag > 0:      # a new registration still replicating
+            self.tenant.token_lag -= 1
+            return self.error(400, "unauthorized_client", 700016, self._app_not_found_text(client_id))
+        if seg.lower() in ALIASES and not app.multi_tenant:
             return self.error(400, "invalid_request", 50194,
                               f"Application '{app.client_id}'({app.name}) is not configured as a multi-tenant "
                               "application. Usage of the /common endpoint is not supported for such "

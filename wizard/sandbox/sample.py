@@ -36,6 +36,17 @@ SERVICE_PASSWORD = "Sandbox-Passw0rd!"
 MFA_USER = "mfa.user@contoso.com"
 MFA_PASSWORD = "Sandbox-Passw0rd!"
 
+# Directory roles for `mailwizard register` (sandbox/graph_apps.py): a Global Administrator, a Cloud
+# Application Administrator (may consent everything except Microsoft Graph app roles), and the
+# service account above, which is no admin.
+ADMIN_USER = "admin@contoso.com"
+ADMIN_PASSWORD = "Sandbox-Admin-Passw0rd!"
+CLOUD_APP_ADMIN = "cloudadmin@contoso.com"
+CLOUD_APP_ADMIN_PASSWORD = "Sandbox-Admin-Passw0rd!"
+# Microsoft Graph Command Line Tools: the first-party public client `register` signs in with by default
+# (multi-tenant; an admin's sign-in consents the scopes it asks for).
+BOOTSTRAP_APP_ID = "14d82eec-204b-4c2f-b7e8-296a70dab67e"
+
 SENDER = "erp@contoso.com"
 RECIPIENT = "test.recipient@contoso.com"
 INCOMING = ["orders@contoso.com", "invoices@contoso.com"]
@@ -75,10 +86,14 @@ def sample_tenant(today: date | None = None) -> Tenant:
                 secrets=[Secret(NO_CONSENT_SECRET_VALUE, "d4e5f6a7-b8c9-4d0e-8f1a-2b3c4d5e6f7a", today + timedelta(days=365))],
                 public_client=False,
             ),
+            App(client_id=BOOTSTRAP_APP_ID, name="Microsoft Graph Command Line Tools", public_client=True,
+                multi_tenant=True, consent_at_signin=True),
         ],
         users=[
             User(SERVICE_USER, SERVICE_PASSWORD, "ERP service account"),
             User(MFA_USER, MFA_PASSWORD, "User with MFA", mfa=True),
+            User(ADMIN_USER, ADMIN_PASSWORD, "Tenant admin", mfa=True, roles={"Global Administrator"}),
+            User(CLOUD_APP_ADMIN, CLOUD_APP_ADMIN_PASSWORD, "Cloud app admin", roles={"Cloud Application Administrator"}),
         ],
         mailboxes=[
             Mailbox(SENDER, send_as={SERVICE_USER}, full_access={SECRET_APP_ID}),
@@ -100,4 +115,16 @@ def shaped_config(sb, system: str = "monitor_g5", flow: str = "client_secret", p
     cfg = sb.config(flow, protocol=protocol, system=system)
     if reads_own_mailbox(cfg):
         cfg.incoming.accounts = [IncomingAccount(address=service_mailbox(cfg))]
+    return cfg
+
+
+def unregistered_config(sb, system: str = "monitor_g5", flow: str = "client_secret", protocol: str | None = None):
+    """A config of one shape before its app is registered: system, flow, protocols, mailboxes and the
+    sandbox's endpoints (authority, Graph, CA), but no tenant ID, client ID, secret or certificate
+    thumbprint, for `mailwizard register` (the certificate flow keeps the key file's path)."""
+    cfg = shaped_config(sb, system, flow, protocol)
+    cfg.microsoft.tenant_id = cfg.microsoft.client_id = ""
+    cfg.auth.client_secret, cfg.auth.secret_expires = "", None
+    cfg.auth.thumbprint, cfg.auth.certificate_expires = "", None
+    cfg.endpoints.graph_url = sb.base_url
     return cfg

@@ -111,6 +111,8 @@ class Sandbox:
         self.identity = Identity(self.tenant, self.base_url, self.material)
         self.ews = Ews(self)
         self.graph = Graph(self)
+        from wizard.sandbox.graph_apps import Directory
+        self.directory = Directory(self)    # app registrations, service principals, grants (graph_apps.py)
         self.started_at = time.monotonic()
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=f"sandbox-{self.port}", daemon=True)
@@ -171,6 +173,13 @@ class Sandbox:
             self._faults.append(fault)
         return fault
 
+    def replication_delay(self, calls: int, tokens: int = 0) -> None:
+        """Entra's eventual consistency as a fault: the next ``calls`` Graph requests that depend on
+        a just-created app or service principal answer Request_ResourceNotFound (creating the
+        service principal: NoBackingApplicationObject), and the next ``tokens`` token requests of
+        a newly registered app AADSTS700016 (sandbox/graph_apps.py)."""
+        self.tenant.replication_lag, self.tenant.token_lag = calls, tokens
+
     def reset_faults(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -190,6 +199,9 @@ class Sandbox:
         self.reset_faults()
         self.smtp_limits.clear()
         self.tenant = copy.deepcopy(self._initial_tenant)
+        if self._server is not None:
+            from wizard.sandbox.graph_apps import Directory
+            self.directory = Directory(self)
 
     def config(self, flow: str = "client_secret", *, protocol: str | None = None, **overrides):
         """A wizard Config filled with the sample tenant's values, pointing at this sandbox.
@@ -306,9 +318,17 @@ class Sandbox:
             return self._fault_response(fault, path, body)
         if path.lower().startswith("/ews/"):
             return self.ews.handle(method, path, headers, body)
+        if path.startswith("/v1.0/") and self._directory_path(path):
+            return self.directory.serve(method, path, query, headers, body)
         if path.startswith("/v1.0/") or path.startswith("/api/v2.0/"):    # /api/v2.0/: upload session URLs
             return self.graph.handle(method, path, query, headers, body)
         return self.identity.handle(method, path, query, headers, body)
+
+    @staticmethod
+    def _directory_path(path: str) -> bool:
+        from wizard.sandbox.graph_apps import ROOTS
+        head = unquote(path[len("/v1.0/"):]).split("/", 1)[0].split("(", 1)[0].lower()
+        return head in ROOTS
 
     def _fault_response(self, fault: Fault, path: str, body: bytes) -> Response:
         headers = {}

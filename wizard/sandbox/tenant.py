@@ -57,6 +57,19 @@ class App:
     exchange_service_principal: bool = False
     # Certificate credentials (client assertions signed with the key of one of these).
     certificates: list[Certificate] = field(default_factory=list)
+    # Multi-tenant apps (Microsoft's own, e.g. Microsoft Graph Command Line Tools) sign in at
+    # /organizations; single-tenant ones get AADSTS50194 there.
+    multi_tenant: bool = False
+    # The bootstrap client's refusals: its service principal disabled in the tenant
+    # (AADSTS7000112), user assignment required and the user not assigned (AADSTS50105),
+    # and, for a first-party client, the scopes it is preauthorized for (others: AADSTS65002).
+    disabled: bool = False
+    assigned_users: set[str] | None = None
+    preauthorized: set[str] | None = None
+    # Delegated consent at sign-in: an admin's device-code sign-in consents the scopes asked
+    # (for the organization); a user who may not consent gets AADSTS90094.
+    consent_at_signin: bool = False
+    new: bool = False               # registered through Graph here: subject to Tenant.token_lag
 
 
 @dataclass
@@ -67,6 +80,9 @@ class User:
     mfa: bool = False               # MFA required: ROPC gets AADSTS50076
     disabled: bool = False          # AADSTS50057
     conditional_access_block: bool = False  # AADSTS53003
+    # Entra ID directory roles ("Global Administrator", "Cloud Application Administrator",
+    # "Privileged Role Administrator", "Application Administrator", "Application Developer").
+    roles: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -124,6 +140,16 @@ class Tenant:
     ews_allowed_app_ids: set[str] = field(default_factory=set)
     # Set-TransportConfig -SmtpClientAuthenticationDisabled (mailboxes may override).
     smtp_auth_disabled: bool = False
+    # Entra ID > User settings > "Users can register applications" (authorizationPolicy
+    # defaultUserRolePermissions.allowedToCreateApps; Yes by default).
+    users_can_register_apps: bool = True
+    # Tenant app management policy: passwordAddition restricted (no new client secrets).
+    secrets_blocked: bool = False
+    # Replication delay (Entra is eventually consistent): the next N Graph calls on a
+    # just-created object fail (sandbox/graph_apps.py), and the next N token requests of a
+    # newly registered app get AADSTS700016.
+    replication_lag: int = 0
+    token_lag: int = 0
 
     def app(self, client_id: str) -> App | None:
         return next((a for a in self.apps if a.client_id.lower() == client_id.lower()), None)

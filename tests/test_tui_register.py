@@ -1,0 +1,56 @@
+"""Stage 2's "Let the wizard do it" at 80x24: an admin's device-code sign-in,
+the registration through Graph, the config written and tested, stage 3 filled."""
+
+from __future__ import annotations
+
+from screens.app import make_app
+from wizard.config.files import load
+from wizard.sandbox import sample
+from test_tui import SIZE, screen_text, stage
+
+
+async def _run(pilot, app):
+    await pilot.press("w")
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.pause()
+
+
+async def test_let_the_wizard_do_it_registers_tests_and_fills_stage_3(sandbox, tmp_path):
+    sandbox.device.auto_approve = (sample.ADMIN_USER, 0.0)
+    path = tmp_path / "mw.toml"
+    cfg = sample.unregistered_config(sandbox, "monitor_g5", "client_secret", "ews")
+    app = make_app(path, demo=sandbox, initial=cfg, stage="registration")
+    app.keep_secrets = False
+    async with app.run_test(size=SIZE) as pilot:
+        assert stage(app) == "registration" and "let the wizard do" in screen_text(app).lower()
+        await _run(pilot, app)
+        text = screen_text(app)
+        assert "Registered and tested" in text, text
+        lines = "\n".join(app.screen.lines)
+        assert "app: created" in lines and "check: passed" in lines and "Beyond Graph" in lines
+        assert app.config.microsoft.client_id and app.config.microsoft.tenant_id == sample.TENANT_ID
+        assert app.config.auth.client_secret[3:6] == "8Q~"
+        assert app.config.auth.client_secret not in text          # never shown
+        await pilot.press("escape")
+        await pilot.pause()
+        assert stage(app) == "registration"
+    saved = load(path, strict=False)
+    assert saved.microsoft.client_id == app.config.microsoft.client_id
+
+
+async def test_let_the_wizard_do_it_shows_a_refusal(sandbox, tmp_path):
+    sandbox.device.auto_approve = (sample.SERVICE_USER, 0.0)       # no admin
+    path = tmp_path / "mw.toml"
+    cfg = sample.unregistered_config(sandbox, "monitor_g5", "client_secret", "ews")
+    app = make_app(path, demo=sandbox, initial=cfg, stage="registration")
+    app.keep_secrets = False
+    async with app.run_test(size=SIZE) as pilot:
+        await _run(pilot, app)
+        text = screen_text(app)
+        assert "AADSTS90094" in text and "Close (Esc)" in text
+        assert not app.config.microsoft.client_id
+        await pilot.press("escape")
+        await pilot.pause()
+        assert stage(app) == "registration"
