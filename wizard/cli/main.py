@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
                               '{"ok": bool, "steps": [{"id", "status", "ms", "summary", "code", "fix"}]}')
     c.add_argument("--json", action="store_true", help="print one JSON object instead of the tree")
     c.add_argument("--send-to", metavar="ADDRESS", help="also send a marked test message to ADDRESS")
+    from wizard.cli import monitoring as cli_monitoring  # argparse only at import time
+    cli_monitoring.add_arguments(c)
+    c.epilog += "\n" + cli_monitoring.HELP_EPILOG
 
     sub.add_parser("show", parents=[common], help="print the config with secrets masked, IDs grouped for reading aloud",
                    description="Print the config with secrets masked, IDs in groups of four for reading aloud, and the secret's days left.",
@@ -184,10 +187,18 @@ def main(argv: list[str] | None = None) -> int:
     _tolerant_streams()
     args = quick_wizard_args(argv)   # plain `mailwizard` too: no parser to build
     if args is None:
-        args = build_parser().parse_args(argv)
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:   # a plugin's usage error is UNKNOWN (3), not CRITICAL (2)
+            if exc.code == EXIT_USAGE and argv[:1] == ["check"] and _nagios(argv):
+                raise SystemExit(3) from None
+            raise
     command = args.command or "wizard"
     problem = None if command == "sandbox" else _config_source_problem(args)
     if problem:
+        if command == "check" and getattr(args, "format", None) == "nagios":
+            from wizard.cli.monitoring import usage_error
+            return usage_error(args, problem)
         if getattr(args, "json", False) and command in ("check", "init"):   # --json: stdout is one JSON object
             from wizard.cli.check import _config_failure
             import json
@@ -208,8 +219,9 @@ def main(argv: list[str] | None = None) -> int:
             from wizard.cli import tui
             return tui.run(args) if command == "wizard" else tui.run_demo(args)
         if command == "check":
+            from wizard.cli import monitoring      # --format prometheus|nagios, --textfile, --all-profiles
             from wizard.cli.check import run
-            return run(args)
+            return monitoring.run(args) if monitoring.wanted(args) else run(args)
         if command == "show":
             from wizard.cli.show import run
             return run(args)
@@ -236,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     build_parser().error(f"unknown command {command}")
     return EXIT_USAGE
+
+
+def _nagios(argv: list[str]) -> bool:
+    return "--format=nagios" in argv or any(a == "--format" and b == "nagios" for a, b in zip(argv, argv[1:]))
 
 
 def _tolerant_streams() -> None:

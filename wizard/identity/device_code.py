@@ -227,6 +227,8 @@ def wait(cfg, flow: Flow, *, on_tick=None, cancel=None, sleep=None, clock=None,
                 raise AuthError(_diagnosis(cfg, exc, session.transcript)) from None
             if result and "access_token" in result:
                 _save_cache(cfg, cache)
+                from wizard.identity import usage
+                usage.record(cfg)           # a sign-in: the refresh token's 90 days start now
                 return _result(result)
             error = (result or {}).get("error")
             if error == "slow_down":
@@ -276,9 +278,16 @@ def signed_in(cfg) -> str | None:
     return None
 
 
-def silent(cfg, *, scopes: list[str] | None = None, timeout=DEFAULT_TIMEOUT) -> TokenResult:
+def silent(cfg, *, scopes: list[str] | None = None, timeout=DEFAULT_TIMEOUT,
+           force_refresh: bool | None = None) -> TokenResult:
     """A token from the saved sign-in (refresh token), never prompting.
-    AuthError("auth.signin_needed") when there is none: sign in with `mailwizard login`."""
+    AuthError("auth.signin_needed") when there is none: sign in with `mailwizard login`.
+    ``force_refresh`` (default: when the sign-in was not used for ``usage.KEEPALIVE``)
+    redeems the refresh token even when the cached access token is still valid,
+    which keeps the sign-in alive (a refresh token lapses after 90 idle days)."""
+    from wizard.identity import usage
+    if force_refresh is None:
+        force_refresh = usage.refresh_due(cfg)
     app, session, cache = _open(cfg, timeout)
     try:
         account = _account(app, cfg.auth.username)
@@ -291,11 +300,14 @@ def silent(cfg, *, scopes: list[str] | None = None, timeout=DEFAULT_TIMEOUT) -> 
                 d.fix = (f"Run `mailwizard login` and sign in as {cfg.auth.username}, or correct auth.username.")
             raise AuthError(d)
         try:
-            result = app.acquire_token_silent_with_error(scopes or scopes_for(cfg), account)
+            result = app.acquire_token_silent_with_error(scopes or scopes_for(cfg), account,
+                                                         force_refresh=force_refresh)
         except Exception as exc:
             raise AuthError(_diagnosis(cfg, exc, session.transcript)) from None
         _save_cache(cfg, cache)
         if result and "access_token" in result:
+            if usage.from_identity_provider(result):
+                usage.record(cfg)
             return _result(result)
         if not result:
             raise AuthError(lookup("auth.signin_needed", cfg=cfg, flow=FLOW))
