@@ -119,7 +119,7 @@ def test_secret_expiring_in_10_days_gives_metric_nagios_warning_and_one_alert_ma
     assert stat.S_IMODE(state.stat().st_mode) == 0o600
 
 
-def test_a_tighter_threshold_sends_again_and_an_expired_secret_once(sandbox, tmp_path, capsys):
+def test_a_tighter_threshold_sends_one_more_mail_and_nagios_turns_critical(sandbox, tmp_path, capsys):
     cfg = expiring_config(sandbox, days=20)
     path = write(tmp_path, cfg)
     run(capsys, "check", "--json", "--config", path)
@@ -157,9 +157,11 @@ def test_failing_check_and_its_recovery_each_send_one_mail(sandbox, tmp_path, ca
 
 def test_an_alert_that_cannot_be_sent_fails_the_run_and_goes_out_later(sandbox, tmp_path, capsys):
     path = write(tmp_path, expiring_config(sandbox))
-    sandbox.inject(Fault(SEND, status=503, times=None))
+    sandbox.inject(Fault(SEND, status=403, times=None))
     rc, out, _ = run(capsys, "check", "--format", "prometheus", "--config", path)
     assert rc == 1 and not inbox(sandbox)
+    rc, text, _ = run(capsys, "check", "--config", path)
+    assert rc == 1 and "could not be sent" in text and "tried again on the next run" in text
     m = metrics(out)
     assert m[("mailwizard_alerts_unsent", frozenset({("profile", "mw")}))] == 1
     assert m[("mailwizard_check_ok", frozenset({("profile", "mw")}))] == 0
@@ -222,8 +224,6 @@ def test_alerts_section_is_checked_and_kept(sandbox, tmp_path, capsys):
     text = open(path).read()
     assert "[alerts]" in text and "days_before = [14, 3]" in text
     assert config_io.load(path).alerts.thresholds() == [14, 3]
-    with open(path, "a") as f:
-        f.write("")
     bad = text.replace('days_before = [14, 3]', 'days_before = [14, -3]').replace(
         f'to = ["{sample.RECIPIENT}"]', 'to = ["ops-at-contoso"]')
     open(path, "w").write(bad)
@@ -315,3 +315,16 @@ def test_help_stays_light(tmp_path):
     out = help_output(["check", "--help"], heavy=("prometheus_client", "msal", "wizard.monitor.metrics"))
     assert "--all-profiles" in out and "3 UNKNOWN" in out
     assert out.splitlines()[-1] == "[]"
+
+
+def test_a_secret_past_its_date_is_critical_and_keeps_its_metric(sandbox, tmp_path, capsys):
+    cfg = expiring_config(sandbox)
+    path = write(tmp_path, cfg)
+    text = open(path).read().replace(str(cfg.auth.secret_expires), str(TODAY - dt.timedelta(days=2)))
+    open(path, "w").write(text)
+    rc, out, _ = run(capsys, "check", "--format", "nagios", "--config", path)
+    assert rc == 2 and out.startswith("MAILWIZARD CRITICAL - ") and "secret ended on" in out
+    rc, out, _ = run(capsys, "check", "--format", "prometheus", "--config", path)
+    m = metrics(out)
+    assert rc == 2 and m[("mailwizard_check_ok", frozenset({("profile", "mw")}))] == 0
+    assert ("mailwizard_secret_expiry_timestamp_seconds", frozenset({("profile", "mw")})) in m
