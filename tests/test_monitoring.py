@@ -272,16 +272,23 @@ def test_check_and_poll_keep_an_idle_device_code_sign_in_alive(sandbox, tmp_path
         assert time.time() - usage.last_used(cfg) < 120
 
 
-def test_expired_refresh_token_is_named_700082_with_the_fix(sandbox, tmp_path, capsys):
+@pytest.mark.parametrize("code, said, cause", [
+    (700082, "The refresh token has expired due to inactivity.", "90 days"),
+    (70043, "The refresh token has expired or is invalid due to sign-in frequency checks by conditional "
+            "access.", "sign-in frequency"),
+])
+def test_a_lapsed_sign_in_is_named_precisely_by_check_and_poll(sandbox, tmp_path, capsys, code, said, cause):
     cfg, path = _device_login(sandbox, tmp_path)
     usage.record(cfg, when=time.time() - 91 * 86400)
-    body = json.dumps({"error": "invalid_grant", "error_codes": [700082],
-                       "error_description": "AADSTS700082: The refresh token has expired due to inactivity."})
+    body = json.dumps({"error": "invalid_grant", "error_codes": [code], "error_description": f"AADSTS{code}: {said}"})
     sandbox.inject(Fault(TOKEN, status=400, body=body, times=None))
     rc, out, _ = run(capsys, "check", "--json", "--config", path)
     token = next(s for s in json.loads(out)["steps"] if s["id"] == "token")
-    assert rc == 1 and token["code"] == "AADSTS700082" and "mailwizard login" in token["fix"]
-    assert "90 days" in token["summary"]
+    assert rc == 1 and token["code"] == f"AADSTS{code}" and "mailwizard login" in token["fix"]
+    assert cause in token["summary"]
+    rc, out, _ = run(capsys, "poll", "--once", "--json", "--config", path)
+    errors = [json.loads(line)["error"] for line in out.splitlines()]
+    assert rc == 1 and errors and all(e["code"] == f"AADSTS{code}" for e in errors)
 
 
 # -- systemd --------------------------------------------------------------------------------

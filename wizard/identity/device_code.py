@@ -312,7 +312,7 @@ def silent(cfg, *, scopes: list[str] | None = None, timeout=DEFAULT_TIMEOUT,
         if not result:
             raise AuthError(lookup("auth.signin_needed", cfg=cfg, flow=FLOW))
         d = _diagnosis(cfg, result, session.transcript)
-        if d.code in ("AADSTS70000", "AADSTS50173", "AADSTS700082", "invalid_grant", "interaction_required"):
+        if d.code in ("AADSTS70000", "AADSTS50173", "invalid_grant", "interaction_required"):   # 700082, 70043: the catalogue's own fix
             d.fix = "Sign in again with `mailwizard login`."
         raise AuthError(d)
     finally:

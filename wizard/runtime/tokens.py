@@ -356,6 +356,9 @@ class TokenProvider:
                 if force:
                     self.stats["refreshed"] += 1
                 return result
+            if who.flow == "device_code" and self.prompt is None and result and result.get("error"):
+                # nobody to sign in again: say why the saved sign-in failed (AADSTS700082, 70043, ...)
+                raise self._fail(self._diagnose(result, who.flow))
         if who.flow == "device_code":
             return self._device_code(app, scopes)
         password = who.password
