@@ -335,3 +335,28 @@ def test_a_secret_past_its_date_is_critical_and_keeps_its_metric(sandbox, tmp_pa
     m = metrics(out)
     assert rc == 2 and m[("mailwizard_check_ok", frozenset({("profile", "mw")}))] == 0
     assert ("mailwizard_secret_expiry_timestamp_seconds", frozenset({("profile", "mw")})) in m
+
+
+def test_all_profiles_run_concurrently_at_most_four_at_a_time(sandbox, capsys, monkeypatch):
+    import threading
+    from wizard.check import engine
+    folder = config_io.default_path().parent / "profiles"
+    for n in range(8):
+        config_io.save(sandbox.config("client_secret", protocol="graph"), folder / f"p{n}.toml")
+    real, lock, barrier = engine.run_check, threading.Lock(), threading.Barrier(4, timeout=10)
+    active, peak = [0], [0]
+
+    def counted(*args, **kwargs):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        try:
+            barrier.wait()          # breaks (and the check fails) unless 4 run at once
+            return real(*args, **kwargs)
+        finally:
+            with lock:
+                active[0] -= 1
+    monkeypatch.setattr(engine, "run_check", counted)
+    rc, out, _ = run(capsys, "check", "--all-profiles", "--json")
+    data = json.loads(out)
+    assert rc == 0 and len(data["profiles"]) == 8 and peak[0] == 4

@@ -105,14 +105,23 @@ def run(args) -> int:
     except ValueError as exc:
         return usage_error(args, str(exc))
     from wizard.cli.check import warn_open_secrets
-    from wizard.monitor.watch import check_all, check_profile, profile_name
+    from wizard.monitor.watch import MAX_PARALLEL, check_all, check_profile, profile_name
     options = dict(send_alerts=not args.no_alerts, tuning=tuning, post=warn_open_secrets)
     if args.all_profiles:
         profiles = list_profiles()
         if not profiles:
             return usage_error(args, "no config to check: neither the default config nor any profile exists "
                                      "(create one with `mailwizard` or `mailwizard init`)")
-        results = check_all(profiles, **options)
+        done = []
+
+        def progress(result):       # on a terminal: one line per profile as it ends
+            done.append(result)
+            print(f"  {len(done)}/{len(profiles)} {result.profile}: {'OK' if result.ok else 'FAILED'}",
+                  file=sys.stderr, flush=True)
+        if sys.stderr.isatty():
+            print(f"checking {len(profiles)} profile(s), at most {MAX_PARALLEL} at a time ...", file=sys.stderr,
+                  flush=True)
+        results = check_all(profiles, on_done=progress if sys.stderr.isatty() else None, **options)
     else:
         path = resolve_path(args.config)
         results = [check_profile(profile_name(path, args.profile), path, send_to=args.send_to, **options)]

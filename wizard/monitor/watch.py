@@ -117,10 +117,21 @@ def profile_name(path, given: str | None = None) -> str:
     return target.stem
 
 
-def check_all(profiles: list[tuple[str, Path]], *, max_parallel: int = MAX_PARALLEL, **kwargs) -> list[ProfileResult]:
-    """``check_profile`` for each (name, path), concurrently (bounded), in the given order."""
+def check_all(profiles: list[tuple[str, Path]], *, max_parallel: int = MAX_PARALLEL, on_done=None,
+              **kwargs) -> list[ProfileResult]:
+    """``check_profile`` for each (name, path), concurrently (bounded), in the given
+    order; ``on_done(result)`` as each one ends (progress)."""
     if not profiles:
         return []
+
+    def one(item):
+        result = check_profile(item[0], item[1], **kwargs)
+        if on_done is not None:
+            try:
+                on_done(result)
+            except Exception:       # a broken display must not break the checks
+                pass
+        return result
     workers = max(1, min(max_parallel, len(profiles)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mailwizard-profile") as pool:
-        return list(pool.map(lambda item: check_profile(item[0], item[1], **kwargs), profiles))
+        return list(pool.map(one, profiles))
