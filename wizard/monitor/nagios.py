@@ -34,11 +34,13 @@ def evaluate(result, *, warning_days: int = WARNING_DAYS, critical_days: int = C
     today = today or date.today()
     found: list[tuple[int, str]] = []
     for s in result.report.steps:
+        code, summary = f" {s.code}" if s.code else "", s.summary
         if s.code == "secret.expiring" and result.facts.secret_expires is not None:
-            continue        # the expiry below says it, with the date
+            if "Also: " not in summary:
+                continue        # the expiry below says it, with the date
+            code, summary = "", summary.split("Also: ", 1)[1]      # what else the step warns of
         if s.status in ("fail", "warn"):
-            code = f" {s.code}" if s.code else ""
-            found.append((CRITICAL if s.status == "fail" else WARNING, f"{s.id}{code}: {_short(s.summary)}"))
+            found.append((CRITICAL if s.status == "fail" else WARNING, f"{s.id}{code}: {_short(summary)}"))
     for kind, day in result.facts.expiries():
         left = (day - today).days
         if left > warning_days:

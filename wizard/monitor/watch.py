@@ -125,7 +125,12 @@ def check_all(profiles: list[tuple[str, Path]], *, max_parallel: int = MAX_PARAL
         return []
 
     def one(item):
-        result = check_profile(item[0], item[1], **kwargs)
+        try:
+            result = check_profile(item[0], item[1], **kwargs)
+        except Exception as exc:    # our own bug: that profile fails, the others are still reported
+            report = _failed_report(f"mailwizard could not check this profile ({type(exc).__name__}: {exc}).")
+            report.steps[0].code = "internal"
+            result = ProfileResult(item[0], str(item[1]), report)
         if on_done is not None:
             try:
                 on_done(result)
