@@ -360,3 +360,28 @@ def test_all_profiles_run_concurrently_at_most_four_at_a_time(sandbox, capsys, m
     rc, out, _ = run(capsys, "check", "--all-profiles", "--json")
     data = json.loads(out)
     assert rc == 0 and len(data["profiles"]) == 8 and peak[0] == 4
+
+
+def test_ews_retirement_and_certificate_dates_are_metrics_and_alerts(sandbox, tmp_path, capsys):
+    from wizard.guide.steps import load_guide
+    from wizard.identity.certificates import certificate_info
+    shutdown = load_guide().ews_retirement.shutdown
+    cfg = sandbox.config("certificate")                       # EWS on Exchange Online (the default)
+    cfg.alerts.to = [sample.RECIPIENT]
+    cfg.alerts.days_before = [(shutdown - TODAY).days + 1]    # so the switch-off is due today
+    path = write(tmp_path, cfg)
+    rc, out, _ = run(capsys, "check", "--format", "prometheus", "--config", path)
+    m = metrics(out)
+    label = frozenset({("profile", "mw")})
+    assert m[("mailwizard_ews_retirement_timestamp_seconds", label)] == calendar.timegm(shutdown.timetuple())
+    cert_day = cfg.auth.certificate_expires or certificate_info(cfg.auth.certificate).expires
+    assert m[("mailwizard_certificate_expiry_timestamp_seconds", label)] == calendar.timegm(cert_day.timetuple())
+    assert ("mailwizard_secret_expiry_timestamp_seconds", label) not in m
+    mails = inbox(sandbox)
+    assert len(mails) == 1 and "EWS in Exchange Online is switched off in" in mails[0].subject
+    assert "Microsoft Graph" in mails[0].body
+
+    cfg.microsoft.exchange = "on_premises"                   # Exchange Server keeps EWS: no such metric
+    write(tmp_path, cfg)
+    rc, out, _ = run(capsys, "check", "--format", "prometheus", "--config", path, "--no-alerts")
+    assert ("mailwizard_ews_retirement_timestamp_seconds", label) not in metrics(out)

@@ -114,18 +114,19 @@ def _expiry_subject(kind: str, day: date, left: int, profile: str) -> str:
 
 def _expiry_body(cfg, kind: str, day: date, left: int, today: date) -> str:
     state = f"ended on {day.isoformat()}" if left < 0 else f"ends on {day.isoformat()}, in {left} day(s)"
+    cid = cfg.microsoft.client_id
     if kind == "secret":
-        fix = ("Create a new client secret for app {cid} (Azure portal > App registrations > Certificates & "
+        fix = (f"Create a new client secret for app {cid} (Azure portal > App registrations > Certificates & "
                "secrets, guide steps 20-22), then replace it with `mailwizard rotate --secret-env NAME --expires "
                "YYYY-MM-DD`: it is tested before it is saved.")
     elif kind == "certificate":
-        fix = ("Create a new certificate (`mailwizard cert`), upload its .cer to app {cid} (Certificates & "
+        fix = (f"Create a new certificate (`mailwizard cert`), upload its .cer to app {cid} (Certificates & "
                "secrets > Certificates), set auth.certificate, auth.thumbprint and auth.certificate_expires, "
                "and run `mailwizard check`.")
     else:
         from wizard.guide.retirement import ews_status
         fix = ews_status(cfg, today)[1]
-    return f"{WHAT[kind]} {state}.\n\nWhat to do: {fix.format(cid=cfg.microsoft.client_id)}\n"
+    return f"{WHAT[kind]} {state}.\n\nWhat to do: {fix}\n"
 
 
 def _failing_body(failing) -> str:

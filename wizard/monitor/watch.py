@@ -48,7 +48,15 @@ def conclude(cfg, path, report, before: Facts, *, profile: str, send_alerts: boo
     after = gather(cfg)
     if send_alerts and cfg.alerts.enabled:
         from wizard.monitor import alerts
-        alerts.process(cfg, path, report, after, profile=profile, today=today)
+        try:
+            alerts.process(cfg, path, report, after, profile=profile, today=today)
+        except Exception as exc:    # our own bug: say so in the step, never break the check
+            from wizard.check.engine import Step
+            report.steps.append(Step("alerts", "Send the alert mails", "fail", 0,
+                                     f"The alerts could not be worked out ({type(exc).__name__}: {exc}).",
+                                     "internal", "Report this with `mailwizard report`.",
+                                     details={"unsent": 1}))
+            report.ok = False
     return after, idle
 
 
