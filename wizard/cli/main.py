@@ -4,6 +4,7 @@ Sub-commands and exit codes are a public contract (scripts rely on them):
   mailwizard [wizard]   open the guided wizard (TUI)
   mailwizard demo       the wizard against the built-in sandbox tenant
   mailwizard check      run the connection test headless; exit 0 ok, 1 a step failed, 2 usage/config error
+                        (--format prometheus|nagios, --textfile, --all-profiles: wizard/cli/monitoring.py)
   mailwizard show       print the config with secrets masked
   mailwizard report     write a support bundle with no secret in it
   mailwizard sandbox    serve the sandbox tenant on 127.0.0.1 for trying things by hand
@@ -45,7 +46,8 @@ config file: --config PATH, else --profile NAME, else $MAILWIZARD_CONFIG,
 else $MAILWIZARD_PROFILE, else the user config directory (mailwizard.toml).
 Try it without a tenant: `mailwizard demo`.
 
-exit codes (check): 0 all passed, 1 a step failed, 2 usage or config error.
+exit codes (check): 0 all passed, 1 a step failed, 2 usage or config error
+(check --format nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
 """
 
 
