@@ -385,3 +385,16 @@ def test_ews_retirement_and_certificate_dates_are_metrics_and_alerts(sandbox, tm
     write(tmp_path, cfg)
     rc, out, _ = run(capsys, "check", "--format", "prometheus", "--config", path, "--no-alerts")
     assert ("mailwizard_ews_retirement_timestamp_seconds", label) not in metrics(out)
+
+
+def test_init_takes_alerts_from_the_answers_file_and_keeps_existing_ones(tmp_path, sandbox, capsys):
+    from wizard.cli.answers import gather
+    from wizard.cli.main import build_parser
+    answers = tmp_path / "answers.toml"
+    answers.write_text('[alerts]\nto = ["it-ops@contoso.com"]\ndays_before = [21, 7]\n')
+    args = build_parser().parse_args(["init", "--non-interactive", "--answers", str(answers)])
+    got = gather(args, base=sandbox.config("client_secret"), env={})
+    assert got.cfg.alerts.to == ["it-ops@contoso.com"] and got.cfg.alerts.thresholds() == [21, 7]
+    existing = expiring_config(sandbox)
+    args = build_parser().parse_args(["init", "--non-interactive"])
+    assert gather(args, base=existing, env={}).cfg.alerts.to == [sample.RECIPIENT]
