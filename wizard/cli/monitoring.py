@@ -87,7 +87,6 @@ def _options_problem(args) -> str | None:
 
 
 def run(args) -> int:
-    from pathlib import Path
     from wizard.config.files import list_profiles, resolve_path
 
     problem = _options_problem(args)
