@@ -273,6 +273,9 @@ def gather(args, *, base=None, env: dict | None = None, keep_references: bool = 
         if "users" in data:
             cfg.users = typed.users
             out.sources["users"] = label
+        if "alerts" in data:            # [alerts] (alert mails from `check`), as in the config
+            cfg.alerts, cfg.has_alerts = typed.alerts, True
+            out.sources["alerts"] = label
         for acc in typed.incoming.accounts + typed.users:
             if acc.password:
                 literal_secret = literal_secret or not acc.password.startswith(("env:", "file:"))

@@ -21,7 +21,12 @@ def _config_failure(message: str, fix: str = CONFIG_FIX) -> dict:
 def run(args) -> int:
     from wizard.config.schema import ConfigError, secrets_of
     from wizard.config.files import load, resolve_path
-
+    # --format prometheus|nagios, --textfile and --all-profiles run in wizard/cli/monitoring.py
+    if getattr(args, "format", None) == "json":
+        args.json = True
+    elif getattr(args, "format", None) == "text" and args.json:
+        print("mailwizard check: --json and --format text ask for two outputs: give one of them", file=sys.stderr)
+        return EXIT_USAGE
     path = resolve_path(args.config)
     try:
         cfg = load(path)
@@ -76,6 +81,8 @@ def run(args) -> int:
         if live is not None:
             live(step)
     interrupted = False
+    from wizard.monitor.watch import conclude, observe, profile_name
+    before = observe(cfg)       # the delegated sign-in's last use, before this check refreshes it
     try:
         report = run_check(cfg, send_to=args.send_to, on_step=track, tuning=tuning)
     except KeyboardInterrupt:     # Ctrl-C: still the one JSON object (or the tree), then exit 130
@@ -84,6 +91,9 @@ def run(args) -> int:
     if live is not None:
         print(" " * 78, end="\r", flush=True)
     warn_open_secrets(report, cfg, path)
+    if not interrupted:         # idle sign-in warning; alert mails with [alerts] (step "alerts")
+        conclude(cfg, path, report, before, profile=profile_name(path, args.profile),
+                 send_alerts=not getattr(args, "no_alerts", False))
     from wizard.cli.support import record_check
     data = public_json(report)
     record_check(data | {"details": [dict(id=s.id, **s.details) for s in report.steps if s.details]},

@@ -14,6 +14,7 @@ KINDS = {
     "sheet": "the settings sheet for the consuming system (Monitor G5 fields, Efecte ESM platform settings)",
     "runbook": "the Exchange Online PowerShell for the tenant admin, with the real client ID (no secret)",
     "manifest": "the app manifest's requiredResourceAccess for this flow and protocol",
+    "systemd": "systemd units: the relay as a service and a daily `check --textfile` (.service + .timer)",
 }
 
 
@@ -25,8 +26,12 @@ def add_parser(sub, common) -> None:
                "--reveal with a secret's env:/file: reference that cannot be resolved). Secrets are masked in "
                "the sheet unless --reveal; the runbook and manifest never hold one.")
     e.add_argument("kind", choices=list(KINDS), help="which document")
-    e.add_argument("-o", "--output", metavar="FILE", help="write to FILE (mode 0600) instead of printing; - prints")
+    e.add_argument("-o", "--output", metavar="FILE", help="write to FILE (mode 0600) instead of printing; - prints "
+                                                          "(systemd: a folder DIR, e.g. /etc/systemd/system)")
     e.add_argument("--reveal", action="store_true", help="sheet only: show secrets instead of masking them")
+    e.add_argument("--textfile", metavar="PATH", default=None,
+                   help="systemd only: where the daily check writes its metrics (default "
+                        "/var/lib/node_exporter/textfile_collector/mailwizard.prom)")
 
 
 def run(args) -> int:
@@ -36,6 +41,11 @@ def run(args) -> int:
     from wizard.config.files import write_private
     from wizard.guide.exports import admin_runbook, manifest_text, settings_sheet
 
+    if args.kind == "systemd":
+        return _systemd(args)
+    if args.textfile is not None:
+        print("mailwizard export: --textfile applies to systemd only", file=sys.stderr)
+        return EXIT_USAGE
     if args.reveal and args.kind != "sheet":
         print("mailwizard export: --reveal applies to the sheet only (the runbook and manifest hold no secret)",
               file=sys.stderr)
@@ -64,4 +74,48 @@ def run(args) -> int:
         print(f"mailwizard export: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAIL
     print(f"wrote {out}" + (" (holds secrets: keep it private)" if args.reveal else ""))
+    return EXIT_OK
+
+
+def _systemd(args) -> int:
+    """The units for this config (its path only: no secret), printed or written to the folder -o DIR."""
+    from pathlib import Path
+
+    from wizard.config.files import resolve_path, write_private
+    from wizard.monitor.systemd import DEFAULT_TEXTFILE, units
+
+    if args.reveal:
+        print("mailwizard export: --reveal applies to the sheet only (units hold no secret)", file=sys.stderr)
+        return EXIT_USAGE
+    config = resolve_path(args.config)
+    if not config.is_file():
+        print(f"mailwizard export: config {config} does not exist: the units run mailwizard with it "
+              "(create it with `mailwizard` or `mailwizard init`, or give --config)", file=sys.stderr)
+        return EXIT_USAGE
+    textfile = args.textfile or DEFAULT_TEXTFILE
+    if not textfile.endswith(".prom"):
+        print(f"mailwizard export: --textfile {textfile}: node_exporter reads only files ending in .prom",
+              file=sys.stderr)
+        return EXIT_USAGE
+    files = units(config, profile=getattr(args, "profile", None), textfile=textfile)
+    if not args.output or args.output == "-":
+        for name, text in files.items():
+            sys.stdout.write(f"# {name}\n{text}\n")
+        return EXIT_OK
+    folder = Path(args.output).expanduser()
+    if folder.exists() and not folder.is_dir():
+        print(f"mailwizard export: -o {folder}: for systemd give a folder (e.g. /etc/systemd/system)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    for name, text in files.items():
+        try:
+            write_private(folder / name, text, mode=0o644)      # systemd reads units as any user; no secret in them
+        except OSError as exc:
+            print(f"mailwizard export: cannot write {folder / name}: {getattr(exc, 'strerror', None) or exc}",
+                  file=sys.stderr)
+            return EXIT_FAIL
+        print(f"wrote {folder / name}")
+    base = next(iter(files)).rsplit("-relay.service", 1)[0]
+    print(f"then: systemctl daemon-reload && systemctl enable --now {base}-check.timer "
+          f"(and {base}-relay.service once `mailwizard relay` is set up)")
     return EXIT_OK

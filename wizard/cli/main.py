@@ -4,6 +4,7 @@ Sub-commands and exit codes are a public contract (scripts rely on them):
   mailwizard [wizard]   open the guided wizard (TUI)
   mailwizard demo       the wizard against the built-in sandbox tenant
   mailwizard check      run the connection test headless; exit 0 ok, 1 a step failed, 2 usage/config error
+                        (--format prometheus|nagios, --textfile, --all-profiles: wizard/cli/monitoring.py)
   mailwizard show       print the config with secrets masked
   mailwizard report     write a support bundle with no secret in it
   mailwizard sandbox    serve the sandbox tenant on 127.0.0.1 for trying things by hand
@@ -49,7 +50,8 @@ config file: --config PATH, else --profile NAME, else $MAILWIZARD_CONFIG,
 else $MAILWIZARD_PROFILE, else the user config directory (mailwizard.toml).
 Try it without a tenant: `mailwizard demo`.
 
-exit codes (check): 0 all passed, 1 a step failed, 2 usage or config error.
+exit codes (check): 0 all passed, 1 a step failed, 2 usage or config error
+(check --format nagios: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
 """
 
 
@@ -111,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
                               '{"ok": bool, "steps": [{"id", "status", "ms", "summary", "code", "fix"}]}')
     c.add_argument("--json", action="store_true", help="print one JSON object instead of the tree")
     c.add_argument("--send-to", metavar="ADDRESS", help="also send a marked test message to ADDRESS")
+    from wizard.cli import monitoring as cli_monitoring  # argparse only at import time
+    cli_monitoring.add_arguments(c)
+    c.epilog += "\n" + cli_monitoring.HELP_EPILOG
 
     sub.add_parser("show", parents=[common], help="print the config with secrets masked, IDs grouped for reading aloud",
                    description="Print the config with secrets masked, IDs in groups of four for reading aloud, and the secret's days left.",
@@ -196,10 +201,18 @@ def main(argv: list[str] | None = None) -> int:
     _tolerant_streams()
     args = quick_wizard_args(argv)   # plain `mailwizard` too: no parser to build
     if args is None:
-        args = build_parser().parse_args(argv)
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:   # a plugin's usage error is UNKNOWN (3), not CRITICAL (2)
+            if exc.code == EXIT_USAGE and argv[:1] == ["check"] and _nagios(argv):
+                raise SystemExit(3) from None
+            raise
     command = args.command or "wizard"
     problem = None if command == "sandbox" else _config_source_problem(args)
     if problem:
+        if command == "check" and getattr(args, "format", None) == "nagios":
+            from wizard.cli.monitoring import usage_error
+            return usage_error(args, problem)
         if getattr(args, "json", False) and command in ("check", "init"):   # --json: stdout is one JSON object
             from wizard.cli.check import _config_failure
             import json
@@ -220,8 +233,9 @@ def main(argv: list[str] | None = None) -> int:
             from wizard.cli import tui
             return tui.run(args) if command == "wizard" else tui.run_demo(args)
         if command == "check":
+            from wizard.cli import monitoring  # --format prometheus|nagios, --textfile, --all-profiles
             from wizard.cli.check import run
-            return run(args)
+            return monitoring.run(args) if monitoring.wanted(args) else run(args)
         if command == "show":
             from wizard.cli.show import run
             return run(args)
@@ -248,6 +262,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     build_parser().error(f"unknown command {command}")
     return EXIT_USAGE
+
+
+def _nagios(argv: list[str]) -> bool:
+    return "--format=nagios" in argv or any(a == "--format" and b == "nagios" for a, b in zip(argv, argv[1:]))
 
 
 def _tolerant_streams() -> None:

@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 from wizard.config import fields as f
+from wizard.config.alerts import Alerts, problems as alert_problems, to_data as alerts_data
 from wizard.config.clouds import CLOUDS
 
 SCHEMA_VERSION = 1
@@ -129,6 +130,8 @@ class Config:
     incoming: Incoming = field(default_factory=Incoming)
     endpoints: Endpoints = field(default_factory=Endpoints)
     users: list[UserOverride] = field(default_factory=list)
+    alerts: Alerts = field(default_factory=Alerts)      # optional [alerts] (wizard/config/alerts.py)
+    has_alerts: bool = field(default=False, repr=False, compare=False)   # the file has an [alerts] table
 
     # -- derived values -------------------------------------------------
     @property
@@ -197,7 +200,7 @@ class Problem:
 # -- building a Config from parsed TOML ----------------------------------
 
 _SECTIONS = {"microsoft": Microsoft, "auth": Auth, "outgoing": Outgoing, "incoming": Incoming,
-             "endpoints": Endpoints}
+             "endpoints": Endpoints, "alerts": Alerts}
 _TYPES = {
     "version": int, "system": str,
     "microsoft.cloud": str, "microsoft.tenant_id": str, "microsoft.client_id": str,
@@ -213,6 +216,7 @@ _TYPES = {
     "incoming.accounts.password": str, "incoming.accounts.types": list,
     "incoming.accounts.available_to": str,
     "endpoints.authority": str, "endpoints.graph_url": str, "endpoints.ca_bundle": str,
+    "alerts.to": list, "alerts.days_before": list,
 }
 _TYPE_NAMES = {int: "a whole number", str: "a text in quotes", date: "a date (YYYY-MM-DD, no quotes)",
                list: "a list", dict: "a table"}
@@ -260,6 +264,7 @@ def from_dict(data: dict, locate=lambda key: None) -> tuple[Config, list[Problem
                 problems.append(Problem(key, f"must be a table [{key}]", locate(key)))
                 continue
             section = getattr(cfg, key)
+            cfg.has_alerts = cfg.has_alerts or key == "alerts"
             allowed = {fl.name for fl in fields(section)}
             for k, v in value.items():
                 where = f"{key}.{k}"
@@ -337,7 +342,7 @@ def to_dict(cfg: Config) -> dict:
 
     data: dict = {"version": cfg.version, "system": cfg.system}
     for name in _SECTIONS:
-        data[name] = section(getattr(cfg, name))
+        data[name] = alerts_data(cfg.alerts) if name == "alerts" else section(getattr(cfg, name))
     if data["microsoft"].get("exchange") == "online":
         del data["microsoft"]["exchange"]   # the default; keeps files as the schema example shows
     own = FLOW_KEYS.get(cfg.auth.flow, ())
@@ -345,6 +350,8 @@ def to_dict(cfg: Config) -> dict:
         data["auth"].pop(key, None)
     if not data["endpoints"]:
         del data["endpoints"]
+    if not data["alerts"]:
+        del data["alerts"]
     if cfg.users:
         data["users"] = [{k: v for k, v in vars(u).items() if v not in ("", None)} for u in cfg.users]
     if not data["incoming"].get("accounts"):
@@ -470,6 +477,8 @@ def validate(cfg: Config, *, today: date | None = None, resolve: bool = True,
         out.append(Problem("endpoints.graph_url", "must be an https:// URL", locate("endpoints.graph_url")))
     if e.ca_bundle and not Path(e.ca_bundle).expanduser().is_file():
         out.append(Problem("endpoints.ca_bundle", f"file {e.ca_bundle} does not exist: give the path of a PEM file with the CA certificates to trust", locate("endpoints.ca_bundle")))
+    for fld, message, warning in alert_problems(cfg.alerts, cfg.has_alerts):
+        out.append(Problem(fld, message, locate(fld.split("[")[0]), warning=warning))
     hidden = _invisible_characters(cfg, locate)
     flagged = {p.field for p in hidden}
     return hidden + [p for p in out if p.field not in flagged]

@@ -236,6 +236,8 @@ def wait(cfg, flow: Flow, *, on_tick=None, cancel=None, sleep=None, clock=None,
             if result and "access_token" in result:
                 if flow.persist:
                     _save_cache(cfg, cache)
+                    from wizard.identity import usage
+                    usage.record(cfg)           # a sign-in: the refresh token's 90 days start now
                 return _result(result)
             error = (result or {}).get("error")
             if error == "slow_down":
@@ -285,9 +287,16 @@ def signed_in(cfg) -> str | None:
     return None
 
 
-def silent(cfg, *, scopes: list[str] | None = None, timeout=DEFAULT_TIMEOUT) -> TokenResult:
+def silent(cfg, *, scopes: list[str] | None = None, timeout=DEFAULT_TIMEOUT,
+           force_refresh: bool | None = None) -> TokenResult:
     """A token from the saved sign-in (refresh token), never prompting.
-    AuthError("auth.signin_needed") when there is none: sign in with `mailwizard login`."""
+    AuthError("auth.signin_needed") when there is none: sign in with `mailwizard login`.
+    ``force_refresh`` (default: when the sign-in was not used for ``usage.KEEPALIVE``)
+    redeems the refresh token even when the cached access token is still valid,
+    which keeps the sign-in alive (a refresh token lapses after 90 idle days)."""
+    from wizard.identity import usage
+    if force_refresh is None:
+        force_refresh = usage.refresh_due(cfg)
     app, session, cache = _open(cfg, timeout)
     try:
         account = _account(app, cfg.auth.username)
@@ -300,16 +309,19 @@ def silent(cfg, *, scopes: list[str] | None = None, timeout=DEFAULT_TIMEOUT) -> 
                 d.fix = (f"Run `mailwizard login` and sign in as {cfg.auth.username}, or correct auth.username.")
             raise AuthError(d)
         try:
-            result = app.acquire_token_silent_with_error(scopes or scopes_for(cfg), account)
+            result = app.acquire_token_silent_with_error(scopes or scopes_for(cfg), account,
+                                                         force_refresh=force_refresh)
         except Exception as exc:
             raise AuthError(_diagnosis(cfg, exc, session.transcript)) from None
         _save_cache(cfg, cache)
         if result and "access_token" in result:
+            if usage.from_identity_provider(result):
+                usage.record(cfg)
             return _result(result)
         if not result:
             raise AuthError(lookup("auth.signin_needed", cfg=cfg, flow=FLOW))
         d = _diagnosis(cfg, result, session.transcript)
-        if d.code in ("AADSTS70000", "AADSTS50173", "AADSTS700082", "invalid_grant", "interaction_required"):
+        if d.code in ("AADSTS70000", "AADSTS50173", "invalid_grant", "interaction_required"):   # 700082, 70043: the catalogue's own fix
             d.fix = "Sign in again with `mailwizard login`."
         raise AuthError(d)
     finally:

@@ -135,6 +135,9 @@ def acquire_token(cfg, *, resource: str | None = None, username: str | None = No
         finally:
             session.close()
         if result and "access_token" in result:
+            if flow == "password":
+                from wizard.identity import usage
+                usage.record(cfg, username)     # a delegated sign-in: `check` reads when it was last used
             token = result["access_token"]
             try:
                 claims = decode_jwt(token)

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wizard.diagnosis.catalogue import Diagnosis
+from wizard.identity import usage
 from wizard.identity.claims import decode_jwt
 from wizard.config.schema import APP_ONLY_FLOWS, ConfigError, resolve_secret
 from wizard.diagnosis.classify import diagnose_msal, diagnose_network
@@ -311,6 +312,8 @@ class TokenProvider:
                 self._save()
             if result and "access_token" in result:
                 self._trim()
+                if not who.app_only and usage.from_identity_provider(result):
+                    usage.record(self.cfg, who.username)    # a sign-in or refresh: its 90 idle days start anew
                 return result["access_token"], self._lifetime(result)
             wait = self._retry_wait(attempt)
             if wait is not None and attempt < self.attempts:
@@ -346,11 +349,16 @@ class TokenProvider:
         # delegated: the cache (refresh token) first, then the password / device code
         accounts = [a for a in app.get_accounts(username=who.username or None)] if who.username else app.get_accounts()
         if accounts:
-            result = app.acquire_token_silent_with_error(scopes, accounts[0], force_refresh=stale)
+            # Also refresh when the sign-in has been idle for usage.KEEPALIVE: keeps the refresh token alive.
+            force = stale or usage.refresh_due(self.cfg, who.username)
+            result = app.acquire_token_silent_with_error(scopes, accounts[0], force_refresh=force)
             if result and "access_token" in result:
-                if stale:
+                if force:
                     self.stats["refreshed"] += 1
                 return result
+            if who.flow == "device_code" and self.prompt is None and result and result.get("error"):
+                # nobody to sign in again: say why the saved sign-in failed (AADSTS700082, 70043, ...)
+                raise self._fail(self._diagnose(result, who.flow))
         if who.flow == "device_code":
             return self._device_code(app, scopes)
         password = who.password
