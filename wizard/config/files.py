@@ -272,6 +272,17 @@ SEEN = object()     # save(expect=SEEN): refuse when the file changed since this
 _seen: dict[str, str | None] = {}   # real path -> fingerprint of what this process last read or wrote
 
 
+def read_state(path: Path) -> dict:
+    """A small JSON state file of ours (alerts sent, sign-in times): {} when it is
+    missing, unreadable or not a JSON object, so a damaged file only forgets."""
+    import json
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def real_target(path: str | os.PathLike) -> Path:
     """The file a write must replace: through symlinks to the file they point at
     (``/etc/erp/mailwizard.toml -> /srv/erp/mailwizard.toml``), so the link stays a link."""

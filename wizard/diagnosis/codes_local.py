@@ -55,14 +55,6 @@ LOCAL: dict[str, Entry] = {
         "critical, with Key Usage (keyCertSign) and a Subject Key Identifier, and certificates with an "
         "Authority Key Identifier; then put the new CA certificate in the CA bundle (endpoints.ca_bundle). "
         "Verification is never switched off; Python 3.12 and older do not apply this rule.", None, "target"),
-    "tls.ca_not_strict": entry(
-        "The certificate of {host} comes from an authority this computer trusts (often the company's TLS "
-        "inspection proxy or firewall), but it breaks a rule of the certificate standard (RFC 5280) that "
-        "Python 3.13 and later enforce: {problem}.",
-        "Ask the admin of that proxy or company CA to issue a CA certificate whose Basic Constraints are marked "
-        "critical, with Key Usage (keyCertSign) and a Subject Key Identifier, and certificates with an "
-        "Authority Key Identifier; then put the new CA certificate in the CA bundle (endpoints.ca_bundle). "
-        "Verification is never switched off; Python 3.12 and older do not apply this rule.", None, "target"),
     "tls.hostname": entry(
         "The certificate of {host} is valid, but for another name.",
         "Check the server name: for Exchange Online it is outlook.office365.com. A proxy that rewrites "

@@ -17,6 +17,8 @@ import json
 import time
 from pathlib import Path
 
+from wizard.config.files import read_state
+
 IDLE_WARN_DAYS = 60
 KEEPALIVE = 12 * 3600.0         # refresh when the last use is older than this (seconds)
 DELEGATED = ("password", "device_code")
@@ -32,19 +34,11 @@ def key(cfg, username: str | None = None) -> str:
     return f"{cfg.authority_url}|{cfg.microsoft.client_id}|{user or ''}".lower()
 
 
-def _read(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def last_used(cfg, username: str | None = None) -> float | None:
     """Seconds since the epoch of the last recorded sign-in or refresh; None: none recorded."""
     if cfg.auth.flow not in DELEGATED:
         return None
-    value = _read(state_path()).get(key(cfg, username))
+    value = read_state(state_path()).get(key(cfg, username))
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
@@ -57,7 +51,7 @@ def record(cfg, username: str | None = None, when: float | None = None) -> None:
     path = state_path()
     try:
         with locked(path) as target:
-            data = _read(target)
+            data = read_state(target)
             data[key(cfg, username)] = round(time.time() if when is None else when, 3)
             write_private(target, json.dumps(data, indent=1, sort_keys=True) + "\n")
     except OSError:

@@ -24,6 +24,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from wizard.monitor.facts import WHAT, Facts
+from wizard.config.files import read_state
 
 
 @dataclass
@@ -51,16 +52,8 @@ def _config_key(path) -> str:
     return str(real_target(Path(path).expanduser()).absolute())
 
 
-def _read(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def load_state(config_path) -> dict:
-    entry = _read(state_path()).get(_config_key(config_path))
+    entry = read_state(state_path()).get(_config_key(config_path))
     return entry if isinstance(entry, dict) else {}
 
 
@@ -68,7 +61,7 @@ def save_state(config_path, entry: dict) -> None:
     """Raises OSError (WriteError) when the state dir cannot be written."""
     from wizard.config.files import locked, write_private
     with locked(state_path()) as target:
-        data = _read(target)
+        data = read_state(target)
         data[_config_key(config_path)] = entry
         write_private(target, json.dumps(data, indent=1, sort_keys=True) + "\n")
 
