@@ -28,11 +28,12 @@ async def test_test_screen_explains_the_failure(sandbox, tmp_path, flow, overrid
         assert (failed_step.id, failed_step.code) == (failed, code)
         text = screen_text(app)
         for _ in range(30):                      # the failure is scrolled into view
-            if code in text:
+            if f"Code: {code}" in text and "Fix:" in text:
                 break
             await pilot.press("down")
+            await pilot.pause()
             text = screen_text(app)
-        assert f"Code: {code}" in text and "Fix:" in text, text
+        assert f"Code: {code}" in text and "Fix:" in text, (text, app.messages)
         assert failed_step.summary.split()[0] in text
         for secret in secrets:
             assert secret not in text

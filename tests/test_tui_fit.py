@@ -324,6 +324,7 @@ async def test_terminal_start_shows_the_whole_first_stage_then_its_choices(tmp_p
     from screens.app import WizardApp
     monkeypatch.setattr(WizardApp, "is_headless", property(lambda self: False))
     monkeypatch.setattr(WizardApp, "freeze_startup_objects", staticmethod(lambda: None))   # test process
+    monkeypatch.setattr(WizardApp, "terminal_present", staticmethod(lambda: True))   # or it ends in 1 s
     app = make_app(tmp_path / "mw.toml")
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
