@@ -16,6 +16,7 @@ Sub-commands and exit codes are a public contract (scripts rely on them):
   mailwizard list       the default config and the profiles, secret days left, drafts
   mailwizard cert       create the key + certificate for the certificate flow; exit 0, 1 write error, 2 usage
   mailwizard login      device code sign-in, saved for check/send/poll; exit 0 signed in, 1 failed, 2 usage
+  mailwizard relay      local SMTP relay to Exchange Online (status, queue, add-client); exit 0, 1 failed, 2 usage
 
 Only argparse is imported up front: textual, msal and exchangelib are imported
 by the command that needs them, so `--help` is instant.
@@ -135,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     from wizard.cli import cert as cli_cert  # `cert` and `login`: argparse only at import time
     cli_cert.add_parser(sub, common)
 
+    from wizard.cli import relay as cli_relay  # argparse only at import time (aiosmtpd when it runs)
+    cli_relay.add_parser(sub, common)
+
     s = sub.add_parser("sandbox", help="serve the sandbox tenant on 127.0.0.1 until Ctrl-C",
                        description="Serve the sandbox tenant (identity platform + EWS) on 127.0.0.1 with a throwaway CA, "
                                    "and write a config pointing at it, for trying `check` by hand. "
@@ -226,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
             return run(args)
         if command in ("cert", "login"):
             from wizard.cli.cert import run
+            return run(args)
+        if command == "relay":
+            from wizard.cli.relay import run
             return run(args)
         if command in ("init", "list", "export", "rotate", "discover"):
             from importlib import import_module

@@ -167,6 +167,11 @@ class Mailer:
         self.pacer.admit(address, len(to_list) + len(cc_list))
         transport.send(who, address, to_list, cc_list, subject, body or "", files, save_copy=self.save_copy)
 
+    def transport(self):
+        """The outgoing protocol's transport (``runtime.graph.GraphTransport``, ``runtime.smtp.SmtpTransport``
+        or ``runtime.ews.EwsTransport``), made once and kept: for callers that send MIME as it is (the relay)."""
+        return self._outgoing()
+
     def sign_in(self, who: SignIn | None = None, api: str | None = None) -> str:
         """The access token of ``who`` (default: the config's sign-in) for ``api``
         (default: the outgoing protocol's). A failure names the user who signed in
