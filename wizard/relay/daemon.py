@@ -38,7 +38,7 @@ def check_ready(cfg) -> str | None:
 
 
 def run(cfg, load_again, *, log=None, stop_event: threading.Event | None = None, ready=None,
-        install_signals: bool = True) -> int:
+        install_signals: bool = True, delivery_options: dict | None = None) -> int:
     """Serve until stopped. ``load_again()`` returns a new config (or raises ConfigError) on SIGHUP.
     ``ready(port)`` is called once listening. Returns an exit code."""
     from wizard.relay.delivery import Delivery
@@ -54,7 +54,7 @@ def run(cfg, load_again, *, log=None, stop_event: threading.Event | None = None,
         log(f"cannot open the spool {relay.spool_path()}: {exc.strerror or exc}")
         return 1
     mailer = Mailer(cfg)
-    delivery = Delivery(cfg, spool, mailer, log_line=log)
+    delivery = Delivery(cfg, spool, mailer, log_line=log, **(delivery_options or {}))
     handler = Handler(relay, spool, on_accept=delivery.wake, log_line=log)
     controller = make_controller(relay, handler)
     try:

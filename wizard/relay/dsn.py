@@ -11,7 +11,11 @@ auto-reply) gets no DSN either.
 from __future__ import annotations
 
 import socket
-from email.message import EmailMessage
+from email import message_from_string
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.policy import SMTP
 from email.parser import BytesHeaderParser
 from email.utils import formatdate, make_msgid
 
@@ -30,7 +34,7 @@ def build(journal: dict, original: bytes, reason: str) -> bytes:
     to = journal.get("mail_from") or sender
     rcpts = journal.get("rcpts") or []
     host = socket.gethostname() or "mailwizard-relay"
-    msg = EmailMessage()
+    msg = MIMEMultipart("report", report_type="delivery-status")
     msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = "Undeliverable: " + _subject(original)
@@ -38,20 +42,20 @@ def build(journal: dict, original: bytes, reason: str) -> bytes:
     msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
     msg["Auto-Submitted"] = "auto-replied"
     msg["X-Mailwizard-Relay"] = "dsn"
-    msg.set_content(
+    msg.attach(MIMEText(
         "The mailwizard relay could not deliver this message and has stopped trying.\n\n"
         f"Recipients: {', '.join(rcpts)}\nReason: {reason}\n\n"
         f"The message is kept in the relay's dead-letter folder as {journal.get('id')}; "
-        "`mailwizard relay queue retry ID` sends it again.\n")
-    status = (f"Reporting-MTA: dns; {host}\nArrival-Date: {formatdate(journal.get('received'), usegmt=True)}\n\n"
-              + "\n".join(f"Final-Recipient: rfc822; {r}\nAction: failed\nStatus: 5.0.0\n"
-                          f"Diagnostic-Code: x-mailwizard; {reason[:400]}\n" for r in rcpts))
-    msg.add_attachment(status.encode("utf-8"), maintype="message", subtype="delivery-status")
-    headers = original.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    msg.add_attachment(headers, maintype="text", subtype="rfc822-headers")
-    msg.replace_header("Content-Type", 'multipart/report; report-type="delivery-status"; boundary="'
-                       + msg.get_boundary() + '"')
-    return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+        "`mailwizard relay queue retry ID` sends it again.\n", "plain", "utf-8"))
+    blocks = [f"Reporting-MTA: dns; {host}\nArrival-Date: {formatdate(journal.get('received'), usegmt=True)}\n"]
+    blocks += [f"Final-Recipient: rfc822; {r}\nAction: failed\nStatus: 5.0.0\n"
+               f"Diagnostic-Code: x-mailwizard; {' '.join(reason.split())[:400]}\n" for r in rcpts]
+    part = MIMEBase("message", "delivery-status")
+    part.set_payload([message_from_string(b) for b in blocks])
+    msg.attach(part)
+    headers = original.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode("utf-8", "replace")
+    msg.attach(MIMEText(headers, "rfc822-headers", "utf-8"))
+    return msg.as_bytes(policy=SMTP)
 
 
 def _subject(original: bytes) -> str:
