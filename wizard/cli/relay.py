@@ -18,13 +18,13 @@ def add_parser(subparsers, common_parent):
                     "over SMTP XOAUTH2. One log line per message to stderr; SIGTERM drains, SIGHUP reloads.",
         epilog="exit codes: 0 ok, 1 failed (cannot listen, no such message), 2 usage or config error.")
     sub = p.add_subparsers(dest="relay_command", metavar="{status,queue,add-client}")
-    s = sub.add_parser("status", help="queued, retrying (with the next attempt), dead, delivered today")
+    s = sub.add_parser("status", parents=[common_parent], help="queued, retrying (with the next attempt), dead, delivered today")
     s.add_argument("--json", action="store_true", help="one JSON object: queued, retrying, dead, delivered_today")
-    q = sub.add_parser("queue", help="list the queue, retry or drop a message (safe while the relay runs)")
+    q = sub.add_parser("queue", parents=[common_parent], help="list the queue, retry or drop a message (safe while the relay runs)")
     q.add_argument("action", choices=("list", "retry", "drop"))
     q.add_argument("id", nargs="?", help="the message ID (retry, drop); a unique prefix will do")
     q.add_argument("--json", action="store_true", help="list: JSON")
-    a = sub.add_parser("add-client", help="add a client; prints its generated password once",
+    a = sub.add_parser("add-client", parents=[common_parent], help="add a client; prints its generated password once",
                        description="Add a [[relay.clients]] entry. Prints one line `password: <generated>`: the "
                                    "config keeps only its scrypt hash, so note it now. A running relay picks the "
                                    "client up on SIGHUP (systemctl reload) or at its next start.")
