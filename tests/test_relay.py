@@ -268,3 +268,16 @@ def test_starttls_and_implicit_tls(sandbox, tmp_path):
             s.send_message(message())
     finally:
         r.close()
+
+
+def test_large_message_over_graph_goes_through_an_upload_session(sandbox, relay):
+    payload = os.urandom(5 * 1024 * 1024)                  # its base64 MIME is far over Graph's 4 MB request
+    m = message(subject="big")
+    m.add_attachment(payload, maintype="application", subtype="octet-stream", filename="scan.bin")
+    with _login(relay.port) as s:
+        s.send_message(m, to_addrs=[TO, "orders@contoso.com"])
+    got = wait_for(lambda: [x for x in sandbox.tenant.mailbox(TO).inbox if x.internet_message_id == m["Message-ID"]],
+                   timeout=30, what="the large message")
+    assert [a["content"] == payload for a in got[0].attachments] == [True]
+    assert any("createUploadSession" in r.path for r in sandbox.requests)
+    assert m["Message-ID"] in inbox_ids(sandbox, "orders@contoso.com")       # the Bcc survived the split
