@@ -281,3 +281,35 @@ def test_large_message_over_graph_goes_through_an_upload_session(sandbox, relay)
     assert [a["content"] == payload for a in got[0].attachments] == [True]
     assert any("createUploadSession" in r.path for r in sandbox.requests)
     assert m["Message-ID"] in inbox_ids(sandbox, "orders@contoso.com")       # the Bcc survived the split
+
+
+def test_graph_recovery_after_a_crash_sends_each_draft_once(sandbox, tmp_path):
+    """The journal states a SIGKILL can leave behind, replayed deterministically."""
+    from wizard.relay.delivery import Delivery
+    from wizard.relay.spool import Spool
+    from wizard.runtime import Mailer
+    cfg = relay_config(sandbox, tmp_path)
+    spool = Spool(cfg.relay.spool_path()).open()
+    lines = []
+    with Mailer(cfg) as mailer:
+        delivery = Delivery(cfg, spool, mailer, log_line=lines.append, settle=0.0)
+        graph, (who, _) = mailer.transport(), mailer.sender_of(SENDER)
+        mailer.sign_in(who)
+
+        def queued(state: str, sent: bool):
+            m = message(subject=state)
+            mid = spool.store(m.as_bytes(), {"client": "erp", "mail_from": SENDER, "rcpts": [TO], "bcc": [],
+                                             "sender": SENDER})
+            draft = graph.create_mime_draft(who, SENDER, m.as_bytes())
+            if sent:                                   # the crash came after Graph took the send
+                graph.send_draft(who, SENDER, draft)
+            spool.update(mid, state=state, draft_id=draft, sending_at=0.0)
+            return mid, m["Message-ID"]
+
+        cases = [queued("sending", True), queued("sending", False), queued("drafted", False)]
+        for mid, _ in cases:
+            delivery.process(mid)
+        for mid, message_id in cases:
+            assert inbox_ids(sandbox, TO).count(message_id) == 1, mid
+        assert spool.ids() == [] and len(spool.ids("done")) == 3
+        assert not sandbox.tenant.mailbox(SENDER).folders.get("Drafts")
