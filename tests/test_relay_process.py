@@ -5,7 +5,6 @@ exactly once over Graph)."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import smtplib
@@ -19,7 +18,7 @@ import pytest
 
 from relay_helpers import TO, message, wait_for
 from wizard.cli.main import main
-from wizard.config.files import load, save
+from wizard.config.files import save
 from wizard.config.relay import Relay
 from wizard.sandbox.tenant import Mailbox
 

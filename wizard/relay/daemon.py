@@ -97,7 +97,8 @@ def _reload(load_again, handler, delivery, log) -> None:
     try:
         new = load_again()
     except Exception as exc:       # a broken file keeps the running settings
-        log(f"reload failed, keeping the running settings: {getattr(exc, 'render', lambda: str(exc))()}")
+        said = exc.render() if hasattr(exc, "render") else str(exc)
+        log(f"reload failed, keeping the running settings: {said}")
         return
     problem = check_ready(new)
     if problem:
