@@ -120,6 +120,17 @@ def test_cli_add_client_status_queue_and_signals(tenant_with_senders, tmp_path, 
         assert main(["relay", "queue", "retry", mid[:15], "--config", str(path)]) == 0
         wait_for(lambda: spool.ids() == [] and spool.ids("dead") == [], what="the retried message delivered")
         assert main(["relay", "queue", "drop", "nonexistent", "--config", str(path)]) == 1
+        # a broken file on SIGHUP: said, and the running settings stay
+        good = path.read_text()
+        path.write_text(good.replace('listen = "127.0.0.1', 'listen = "0.0.0.0'))
+        relay.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload failed" in log.read_text(), what="the refused reload")
+        assert "only with TLS" in log.read_text()
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+            s.login("erp", password)
+        assert main(["relay", "--config", str(path)]) == 2                     # nor does a new relay start on it
+        assert "relay.listen" in capsys.readouterr().err
+        path.write_text(good)
         relay.proc.send_signal(signal.SIGTERM)
         assert relay.proc.wait(20) == 0
         assert "stopped;" in log.read_text()
