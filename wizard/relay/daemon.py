@@ -2,7 +2,7 @@
 
 One log line per message to stderr. SIGTERM / SIGINT: stop accepting, let the deliveries in flight
 finish (the rest stays in the spool for the next start). SIGHUP: read the config again (clients,
-senders, size limit, max_age; listen, spool and TLS take effect at the next start).
+senders, max_age; listen, spool, TLS and the size limit take effect at the next start).
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def _reload(load_again, handler, delivery, log) -> None:
     old = handler.relay
     handler.relay = new.relay
     delivery.cfg.relay = new.relay
-    note = "" if (old.listen, old.spool, old.certificate) == (new.relay.listen, new.relay.spool,
-                                                            new.relay.certificate) else \
-        "; listen, spool and certificate changes take effect at the next start"
+    fixed = ("listen", "spool", "certificate", "key", "tls", "max_size_mb")
+    changed = [k for k in fixed if getattr(old, k) != getattr(new.relay, k)]
+    note = f"; {', '.join(changed)} take effect at the next start" if changed else ""
     log(f"reloaded the config: {len(new.relay.clients)} client(s){note}")
