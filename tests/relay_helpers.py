@@ -50,8 +50,10 @@ class RunningRelay:
         self.lines: list[str] = []
         self.stop = threading.Event()
         self._port: list[int] = []
+        self.imap_port: list[int] = []
         self.thread = threading.Thread(target=daemon.run, args=(cfg, lambda: cfg), daemon=True, kwargs=dict(
             log=self.lines.append, stop_event=self.stop, ready=self._port.append, install_signals=False,
+            on_imap=self.imap_port.append,
             delivery_options={"base_delay": 0.2, **delivery_options}))
         self.thread.start()
         wait_for(lambda: self._port or not self.thread.is_alive(), 20, "the relay to listen")
@@ -79,5 +81,6 @@ def relay_config(sb, tmp_path, protocol: str = "graph", **relay_fields):
     cfg = sb.config(protocol=protocol)
     clients = relay_fields.pop("clients", None) or [
         RelayClient(name="erp", password_hash=hash_password(PASSWORD), senders=[SENDER])]
+    relay_fields.setdefault("imap_listen", "127.0.0.1:0")
     cfg.relay = Relay(listen="127.0.0.1:0", spool=str(tmp_path / "spool"), clients=clients, **relay_fields)
     return cfg

@@ -2,6 +2,7 @@
 
     [relay]
     listen = "127.0.0.1:2525"        # host:port the business system connects to
+    imap_listen = "127.0.0.1:1143"   # IMAP pass-through (when [incoming] protocol = "imap"); "" = off
     spool = ""                       # empty: <user state dir>/relay-spool (mode 0700)
     certificate = ""                 # PEM certificate (chain); with it STARTTLS (or implicit TLS) is offered
     key = ""                         # PEM private key; empty: in the certificate file
@@ -29,6 +30,7 @@ from pathlib import Path
 from wizard.config import fields as f
 
 DEFAULT_LISTEN = "127.0.0.1:2525"
+DEFAULT_IMAP_LISTEN = "127.0.0.1:1143"
 DEFAULT_MAX_MB = 35          # Exchange Online's default message size limit
 MAX_MB = 150                 # Exchange Online's largest (MaxSendSize)
 DEFAULT_MAX_AGE = "2d"
@@ -52,6 +54,7 @@ class RelayClient:
 @dataclass
 class Relay:
     listen: str = DEFAULT_LISTEN
+    imap_listen: str = DEFAULT_IMAP_LISTEN   # IMAP pass-through, when [incoming] protocol = "imap"
     spool: str = ""
     certificate: str = ""
     key: str = ""
@@ -81,7 +84,7 @@ class Relay:
         return next((c for c in self.clients if c.name.lower() == name.lower()), None)
 
 
-_TYPES = {"listen": str, "spool": str, "certificate": str, "key": str, "tls": str, "max_size_mb": int,
+_TYPES = {"listen": str, "imap_listen": str, "spool": str, "certificate": str, "key": str, "tls": str, "max_size_mb": int,
           "max_age": str, "clients": list}
 _CLIENT_TYPES = {"name": str, "password_hash": str, "senders": list, "mailbox": str}
 _NAMES = {str: "a text in quotes", int: "a whole number", list: "a list"}
@@ -181,6 +184,15 @@ def validate(relay: Relay, problem, locate) -> None:
         host, _ = split_listen(relay.listen)
     except ValueError as exc:
         problem("relay.listen", str(exc), locate("relay.listen"))
+    if relay.imap_listen:
+        try:
+            imap_host, _ = split_listen(relay.imap_listen)
+            if not is_loopback(imap_host) and not relay.certificate:
+                problem("relay.imap_listen", f"{relay.imap_listen} is reachable from other machines: IMAP beyond "
+                        "loopback only with TLS; set relay.certificate, or listen on 127.0.0.1",
+                        locate("relay.imap_listen"))
+        except ValueError as exc:
+            problem("relay.imap_listen", f"{exc} (or \"\" for no IMAP)", locate("relay.imap_listen"))
     if relay.tls not in TLS_MODES:
         problem("relay.tls", f"unknown value '{relay.tls}'; expected one of: {', '.join(TLS_MODES)}",
                 locate("relay.tls"))

@@ -38,7 +38,7 @@ def check_ready(cfg) -> str | None:
 
 
 def run(cfg, load_again, *, log=None, stop_event: threading.Event | None = None, ready=None,
-        install_signals: bool = True, delivery_options: dict | None = None) -> int:
+        install_signals: bool = True, delivery_options: dict | None = None, on_imap=None) -> int:
     """Serve until stopped. ``load_again()`` returns a new config (or raises ConfigError) on SIGHUP.
     ``ready(port)`` is called once listening. Returns an exit code."""
     from wizard.relay.delivery import Delivery
@@ -63,6 +63,7 @@ def run(cfg, load_again, *, log=None, stop_event: threading.Event | None = None,
         log(f"cannot listen on {relay.listen}: {getattr(exc, 'strerror', None) or exc}")
         mailer.close()
         return 1
+    imap = _start_imap(cfg, mailer, log, lambda: handler.relay)
     host = relay.host_port()[0]
     tls = "no TLS (loopback only), AUTH PLAIN/LOGIN in plain text" if not relay.certificate else \
         ("implicit TLS" if relay.tls == "implicit" else "STARTTLS required before AUTH")
@@ -79,6 +80,8 @@ def run(cfg, load_again, *, log=None, stop_event: threading.Event | None = None,
     delivery.start()
     if ready:
         ready(controller.port)
+    if on_imap and imap is not None:
+        on_imap(imap.port)
     try:
         while not stop.wait(0.5):
             if reload_wanted.is_set():
@@ -86,11 +89,42 @@ def run(cfg, load_again, *, log=None, stop_event: threading.Event | None = None,
                 _reload(load_again, handler, delivery, log)
     finally:
         controller.stop()
+        if imap is not None:
+            imap.stop()
         log("stopped accepting; finishing the deliveries in flight")
         delivery.stop()
         mailer.close()
         log(f"stopped; {len(spool.ids())} message(s) wait in the spool for the next start")
     return 0
+
+
+def _start_imap(cfg, mailer, log, relay_of):
+    """The IMAP pass-through, when [relay] imap_listen is set and [incoming] protocol is imap."""
+    relay = cfg.relay
+    if not relay.imap_listen:
+        return None
+    if cfg.incoming.protocol != "imap":
+        log(f"IMAP pass-through off: it needs [incoming] protocol = \"imap\" (now \"{cfg.incoming.protocol}\")")
+        return None
+    from wizard.config.relay import split_listen
+    from wizard.relay.imap import ImapPassThrough
+    from wizard.relay.server import tls_context
+    from wizard.runtime.imap import ImapTransport
+    upstream = ImapTransport(cfg, mailer.tokens, server=cfg.incoming.server, port=cfg.incoming.port)
+
+    def open_upstream(mailbox: str):
+        who, address = mailer.reader_of(mailbox)
+        return upstream.open_session(address, who)
+    imap = ImapPassThrough(relay_of, open_upstream, log_line=log, tls_context=tls_context(relay))
+    host, port = split_listen(relay.imap_listen)
+    try:
+        imap.start(host, port)
+    except OSError as exc:
+        log(f"IMAP pass-through off: cannot listen on {relay.imap_listen}: {exc.strerror or exc}")
+        return None
+    log(f"IMAP pass-through on {host}:{imap.port} to {upstream.server}:{upstream.port} "
+        f"({'implicit TLS' if relay.certificate else 'no TLS, loopback only'})")
+    return imap
 
 
 def _reload(load_again, handler, delivery, log) -> None:

@@ -188,6 +188,10 @@ class Mailer:
         own, a [[users]] entry's by name, or the config's sign-in for an address."""
         return self._sender(sender)
 
+    def reader_of(self, account: str) -> tuple[SignIn, str]:
+        """(sign-in, mailbox address) that ``fetch(account)`` uses."""
+        return self._reader(account)
+
     def fetch(self, account: str, *, since: datetime | None = None, limit: int = 50,
               unprocessed_only: bool = True) -> list[Message]:
         """Messages in the inbox of ``account``, oldest first: unread ones only
