@@ -14,7 +14,7 @@ Target: fsync costs the relay at most 25% of its rate (relay >= 0.75 x ceiling):
 concurrent clients overlap (they run in worker threads, off the event loop). The ratio to the
 sequential floor is printed too. Exit 0 met, 1 not met, 2 the run failed.
 
-    .venv/bin/python benchmarks/relay_spool.py [--messages 400] [--floor 300]
+    .venv/bin/python benchmarks/relay_spool.py [--messages 400] [--floor 300] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -52,10 +52,11 @@ def fsync_floor(folder: Path, n: int) -> float:
     return 1.0 / statistics.median(times)
 
 
-def client(port: int, count: int, start_evt, done_q) -> None:
+def client(port: int, count: int, start_evt, ready_q, done_q) -> None:
     import smtplib
     s = smtplib.SMTP("127.0.0.1", port, timeout=60)
     s.login("bench", "bench-password")
+    ready_q.put(1)
     msg = (f"From: erp@contoso.com\r\nTo: test.recipient@contoso.com\r\nSubject: bench\r\n\r\n{BODY}").encode()
     start_evt.wait()
     for _ in range(count):
@@ -76,12 +77,14 @@ def relay_rate(spool_dir: Path, messages: int) -> float:
     controller.start()
     try:
         ctx = mp.get_context("spawn")
-        start_evt, done_q = ctx.Event(), ctx.Queue()
+        start_evt, ready_q, done_q = ctx.Event(), ctx.Queue(), ctx.Queue()
         share = messages // CLIENTS
-        procs = [ctx.Process(target=client, args=(controller.port, share, start_evt, done_q)) for _ in range(CLIENTS)]
+        procs = [ctx.Process(target=client, args=(controller.port, share, start_evt, ready_q, done_q))
+                 for _ in range(CLIENTS)]
         for p in procs:
             p.start()
-        time.sleep(3.0)                    # let every client connect and log in (outside the measure)
+        for _ in procs:                    # every client connected and logged in (outside the measure)
+            ready_q.get(timeout=120)
         began = time.perf_counter()
         start_evt.set()
         ends = [done_q.get(timeout=300) for _ in procs]
@@ -99,22 +102,24 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=400)
     ap.add_argument("--floor", type=int, default=300, help="fsyncs for the floor")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds (medians are printed)")
     args = ap.parse_args()
+    floors, rates, ceilings = [], [], []
     with tempfile.TemporaryDirectory(prefix="relay-bench-", dir=os.environ.get("TMPDIR")) as tmp:
         folder = Path(tmp)
         try:
-            floor_before = fsync_floor(folder, args.floor)
-            rate = relay_rate(folder / "spool", args.messages)
-            real_fsync, os.fsync = os.fsync, (lambda fd: None)
-            try:
-                ceiling = relay_rate(folder / "spool-nofsync", args.messages)
-            finally:
-                os.fsync = real_fsync
-            floor_after = fsync_floor(folder, args.floor)
+            for n in range(args.rounds):          # interleaved: load on the machine hits every measure alike
+                floors.append(fsync_floor(folder, args.floor))
+                rates.append(relay_rate(folder / f"spool-{n}", args.messages))
+                real_fsync, os.fsync = os.fsync, (lambda fd: None)
+                try:
+                    ceilings.append(relay_rate(folder / f"spool-nofsync-{n}", args.messages))
+                finally:
+                    os.fsync = real_fsync
         except Exception as exc:
             print(f"relay_spool: the run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 2
-    fsyncs = (floor_before + floor_after) / 2
+    fsyncs, rate, ceiling = statistics.median(floors), statistics.median(rates), statistics.median(ceilings)
     sequential = fsyncs / 3
     ratio = rate / sequential
     print(table([("fsync floor (one writer, 4 KB)", f"{fsyncs:.0f} fsyncs/s", ""),

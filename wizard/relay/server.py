@@ -41,6 +41,9 @@ class Handler:
         self.spool = spool
         self.on_accept = on_accept or (lambda mid: None)
         self.log_line = log_line or (lambda text: None)
+        from concurrent.futures import ThreadPoolExecutor
+        # the fsyncs of concurrent clients overlap here, off the event loop
+        self._writers = ThreadPoolExecutor(max_workers=16, thread_name_prefix="relay-spool")
 
     # the authenticator aiosmtpd calls for PLAIN and LOGIN
     def authenticate(self, server, session, envelope, mechanism, auth_data):
@@ -101,7 +104,7 @@ class Handler:
                    "message_id": message_id, "peer": session.peer[0] if session.peer else ""}
         loop = asyncio.get_running_loop()
         try:
-            mid = await loop.run_in_executor(None, self.spool.store, data, journal)
+            mid = await loop.run_in_executor(self._writers, self.spool.store, data, journal)
         except SpoolFull:
             self.log_line(f"refused a message from {client.name}: the spool's disk is full")
             return "452 4.3.1 Insufficient system storage: the relay's spool is full; try again later"
