@@ -190,8 +190,10 @@ def test_crash_test_sigkill_exactly_once_over_graph(tenant_with_senders, tmp_pat
         t.start()
     kills = 0
     try:
-        while any(t.is_alive() for t in threads) and kills < 3:
-            time.sleep(rng.uniform(0.2, 0.8))            # a random moment
+        for low, high in ((0.1, 0.3), (0.35, 0.55), (0.6, 0.8)):     # at random moments along the way
+            mark = int(80 * rng.uniform(low, high))
+            wait_for(lambda: len(accepted) + len(unknown) >= mark, 40, "the clients' progress")
+            time.sleep(rng.uniform(0.0, 0.05))
             relay.kill()
             kills += 1
             relay.start(port)
@@ -205,7 +207,7 @@ def test_crash_test_sigkill_exactly_once_over_graph(tenant_with_senders, tmp_pat
         got = [m.internet_message_id for m in sb.tenant.mailbox(TO).inbox]
         assert [mid for mid in accepted if got.count(mid) != 1] == []      # exactly once each
         assert [mid for mid in unknown if got.count(mid) > 1] == []        # never twice
-        assert spool.ids("dead") == []
+        assert spool.ids("dead") == [], [spool.journal(m, "dead").get("last_error") for m in spool.ids("dead")]
         assert kills == 3
     finally:
         relay.proc.send_signal(signal.SIGTERM)
