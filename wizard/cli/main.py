@@ -19,6 +19,7 @@ Sub-commands and exit codes are a public contract (scripts rely on them):
   mailwizard login      device code sign-in, saved for check/send/poll; exit 0 signed in, 1 failed, 2 usage
   mailwizard register   register the app through Graph (one admin sign-in), write and test the config; exit 0, 1, 2
   mailwizard doctor     compare the app registration with what the config needs; exit 0 ok, 1 findings, 2 usage
+  mailwizard relay      local SMTP relay to Exchange Online (status, queue, add-client); exit 0, 1 failed, 2 usage
 
 Only argparse is imported up front: textual, msal and exchangelib are imported
 by the command that needs them, so `--help` is instant.
@@ -147,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     from wizard.cli import doctor as cli_doctor, register as cli_register  # argparse only at import time
     cli_register.add_parser(sub, common)
     cli_doctor.add_parser(sub, common)
+    from wizard.cli import relay as cli_relay  # argparse only at import time (aiosmtpd when it runs)
+    cli_relay.add_parser(sub, common)
 
     s = sub.add_parser("sandbox", help="serve the sandbox tenant on 127.0.0.1 until Ctrl-C",
                        description="Serve the sandbox tenant (identity platform + EWS) on 127.0.0.1 with a throwaway CA, "
@@ -252,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
             return run(args)
         if command in ("cert", "login"):
             from wizard.cli.cert import run
+            return run(args)
+        if command == "relay":
+            from wizard.cli.relay import run
             return run(args)
         if command in ("init", "list", "export", "rotate", "discover", "register", "doctor"):
             from importlib import import_module

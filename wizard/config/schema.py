@@ -15,6 +15,7 @@ from pathlib import Path
 
 from wizard.config import fields as f
 from wizard.config.alerts import Alerts, problems as alert_problems, to_data as alerts_data
+from wizard.config import relay as relay_section
 from wizard.config.clouds import CLOUDS
 
 SCHEMA_VERSION = 1
@@ -132,6 +133,7 @@ class Config:
     users: list[UserOverride] = field(default_factory=list)
     alerts: Alerts = field(default_factory=Alerts)      # optional [alerts] (wizard/config/alerts.py)
     has_alerts: bool = field(default=False, repr=False, compare=False)   # the file has an [alerts] table
+    relay: relay_section.Relay | None = None        # the optional [relay] section (`mailwizard relay`)
 
     # -- derived values -------------------------------------------------
     @property
@@ -259,6 +261,8 @@ def from_dict(data: dict, locate=lambda key: None) -> tuple[Config, list[Problem
                 setattr(cfg, key, v)
         elif key == "users":
             cfg.users = _users(value, problems, locate)
+        elif key == "relay":
+            cfg.relay = relay_section.parse(value, lambda *p: problems.append(Problem(*p)), locate)
         elif key in _SECTIONS:
             if not isinstance(value, dict):
                 problems.append(Problem(key, f"must be a table [{key}]", locate(key)))
@@ -278,7 +282,7 @@ def from_dict(data: dict, locate=lambda key: None) -> tuple[Config, list[Problem
                 if tv is not None or _TYPES[where] is date:
                     setattr(section, k, tv)
         else:
-            problems.append(Problem(key, f"unknown key '{key}'; known: version, system, {', '.join(_SECTIONS)}, users", locate(key)))
+            problems.append(Problem(key, f"unknown key '{key}'; known: version, system, {', '.join(_SECTIONS)}, users, relay", locate(key)))
     return cfg, problems
 
 
@@ -356,6 +360,8 @@ def to_dict(cfg: Config) -> dict:
         data["users"] = [{k: v for k, v in vars(u).items() if v not in ("", None)} for u in cfg.users]
     if not data["incoming"].get("accounts"):
         data["incoming"].pop("accounts", None)
+    if cfg.relay is not None:
+        data["relay"] = relay_section.to_data(cfg.relay)
     return data
 
 
@@ -479,6 +485,8 @@ def validate(cfg: Config, *, today: date | None = None, resolve: bool = True,
         out.append(Problem("endpoints.ca_bundle", f"file {e.ca_bundle} does not exist: give the path of a PEM file with the CA certificates to trust", locate("endpoints.ca_bundle")))
     for fld, message, warning in alert_problems(cfg.alerts, cfg.has_alerts):
         out.append(Problem(fld, message, locate(fld.split("[")[0]), warning=warning))
+    if cfg.relay is not None:
+        relay_section.validate(cfg.relay, lambda *p: out.append(Problem(*p)), locate)
     hidden = _invisible_characters(cfg, locate)
     flagged = {p.field for p in hidden}
     return hidden + [p for p in out if p.field not in flagged]

@@ -40,6 +40,7 @@ from wizard.runtime.model import Message, MailError
 SELECT = "id,subject,from,sender,toRecipients,receivedDateTime,body,hasAttachments,isRead"
 MAX_INLINE = 3 * 1024 * 1024       # one attachment in a request: under 3 MB; all of them in sendMail: this much
 MAX_ATTACHMENT = 150 * 1024 * 1024  # the most an upload session takes
+MAX_REQUEST = 4 * 1024 * 1024 - 64 * 1024   # a request body Graph takes (about 4 MB), with a margin
 CHUNK = 12 * 320 * 1024             # bytes per PUT: the largest multiple of 320 KiB under 4 MB
 PAGE = 50
 RETRY_STATUSES = (429, 503, 504)
@@ -203,6 +204,42 @@ class GraphTransport:
         raise MailError(lookup("http.unexpected", cfg=self.cfg, host=self.base.split("/")[2],
                                service_message=f"the upload of {a.name} ended without the attachment being "
                                "created"), account=sender)
+
+    # -- MIME drafts (the relay: exactly once) ------------------------------------------------
+    def create_mime_draft(self, who, sender: str, mime: bytes) -> str:
+        """A draft in ``sender``'s Drafts from the RFC 5322 bytes as they are (``POST /users/{sender}/messages``,
+        Content-Type text/plain, the body base64); returns its id. Needs ``Mail.ReadWrite``. The request body
+        must stay under Graph's ~4 MB: see ``mime_request_size``."""
+        resp = self._request("POST", f"/users/{quote(sender)}/messages", who, sender, need="Mail.ReadWrite",
+                             data=base64.b64encode(mime), headers={"Content-Type": "text/plain"}, ok=(201,))
+        return str(resp.json()["id"])
+
+    def add_attachment(self, who, sender: str, draft_id: str, attachment) -> None:
+        """One file attachment on a draft: inline under 3 MB, else through an upload session."""
+        path = f"/users/{quote(sender)}/messages/{quote(draft_id, safe='')}"
+        if attachment.size < MAX_INLINE:
+            self._request("POST", path + "/attachments", who, sender, json=_inline(attachment),
+                          need="Mail.ReadWrite", ok=(201,))
+        else:
+            self._upload(who, sender, path, attachment, "Mail.ReadWrite")
+
+    def send_draft(self, who, sender: str, draft_id: str) -> None:
+        """``POST /users/{sender}/messages/{id}/send`` (202)."""
+        self._request("POST", f"/users/{quote(sender)}/messages/{quote(draft_id, safe='')}/send", who, sender,
+                      ok=(202,))
+
+    def draft_state(self, who, sender: str, draft_id: str) -> str:
+        """"draft" (still unsent in the mailbox), "sent" (no longer a draft) or "gone" (not found: sent and moved
+        to Sent Items under a new id, or deleted)."""
+        resp = self._request("GET", f"/users/{quote(sender)}/messages/{quote(draft_id, safe='')}", who, sender,
+                             params={"$select": "isDraft"}, ok=(200, 404))
+        if resp.status_code == 404:
+            return "gone"
+        return "draft" if resp.json().get("isDraft", True) else "sent"
+
+    def delete_message(self, who, sender: str, message_id: str) -> None:
+        self._request("DELETE", f"/users/{quote(sender)}/messages/{quote(message_id, safe='')}", who, sender,
+                      ok=(204, 404))
 
     def check(self, address: str, who) -> None:
         self._request("GET", f"/users/{quote(address)}/mailFolders/inbox", who, address, params={"$select": "id"},

@@ -87,6 +87,16 @@ class ImapTransport:
         self.connects += 1
         return imap
 
+    def open_session(self, address: str, who) -> imaplib.IMAP4_SSL:
+        """A connection of its own, signed in to ``address`` (TLS, AUTHENTICATE XOAUTH2), for a caller that
+        passes a client's session through (the relay). Raises MailError."""
+        try:
+            return self._open(address, self.tokens.token("exchange", who))
+        except MailError:
+            raise
+        except Exception as exc:
+            raise MailError(self._diagnose(exc, address, who), account=address) from None
+
     def _with(self, address: str, who, work):
         """work(imap) on this mailbox's connection (opened on first use, reopened
         with a new token, once more after a dropped connection). Connections to

@@ -167,6 +167,11 @@ class Mailer:
         self.pacer.admit(address, len(to_list) + len(cc_list))
         transport.send(who, address, to_list, cc_list, subject, body or "", files, save_copy=self.save_copy)
 
+    def transport(self):
+        """The outgoing protocol's transport (``runtime.graph.GraphTransport``, ``runtime.smtp.SmtpTransport``
+        or ``runtime.ews.EwsTransport``), made once and kept: for callers that send MIME as it is (the relay)."""
+        return self._outgoing()
+
     def sign_in(self, who: SignIn | None = None, api: str | None = None) -> str:
         """The access token of ``who`` (default: the config's sign-in) for ``api``
         (default: the outgoing protocol's). A failure names the user who signed in
@@ -182,6 +187,10 @@ class Mailer:
         """(sign-in, from address) that ``send(sender=...)`` uses: the config's
         own, a [[users]] entry's by name, or the config's sign-in for an address."""
         return self._sender(sender)
+
+    def reader_of(self, account: str) -> tuple[SignIn, str]:
+        """(sign-in, mailbox address) that ``fetch(account)`` uses."""
+        return self._reader(account)
 
     def fetch(self, account: str, *, since: datetime | None = None, limit: int = 50,
               unprocessed_only: bool = True) -> list[Message]:

@@ -176,10 +176,16 @@ class SmtpTransport:
         """One SMTP session per signed-in user, reused; sessions of different
         users run in parallel, one user's messages go in turn. A dropped reused
         connection is opened again at once; a 4xx reply is tried again after a wait."""
-        msg = build_mime(sender, to, cc, subject, body, attachments)
+        self._deliver(who, sender, build_mime(sender, to, cc, subject, body, attachments), list(to) + list(cc))
+
+    def send_raw(self, who, sender: str, recipients, mime: bytes, envelope_from: str | None = None) -> None:
+        """The RFC 5322 bytes as they are, to the envelope ``recipients`` (Bcc ones included: no Bcc
+        header is added), signed in for ``sender``. The relay's upstream path."""
+        self._deliver(who, sender, mime, list(recipients), envelope_from or sender)
+
+    def _deliver(self, who, sender: str, msg, recipients: list, envelope_from: str | None = None) -> None:
         user = sender if who.app_only or not who.username else who.username
         ukey = user.lower()
-        recipients = list(to) + list(cc)
         dropped = transient = 0
         while True:
             token = self.tokens.token("exchange", who)
@@ -195,7 +201,10 @@ class SmtpTransport:
                 with entry.lock:
                     if entry.smtp is None:
                         entry.smtp = self._open(user, token)
-                    refused = entry.smtp.send_message(msg, from_addr=sender, to_addrs=recipients)
+                    if isinstance(msg, bytes):
+                        refused = entry.smtp.sendmail(envelope_from or sender, recipients, msg)
+                    else:
+                        refused = entry.smtp.send_message(msg, from_addr=sender, to_addrs=recipients)
                 if refused:         # some recipients took it, these were refused
                     raise RecipientRefused(refused, [r for r in recipients if r not in refused])
                 return

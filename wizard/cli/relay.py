@@ -1,0 +1,156 @@
+"""`mailwizard relay`: the local SMTP relay (``wizard.relay``) and its queue."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from wizard.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, load_config
+
+
+def add_parser(subparsers, common_parent):
+    p = subparsers.add_parser(
+        "relay", parents=[common_parent], help="local SMTP relay: any system mails through Exchange Online over OAuth",
+        description="Run the local SMTP relay in the foreground (no sub-command): a business system sends with "
+                    "AUTH PLAIN/LOGIN and a relay password to [relay] listen (default 127.0.0.1:2525); each "
+                    "accepted message is fsynced in the spool before the 250 and delivered upstream with the "
+                    "config's sign-in: exactly once over Graph ([outgoing] protocol = \"graph\"), at least once "
+                    "over SMTP XOAUTH2. One log line per message to stderr; SIGTERM drains, SIGHUP reloads.",
+        epilog="exit codes: 0 ok, 1 failed (cannot listen, no such message), 2 usage or config error.")
+    sub = p.add_subparsers(dest="relay_command", metavar="{status,queue,add-client}")
+    s = sub.add_parser("status", parents=[common_parent], help="queued, retrying (with the next attempt), dead, delivered today")
+    s.add_argument("--json", action="store_true", help="one JSON object: queued, retrying, dead, delivered_today")
+    q = sub.add_parser("queue", parents=[common_parent], help="list the queue, retry or drop a message (safe while the relay runs)")
+    q.add_argument("action", choices=("list", "retry", "drop"))
+    q.add_argument("id", nargs="?", help="the message ID (retry, drop); a unique prefix will do")
+    q.add_argument("--json", action="store_true", help="list: JSON")
+    a = sub.add_parser("add-client", parents=[common_parent], help="add a client; prints its generated password once",
+                       description="Add a [[relay.clients]] entry. Prints one line `password: <generated>`: the "
+                                   "config keeps only its scrypt hash, so note it now. A running relay picks the "
+                                   "client up on SIGHUP (systemctl reload) or at its next start.")
+    a.add_argument("name", help="the SMTP user name the system logs in with")
+    a.add_argument("--from", dest="senders", action="append", required=True, metavar="ADDR",
+                   help="an address the client may send from (envelope and header From); repeat for more")
+    a.add_argument("--mailbox", metavar="ADDR", help="the mailbox its IMAP/POP3 logins open (default: first --from)")
+    return p
+
+
+def run(args) -> int:
+    what = getattr(args, "relay_command", None)
+    strict = what in (None, "add-client")
+    path, cfg = load_config(args, "relay", strict=strict)
+    if cfg is None:
+        return EXIT_USAGE
+    if what == "add-client":
+        return _add_client(args, path, cfg)
+    from wizard.config.relay import Relay
+    relay = cfg.relay or Relay()
+    if what is None:
+        return _serve(args, path, cfg)
+    from wizard.relay.spool import Spool
+    spool = Spool(relay.spool_path())
+    if not spool.root.is_dir():
+        spool = None
+    if what == "status":
+        return _status(spool, relay, cfg, args.json)
+    return _queue(spool, args)
+
+
+def _serve(args, path, cfg) -> int:
+    from wizard.config.files import load
+    from wizard.relay.daemon import check_ready, run as serve
+    problem = check_ready(cfg)
+    if problem:
+        print(f"mailwizard relay: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    return serve(cfg, lambda: load(path))
+
+
+def _status(spool, relay, cfg, as_json: bool) -> int:
+    from wizard.relay.status import status
+    if spool is None:
+        data = {"queued": 0, "retrying": [], "dead": 0, "delivered_today": 0, "queued_messages": [],
+                "dead_messages": [], "spool": str(relay.spool_path()), "protocol": cfg.outgoing.protocol}
+    else:
+        data = status(spool, cfg.outgoing.protocol)
+    if as_json:
+        print(json.dumps(data))
+        return EXIT_OK
+    print(f"spool: {data['spool']}")
+    print(f"queued: {data['queued']}   retrying: {len(data['retrying'])}   dead: {data['dead']}   "
+          f"delivered today: {data['delivered_today']}")
+    if data.get("delivery"):
+        print(f"delivery: {data['delivery']}")
+    for r in data["retrying"]:
+        print(f"  retrying {r['id']}  next attempt {r['next_attempt']}  ({r['attempts']} tried): {r['last_error']}")
+    for r in data["dead_messages"]:
+        print(f"  dead {r['id']}  {r['from']} -> {', '.join(r['to'])}: {r['last_error']}")
+    return EXIT_OK
+
+
+def _queue(spool, args) -> int:
+    if args.action == "list":
+        from wizard.relay.status import _row
+        rows = [] if spool is None else [dict(_row(j), folder="queue") for j in spool.journals()] + \
+            [dict(_row(j), folder="dead") for j in spool.journals("dead")]
+        if args.json:
+            print(json.dumps(rows))
+        elif not rows:
+            print("the queue is empty")
+        for r in rows if not args.json else ():
+            print(f"{r['id']}  {r['folder']:5}  {r['state']:9} {r['attempts']} tried  {r['from']} -> "
+                  f"{', '.join(r['to'])}  {r['size']} bytes" + (f"  ({r['last_error']})" if r["last_error"] else ""))
+        return EXIT_OK
+    if not args.id:
+        print(f"mailwizard relay queue {args.action}: give the message ID (see `mailwizard relay queue list`)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    found = spool.find(args.id) if spool else None
+    if found is None:
+        print(f"mailwizard relay queue {args.action}: no message {args.id!r} in the queue or the dead-letter folder",
+              file=sys.stderr)
+        return EXIT_FAIL
+    where, mid = found.split(":", 1)
+    if args.action == "retry":
+        spool.retry(mid)
+        print(f"{mid}: due now" + (" (back from the dead-letter folder)" if where == "dead" else ""))
+    else:
+        spool.drop(mid)
+        print(f"{mid}: dropped")
+    return EXIT_OK
+
+
+def _add_client(args, path, cfg) -> int:
+    from wizard.config import fields as f
+    from wizard.config.files import WriteError, save
+    from wizard.config.relay import Relay, RelayClient
+    from wizard.relay.auth import generate_password, hash_password
+    import re
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}", args.name):
+        print("mailwizard relay add-client: NAME must be letters, digits and . _ - @ (the SMTP user name)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    for addr in args.senders + ([args.mailbox] if args.mailbox else []):
+        checked = f.check_email(addr, "--from / --mailbox address")
+        if checked.error:
+            print(f"mailwizard relay add-client: {addr!r}: {checked.error}", file=sys.stderr)
+            return EXIT_USAGE
+    if cfg.relay is None:
+        cfg.relay = Relay()
+    if cfg.relay.client(args.name):
+        print(f"mailwizard relay add-client: a client named {args.name!r} already exists in {path}; remove its "
+              "[[relay.clients]] entry first to give it a new password", file=sys.stderr)
+        return EXIT_USAGE
+    password = generate_password()
+    cfg.relay.clients.append(RelayClient(name=args.name, password_hash=hash_password(password),
+                                         senders=[a.strip() for a in args.senders],
+                                         mailbox=(args.mailbox or "").strip()))
+    try:
+        save(cfg, path)
+    except WriteError as exc:
+        print(f"mailwizard relay add-client: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    print(f"password: {password}", flush=True)
+    print(f"client {args.name} added to {path}; SMTP settings: server {cfg.relay.listen}, user {args.name}, "
+          "AUTH PLAIN or LOGIN. A running relay picks it up on SIGHUP.", file=sys.stderr)
+    return EXIT_OK

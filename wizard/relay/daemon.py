@@ -1,0 +1,147 @@
+"""`mailwizard relay` in the foreground: the SMTP side (``server``), the spool and the delivery workers.
+
+One log line per message to stderr. SIGTERM / SIGINT: stop accepting, let the deliveries in flight
+finish (the rest stays in the spool for the next start). SIGHUP: read the config again (clients,
+senders, max_age; listen, spool, TLS and the size limit take effect at the next start).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+
+from wizard.relay.spool import Spool
+
+
+class LogLine:
+    def __init__(self, stream=None):
+        self.stream = stream
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str) -> None:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with self._lock:
+            print(f"{stamp} relay: {text}", file=self.stream or sys.stderr, flush=True)
+
+
+def check_ready(cfg) -> str | None:
+    """Why this config cannot run the relay, or None."""
+    if cfg.relay is None or not cfg.relay.clients:
+        return ("no [[relay.clients]] in the config: add one with "
+                "`mailwizard relay add-client NAME --from ADDRESS` (it prints the password once)")
+    if cfg.outgoing.protocol not in ("graph", "smtp"):
+        return (f"[outgoing] protocol = \"{cfg.outgoing.protocol}\": the relay delivers over \"graph\" (exactly once) "
+                "or \"smtp\" (at least once); set one of them")
+    return None
+
+
+def run(cfg, load_again, *, log=None, stop_event: threading.Event | None = None, ready=None,
+        install_signals: bool = True, delivery_options: dict | None = None, on_imap=None) -> int:
+    """Serve until stopped. ``load_again()`` returns a new config (or raises ConfigError) on SIGHUP.
+    ``ready(port)`` is called once listening. Returns an exit code."""
+    from wizard.relay.delivery import Delivery
+    from wizard.relay.server import Handler, make_controller
+    from wizard.runtime import Mailer
+    log = log or LogLine()
+    stop = stop_event or threading.Event()
+    reload_wanted = threading.Event()
+    relay = cfg.relay
+    try:
+        spool = Spool(relay.spool_path()).open()
+    except OSError as exc:
+        log(f"cannot open the spool {relay.spool_path()}: {exc.strerror or exc}")
+        return 1
+    mailer = Mailer(cfg)
+    delivery = Delivery(cfg, spool, mailer, log_line=log, **(delivery_options or {}))
+    handler = Handler(relay, spool, on_accept=delivery.wake, log_line=log)
+    controller = make_controller(relay, handler)
+    try:
+        controller.start()
+    except (OSError, RuntimeError, TimeoutError) as exc:
+        log(f"cannot listen on {relay.listen}: {getattr(exc, 'strerror', None) or exc}")
+        mailer.close()
+        return 1
+    imap = _start_imap(cfg, mailer, log, lambda: handler.relay)
+    host = relay.host_port()[0]
+    tls = "no TLS (loopback only), AUTH PLAIN/LOGIN in plain text" if not relay.certificate else \
+        ("implicit TLS" if relay.tls == "implicit" else "STARTTLS required before AUTH")
+    how = "exactly once over Graph" if cfg.outgoing.protocol == "graph" else "at least once over SMTP"
+    queued = len(spool.ids())
+    log(f"listening on {host}:{controller.port} ({tls}); {len(relay.clients)} client(s); spool {spool.root} "
+        f"({queued} queued); delivering {how} as {cfg.outgoing.sender or 'the senders'}; "
+        f"max size {relay.max_size_mb} MB, max_age {relay.max_age}")
+    if install_signals:
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, lambda *_: reload_wanted.set())
+    delivery.start()
+    if ready:
+        ready(controller.port)
+    if on_imap and imap is not None:
+        on_imap(imap.port)
+    try:
+        while not stop.wait(0.5):
+            if reload_wanted.is_set():
+                reload_wanted.clear()
+                _reload(load_again, handler, delivery, log)
+    finally:
+        controller.stop()
+        if imap is not None:
+            imap.stop()
+        log("stopped accepting; finishing the deliveries in flight")
+        delivery.stop()
+        mailer.close()
+        log(f"stopped; {len(spool.ids())} message(s) wait in the spool for the next start")
+    return 0
+
+
+def _start_imap(cfg, mailer, log, relay_of):
+    """The IMAP pass-through, when [relay] imap_listen is set and [incoming] protocol is imap."""
+    relay = cfg.relay
+    if not relay.imap_listen:
+        return None
+    if cfg.incoming.protocol != "imap":
+        log(f"IMAP pass-through off: it needs [incoming] protocol = \"imap\" (now \"{cfg.incoming.protocol}\")")
+        return None
+    from wizard.config.relay import split_listen
+    from wizard.relay.imap import ImapPassThrough
+    from wizard.relay.server import tls_context
+    from wizard.runtime.imap import ImapTransport
+    upstream = ImapTransport(cfg, mailer.tokens, server=cfg.incoming.server, port=cfg.incoming.port)
+
+    def open_upstream(mailbox: str):
+        who, address = mailer.reader_of(mailbox)
+        return upstream.open_session(address, who)
+    imap = ImapPassThrough(relay_of, open_upstream, log_line=log, tls_context=tls_context(relay))
+    host, port = split_listen(relay.imap_listen)
+    try:
+        imap.start(host, port)
+    except OSError as exc:
+        log(f"IMAP pass-through off: cannot listen on {relay.imap_listen}: {exc.strerror or exc}")
+        return None
+    log(f"IMAP pass-through on {host}:{imap.port} to {upstream.server}:{upstream.port} "
+        f"({'implicit TLS' if relay.certificate else 'no TLS, loopback only'})")
+    return imap
+
+
+def _reload(load_again, handler, delivery, log) -> None:
+    try:
+        new = load_again()
+    except Exception as exc:       # a broken file keeps the running settings
+        said = exc.render() if hasattr(exc, "render") else str(exc)
+        log(f"reload failed, keeping the running settings: {said}")
+        return
+    problem = check_ready(new)
+    if problem:
+        log(f"reload failed, keeping the running settings: {problem}")
+        return
+    old = handler.relay
+    handler.relay = new.relay
+    delivery.cfg.relay = new.relay
+    fixed = ("listen", "spool", "certificate", "key", "tls", "max_size_mb")
+    changed = [k for k in fixed if getattr(old, k) != getattr(new.relay, k)]
+    note = f"; {', '.join(changed)} take effect at the next start" if changed else ""
+    log(f"reloaded the config: {len(new.relay.clients)} client(s){note}")

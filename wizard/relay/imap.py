@@ -1,0 +1,201 @@
+"""IMAP pass-through: a system logs in to the relay with its relay credentials (``LOGIN`` or
+``AUTHENTICATE PLAIN``) and gets its client's mailbox (``[[relay.clients]] mailbox``, default its first
+sender). The relay signs in upstream with XOAUTH2 through the runtime (``runtime.imap``: TLS verified,
+the config's sign-in, tokens cached and renewed) and from then on passes the bytes through both ways.
+
+Runs when ``[incoming] protocol = "imap"`` (its server and port are the upstream); on ``[relay]
+imap_listen`` (loopback without a certificate; implicit TLS with ``[relay] certificate``). Before the
+login only CAPABILITY, NOOP, LOGOUT, LOGIN and AUTHENTICATE PLAIN are understood. A wrong password
+gets ``NO [AUTHENTICATIONFAILED]`` after a delay.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import selectors
+import socket
+import socketserver
+import threading
+import time
+
+from wizard.relay import auth
+
+CAPS = "IMAP4rev1 AUTH=PLAIN"
+FAIL_DELAY = 1.0
+_TOKEN = r'(?:"((?:[^"\\]|\\.)*)"|([^\s"(){}%*\\]+))'
+_LOGIN = re.compile(rf"^LOGIN\s+{_TOKEN}\s+{_TOKEN}\s*$", re.IGNORECASE)
+_DUMMY = "scrypt$16384$8$1$" + "00" * 16 + "$" + "00" * 32
+
+
+def _unquote(quoted, atom) -> str:
+    return atom if atom is not None else re.sub(r"\\(.)", r"\1", quoted or "")
+
+
+class _Lines:
+    """Lines from a socket, keeping what came after the last line read (for the pass-through)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buffer = bytearray()
+
+    def readline(self, limit: int) -> bytes:
+        while b"\n" not in self.buffer and len(self.buffer) < limit:
+            data = self.sock.recv(4096)
+            if not data:
+                break
+            self.buffer += data
+        end = self.buffer.find(b"\n")
+        end = len(self.buffer) if end < 0 else end + 1
+        line, self.buffer = bytes(self.buffer[:end]), self.buffer[end:]
+        return line
+
+
+class ImapPassThrough:
+    def __init__(self, relay_of, open_upstream, *, log_line=print, tls_context=None):
+        """``relay_of()`` returns the [relay] settings in force (they change on SIGHUP);
+        ``open_upstream(mailbox)`` returns a connected, signed-in ``imaplib.IMAP4_SSL`` or raises."""
+        self.relay_of = relay_of
+        self.open_upstream = open_upstream
+        self.log_line = log_line
+        self.tls_context = tls_context
+        self.server: socketserver.ThreadingTCPServer | None = None
+        self.port = 0
+
+    def start(self, host: str, port: int) -> None:
+        outer = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                outer._session(self.request, self.client_address)
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+            def handle_error(self, request, client_address):     # a client's broken session: not ours to print
+                pass
+
+        self.server = Server((host, port), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, name="relay-imap", daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+    # -- one client ---------------------------------------------------------------------------
+    def _session(self, sock, peer) -> None:
+        if self.tls_context is not None:
+            sock = self.tls_context.wrap_socket(sock, server_side=True)
+        sock.settimeout(300)
+        reader = _Lines(sock)
+        send = lambda text: sock.sendall(text.encode() + b"\r\n")     # noqa: E731
+        send(f"* OK [CAPABILITY {CAPS}] mailwizard relay ready")
+        while True:
+            line = reader.readline(16384)
+            if not line:
+                return
+            parts = line.decode("utf-8", "replace").rstrip("\r\n").split(" ", 1)
+            tag, rest = parts[0], (parts[1] if len(parts) > 1 else "")
+            command = rest.split(" ", 1)[0].upper()
+            if command == "CAPABILITY":
+                send(f"* CAPABILITY {CAPS}")
+                send(f"{tag} OK CAPABILITY completed")
+            elif command == "NOOP":
+                send(f"{tag} OK NOOP completed")
+            elif command == "LOGOUT":
+                send("* BYE mailwizard relay logging out")
+                send(f"{tag} OK LOGOUT completed")
+                return
+            elif command in ("LOGIN", "AUTHENTICATE"):
+                user_pw = self._credentials(rest, reader, send, tag)
+                if user_pw is None:
+                    continue
+                client = self._check(*user_pw)
+                if client is None:
+                    time.sleep(FAIL_DELAY)
+                    self.log_line(f"imap: refused login for {user_pw[0]!r} from {peer[0]}: wrong user name or password")
+                    send(f"{tag} NO [AUTHENTICATIONFAILED] Authentication failed.")
+                    continue
+                mailbox = client.own_mailbox
+                try:
+                    upstream = self.open_upstream(mailbox)
+                except Exception as exc:
+                    said = getattr(getattr(exc, "diagnosis", None), "code", type(exc).__name__)
+                    self.log_line(f"imap: {client.name}: upstream sign-in to {mailbox} failed ({said})")
+                    send(f"{tag} NO [UNAVAILABLE] The relay could not open {mailbox} upstream ({said})")
+                    continue
+                self.log_line(f"imap: {client.name} opened {mailbox}")
+                send(f"{tag} OK LOGIN completed")
+                self._splice(sock, reader.buffer, upstream)
+                return
+            else:
+                send(f"{tag} BAD Log in first (LOGIN or AUTHENTICATE PLAIN)")
+
+    def _credentials(self, rest: str, reader, send, tag) -> tuple[str, str] | None:
+        m = _LOGIN.match(rest)
+        if m:
+            return _unquote(m.group(1), m.group(2)), _unquote(m.group(3), m.group(4))
+        words = rest.split()
+        if len(words) >= 2 and words[0].upper() == "AUTHENTICATE" and words[1].upper() == "PLAIN":
+            blob = words[2] if len(words) > 2 else None
+            if blob is None:
+                send("+ ")
+                blob = reader.readline(16384).decode("ascii", "replace").strip()
+            try:
+                _, user, password = base64.b64decode(blob, validate=True).decode("utf-8").split("\0")
+                return user, password
+            except (ValueError, UnicodeDecodeError):
+                send(f"{tag} BAD Invalid AUTHENTICATE PLAIN response")
+                return None
+        send(f"{tag} BAD Use LOGIN user password or AUTHENTICATE PLAIN")
+        return None
+
+    def _check(self, user: str, password: str):
+        client = self.relay_of().client(user)
+        ok = auth.verify(password, client.password_hash if client else _DUMMY)
+        return client if ok and client is not None else None
+
+    @staticmethod
+    def _splice(client_sock, early: bytes, upstream) -> None:
+        """Pass bytes both ways until one side closes (what the client sent early goes first)."""
+        up = upstream.sock
+        if early:
+            up.sendall(bytes(early))
+        sel = selectors.DefaultSelector()
+        client_sock.setblocking(False)
+        up.setblocking(False)
+        sel.register(client_sock, selectors.EVENT_READ, up)
+        sel.register(up, selectors.EVENT_READ, client_sock)
+        try:
+            while True:
+                for key, _ in sel.select(timeout=1800):
+                    src, dst = key.fileobj, key.data
+                    try:
+                        data = src.recv(65536)
+                    except (BlockingIOError, InterruptedError):
+                        continue
+                    except OSError:
+                        return
+                    if not data:
+                        return
+                    dst.setblocking(True)
+                    dst.sendall(data)
+                    dst.setblocking(False)
+                    while getattr(src, "pending", lambda: 0)():        # TLS: bytes already decrypted
+                        more = src.recv(65536)
+                        if not more:
+                            break
+                        dst.setblocking(True)
+                        dst.sendall(more)
+                        dst.setblocking(False)
+        finally:
+            sel.close()
+            for s in (client_sock, up):
+                try:
+                    s.close()
+                except OSError:
+                    pass
