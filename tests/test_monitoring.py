@@ -398,3 +398,32 @@ def test_init_takes_alerts_from_the_answers_file_and_keeps_existing_ones(tmp_pat
     existing = expiring_config(sandbox)
     args = build_parser().parse_args(["init", "--non-interactive"])
     assert gather(args, base=existing, env={}).cfg.alerts.to == [sample.RECIPIENT]
+
+
+def test_the_relays_queue_is_a_metric(sandbox, tmp_path, capsys):
+    """Issue 17: the relay's queue, when the config sets one up, from its spool."""
+    from wizard.config.relay import Relay
+    from wizard.relay.spool import Spool
+    cfg = sandbox.config("client_secret", protocol="graph")
+    path = write(tmp_path, cfg)
+    rc, out, _ = run(capsys, "check", "--format", "prometheus", "--config", path)
+    assert rc == 0 and not [key for key in metrics(out) if key[0].startswith("mailwizard_relay")]   # no relay
+
+    cfg.relay = Relay(spool=str(tmp_path / "spool"))
+    path = write(tmp_path, cfg)
+    rc, out, _ = run(capsys, "check", "--format", "prometheus", "--config", path)
+    m = metrics(out)
+    label = frozenset({("profile", "mw"), ("state", "queued")})
+    assert rc == 0 and m[("mailwizard_relay_messages", label)] == 0        # never ran: an empty queue
+
+    spool = Spool(tmp_path / "spool").open()
+    for n in range(3):
+        spool.store(b"From: erp@contoso.com\r\nSubject: %d\r\n\r\nbody\r\n" % n, {"sender": sample.SENDER})
+    spool.bury(spool.ids()[0], last_error="550 5.1.1 recipient unknown")
+    spool.update(spool.ids()[0], attempts=1, next_attempt=time.time() + 600)
+    rc, out, _ = run(capsys, "check", "--format", "prometheus", "--config", path)
+    m = metrics(out)
+    state = {s: m[("mailwizard_relay_messages", frozenset({("profile", "mw"), ("state", s)}))]
+             for s in ("queued", "retrying", "dead")}
+    assert state == {"queued": 1, "retrying": 1, "dead": 1}
+    assert m[("mailwizard_relay_delivered_today", frozenset({("profile", "mw")}))] == 0

@@ -16,6 +16,7 @@ class Facts:
     ews_shutdown: date | None = None            # EWS in Exchange Online switched off (guide data)
     refresh_last_used: float | None = None      # seconds since the epoch; delegated flows only
     delegated: bool = False
+    relay: dict | None = None                   # the relay's queue ([relay] set up): queued, retrying, dead, ...
 
     def expiries(self) -> list[tuple[str, date]]:
         """(kind, date) of each known end date: "secret", "certificate", "ews"."""
@@ -47,6 +48,9 @@ def gather(cfg) -> Facts:
         facts.ews_shutdown = load_guide().ews_retirement.shutdown
     if facts.delegated:
         facts.refresh_last_used = usage.last_used(cfg)
+    if getattr(cfg, "relay", None) is not None:
+        from wizard.relay.status import counts
+        facts.relay = counts(cfg.relay, cfg.outgoing.protocol)
     return facts
 
 

@@ -10,6 +10,8 @@ made with prometheus_client (imported here only), labelled by profile:
     mailwizard_ews_retirement_timestamp_seconds{profile}   EWS on Exchange Online: the day Microsoft switches it off
     mailwizard_alerts_unsent{profile}                      alerts due but not sent (only with [alerts])
     mailwizard_check_timestamp_seconds{profile}            when the check ran
+    mailwizard_relay_messages{profile,state}               the relay's spool ([relay] only): queued, retrying, dead
+    mailwizard_relay_delivered_today{profile}              messages the relay delivered since midnight (local time)
 
 Dates are the start of the day (UTC) in seconds since the epoch, to compare
 with ``time()`` in an alerting rule.
@@ -32,6 +34,8 @@ HELP = {
     "mailwizard_ews_retirement_timestamp_seconds": "When Microsoft switches EWS in Exchange Online off, start of the day UTC.",
     "mailwizard_alerts_unsent": "Alert mails that were due but could not be sent.",
     "mailwizard_check_timestamp_seconds": "When the connection test ran.",
+    "mailwizard_relay_messages": "Messages in the relay's spool by state: queued (not tried yet), retrying, dead.",
+    "mailwizard_relay_delivered_today": "Messages the relay delivered upstream since midnight (local time).",
 }
 
 
@@ -51,6 +55,8 @@ def render(results, now: float | None = None) -> str:
     used = gauge("mailwizard_refresh_token_last_used_timestamp_seconds")
     ews = gauge("mailwizard_ews_retirement_timestamp_seconds")
     unsent = gauge("mailwizard_alerts_unsent")
+    relay = gauge("mailwizard_relay_messages", "state")
+    delivered = gauge("mailwizard_relay_delivered_today")
     now = time.time() if now is None else now
     for r in results:
         p = r.profile
@@ -69,4 +75,8 @@ def render(results, now: float | None = None) -> str:
                 metric.labels(p).set(timestamp(day))
         if f.refresh_last_used is not None:
             used.labels(p).set(round(f.refresh_last_used))
+        if f.relay is not None:
+            for state in ("queued", "retrying", "dead"):
+                relay.labels(p, state).set(f.relay[state])
+            delivered.labels(p).set(f.relay["delivered_today"])
     return generate_latest(registry).decode("utf-8")

@@ -31,3 +31,15 @@ def status(spool, protocol: str, now: float | None = None) -> dict:
             "queued_messages": queued, "dead_messages": dead, "spool": str(spool.root), "protocol": protocol,
             "delivery": "exactly once (Graph: draft, then send)" if protocol == "graph" else
             "at least once (SMTP upstream: a crash after the server's 250 sends it again)"}
+
+
+def counts(relay, protocol: str, now: float | None = None) -> dict:
+    """{"queued", "retrying", "dead", "delivered_today"} of the relay a config sets up,
+    read from its spool (all 0 when the relay never ran): what monitoring watches."""
+    from wizard.relay.spool import Spool
+    path = relay.spool_path()
+    if not path.is_dir():
+        return {"queued": 0, "retrying": 0, "dead": 0, "delivered_today": 0}
+    data = status(Spool(path), protocol, now)
+    return {"queued": data["queued"], "retrying": len(data["retrying"]), "dead": data["dead"],
+            "delivered_today": data["delivered_today"]}
