@@ -44,9 +44,12 @@ class RelayScreen(Screen):
     RelayScreen #relay-password:focus { border: double $accent; background: $boost; }
     """
 
-    def __init__(self, answers=None) -> None:
+    def __init__(self, answers=None, apply_upstream=None) -> None:
+        """``apply_upstream(choice)``: sets the config's protocols (and servers) to a
+        ``relay_settings.UPSTREAMS`` choice when the config is on EWS."""
         super().__init__()
         self.answers = answers
+        self.apply_upstream = apply_upstream
         self.password = ""        # the last client's, shown once: only this screen holds it
         self.client = None
 
@@ -150,9 +153,8 @@ class RelayScreen(Screen):
                               "#relay-name" if exc.field == "name" else "#relay-sender")
         relay.listen = listen
         choice = self.upstream()
-        if choice is not None:
-            from screens.widgets.protocols import apply_protocol
-            apply_protocol(self.app, choice)
+        if choice is not None and self.apply_upstream is not None:
+            self.apply_upstream(choice)
         if cfg.incoming.protocol == "imap":
             relay.imap_listen = relay.imap_listen or DEFAULT_IMAP_LISTEN
         else:

@@ -187,7 +187,8 @@ def open_relay(screen) -> None:
         if added:
             await apply_choice(screen, protocol_choice(app.config), app.config.auth.flow, focus="#use-relay")
 
-    app.push_screen(RelayScreen(getattr(getattr(app, "flow_advice", None), "answers", None)), closed)
+    answers = getattr(getattr(app, "flow_advice", None), "answers", None)
+    app.push_screen(RelayScreen(answers, lambda choice: apply_protocol(app, choice)), closed)
 
 
 async def apply_choice(screen, protocol: str, flow: str, *, focus: str) -> None:
