@@ -122,6 +122,8 @@ async def test_relay_dialog_adds_a_client_shown_once(tmp_path, size):
         await pilot.press("escape")
         await settle(pilot)
         assert stage(app) == "target" and app.screen.query_one("#proto-smtp_imap").value
+        assert app.focused.id == "use-relay" and "set up for monitor" in shown(app, "#relay-offer")
+        assert_focus_visible(app)
         await tab_to(pilot, "use-relay")
         await pilot.press("enter")
         await settle(pilot)

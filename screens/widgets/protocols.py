@@ -147,11 +147,12 @@ class ProtocolPanel(Vertical):
         advice.display = bool(warning)
         from wizard.guide.relay_settings import offer
         why = offer(cfg, getattr(getattr(self.app, "flow_advice", None), "answers", None))
+        why = f"The local relay: {why}" if why else ""
         relay = cfg.relay
         if relay is not None and relay.clients:
             why = (f"The local relay is set up for {', '.join(c.name for c in relay.clients)}: open it to see "
                    "what the system types in, or to add a client.")
-        self.query_one("#relay-offer", Static).update(f"The local relay: {why}" if why else "")
+        self.query_one("#relay-offer", Static).update(why)
         for widget in self.query("#relay-offer, #use-relay"):
             widget.display = bool(why)
 
@@ -184,8 +185,17 @@ def open_relay(screen) -> None:
     app = screen.app
 
     async def closed(added) -> None:
-        if added:
-            await apply_choice(screen, protocol_choice(app.config), app.config.auth.flow, focus="#use-relay")
+        # the dialog may have moved the protocols off EWS: mark the new choice in place
+        # (rebuilding the panel would drop the focused button and lose the place)
+        for panel in screen.query(ProtocolPanel) if added else ():
+            chosen = panel.query_one(f"#proto-{PROTOCOL_KEYS[protocol_choice(app.config)]}", Choice)
+            if not chosen.value:
+                chosen.value = True
+            panel.refresh_advice()
+        # back in front, the screen is laid out again (at the terminal's size): keep the button in view
+        found = screen.query("#use-relay")
+        if found:
+            screen.call_after_refresh(found.first().scroll_visible, animate=False)
 
     answers = getattr(getattr(app, "flow_advice", None), "answers", None)
     app.push_screen(RelayScreen(answers, lambda choice: apply_protocol(app, choice)), closed)

@@ -19,8 +19,8 @@ from datetime import date
 # disabled by default for existing tenants at the end of December 2026.
 BASIC_SMTP_OFF = "the end of December 2026"
 UPSTREAMS = {   # the relay delivers over these (never EWS); IMAP pass-through needs incoming IMAP
-    "graph": "Microsoft Graph: sending only, exactly once",
-    "smtp+imap": "SMTP + IMAP with OAuth (XOAUTH2): sending at least once, and IMAP for reading",
+    "graph": "Microsoft Graph: sends exactly once; no IMAP",
+    "smtp+imap": "SMTP + IMAP (XOAUTH2): sends at least once; IMAP",
 }
 G5_SMTP_METHOD = "Server based, via SMTP"   # Monitor G5 help, System settings > E-mail > E-mail method
 NOT_STORED = "(shown once when the client was added; only its hash is stored)"
@@ -99,14 +99,14 @@ def settings(cfg, client, password: str) -> list[tuple[str, list[tuple[str, str]
             ("Use SSL", f"on ({smtp[2]})" if cfg.relay.certificate else "off"),
             ("User name (SMTP)", client.name),
             ("Password (SMTP)", password),
-            ("Sender (e-mail address)", sender),
+            ("(sends as)", sender),
         ])]
         if imap:
             out.append(("Monitor G5: Settings for incoming e-mail", [
                 ("Service", "IMAP (instead of Exchange Online)"),
                 ("Server name", imap[0]),
                 ("Port", imap[1]),
-                ("Security", imap[2]),
+                ("(encryption)", imap[2]),
                 ("E-mail accounts: E-mail", client.own_mailbox),
                 ("User name (Exchange)", client.name),
                 ("Password", password),

@@ -39,9 +39,9 @@ def add_client(cfg, name: str, senders: list[str], mailbox: str = "") -> str:
         raise ClientError("name", f"NAME {problem}")
     senders = [a.strip() for a in senders if a and a.strip()]
     if not senders:
-        raise ClientError("senders", "give at least one sender address the client may use (--from)")
+        raise ClientError("senders", "give at least one sender address the client may use")
     for addr in senders + ([mailbox.strip()] if mailbox and mailbox.strip() else []):
-        checked = f.check_email(addr, "--from / --mailbox address")
+        checked = f.check_email(addr, "Sender address")
         if checked.error:
             raise ClientError("senders", f"{addr!r}: {checked.error}")
     if cfg.relay is None:
