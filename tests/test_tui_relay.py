@@ -4,6 +4,7 @@ driven by keys at 80x24 and 60x20 (issue 16, section 4)."""
 from __future__ import annotations
 
 import pytest
+from textual.widgets import Input
 
 from screens.app import make_app
 from wizard.config import files as config_io
@@ -77,6 +78,12 @@ async def test_relay_offered_only_where_it_fits(tmp_path):
         await choose(pilot, "system", 1)                          # another system: Graph by default
         assert app.config.system == "generic"
         assert not shown(app, "#relay-offer")
+        await pilot.press("f5")                                   # Help me choose: it speaks only SMTP + IMAP
+        await settle(pilot)
+        await tab_to(pilot, "rec-speaks")
+        await pilot.press("down", "down", "space", "u")
+        await settle(pilot)
+        assert stage(app) == "target" and "December 2026" in shown(app, "#relay-offer")
 
 
 @pytest.mark.parametrize("size", [SIZE, SMALL])
@@ -188,3 +195,24 @@ def test_settings_sheet_lists_the_relay(tmp_path, capsys):
     assert "Server based, via SMTP" in out and "127.0.0.1" in out and "2525" in out
     assert "Microsoft Graph (exactly once)" in out
     assert password not in out and cfg.relay.clients[0].password_hash not in out
+
+
+async def test_relay_offered_on_the_mail_stage_at_60x20(tmp_path):
+    app = quiet(make_app(tmp_path / "mw.toml", initial=config(), stage="mail"))
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        assert stage(app) == "mail" and "2027-04-01" in shown(app, "#relay-offer")
+        await pilot.press("f8")
+        await settle(pilot)
+        assert type(app.screen).__name__ == "RelayScreen"
+        assert_focus_visible(app)
+        await pilot.press("f5")                                   # name and sender as offered
+        await settle(pilot)
+        client = app.config.relay.clients[0]
+        assert client.senders == ["erp@contoso.com"] and verify(app.screen.password, client.password_hash)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert stage(app) == "mail" and "set up for monitor" in shown(app, "#relay-offer")
+        assert {i.id: i.value for i in app.screen.query(Input)}["f-outgoing-server"] == "smtp.office365.com"   # rebuilt for SMTP
+        assert app.config.outgoing.protocol == "smtp"
+        assert_focus_visible(app)

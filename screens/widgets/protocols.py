@@ -145,13 +145,7 @@ class ProtocolPanel(Vertical):
         advice = self.query_one("#password-advice", Static)
         advice.update(f"! Warning: {warning}" if warning else "")
         advice.display = bool(warning)
-        from wizard.guide.relay_settings import offer
-        why = offer(cfg, getattr(getattr(self.app, "flow_advice", None), "answers", None))
-        why = f"The local relay: {why}" if why else ""
-        relay = cfg.relay
-        if relay is not None and relay.clients:
-            why = (f"The local relay is set up for {', '.join(c.name for c in relay.clients)}: open it to see "
-                   "what the system types in, or to add a client.")
+        why = relay_line(self.app)
         self.query_one("#relay-offer", Static).update(why)
         for widget in self.query("#relay-offer, #use-relay"):
             widget.display = bool(why)
@@ -177,6 +171,17 @@ def open_recommender(screen) -> None:
         app.notify(rec.text().split("\n")[0], title="Recommendation applied", markup=False)
 
     app.push_screen(RecommenderScreen(), chosen)
+
+
+def relay_line(app) -> str:
+    """Why the local relay fits this config, or that it is set up ("" when neither)."""
+    from wizard.guide.relay_settings import offer
+    relay = app.config.relay
+    if relay is not None and relay.clients:
+        return (f"The local relay is set up for {', '.join(c.name for c in relay.clients)}: open it to see "
+                "what the system types in, or to add a client.")
+    why = offer(app.config, getattr(getattr(app, "flow_advice", None), "answers", None))
+    return f"The local relay: {why}" if why else ""
 
 
 def open_relay(screen) -> None:
