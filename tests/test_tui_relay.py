@@ -216,3 +216,36 @@ async def test_relay_offered_on_the_mail_stage_at_60x20(tmp_path):
         assert {i.id: i.value for i in app.screen.query(Input)}["f-outgoing-server"] == "smtp.office365.com"   # rebuilt for SMTP
         assert app.config.outgoing.protocol == "smtp"
         assert_focus_visible(app)
+
+
+async def test_what_the_dialog_shows_works_against_the_relay(sandbox, tmp_path):
+    """Type into smtplib what the dialog says; the relay takes it and delivers upstream."""
+    import smtplib
+
+    from relay_helpers import SENDER, TO, RunningRelay, inbox_ids, message, wait_for
+    from wizard.config.relay import Relay
+    cfg = sandbox.config(protocol="ews")
+    cfg.system, cfg.outgoing.sender = "monitor_g5", SENDER
+    cfg.relay = Relay(listen="127.0.0.1:0", spool=str(tmp_path / "spool"))   # 0: a free port
+    app = quiet(make_app(tmp_path / "mw.toml", initial=cfg, demo=sandbox, stage="mail"))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f8")
+        await settle(pilot)
+        await pilot.press("f5")
+        await settle(pilot)
+        password = app.screen.password
+        rows = dict(row.split("  ", 1) for row in
+                    (line.strip() for line in app.screen.settings_text().splitlines()) if "  " in row)
+    user = rows["User name (SMTP)"].strip()
+    assert rows["Password (SMTP)"].strip() == password and rows["Use SSL"].strip() == "off"
+    assert app.config.outgoing.protocol == "smtp" and app.config.outgoing.server == "127.0.0.1"   # the sandbox's
+    relay = RunningRelay(app.config)
+    try:
+        m = message()
+        with smtplib.SMTP(rows["Server address (Exchange/SMTP)"].strip(), relay.port, timeout=10) as s:
+            s.login(user, password)
+            s.send_message(m)
+        wait_for(lambda: m["Message-ID"] in inbox_ids(sandbox, TO), what="the message in the inbox")
+    finally:
+        relay.close()
