@@ -249,3 +249,27 @@ async def test_what_the_dialog_shows_works_against_the_relay(sandbox, tmp_path):
         wait_for(lambda: m["Message-ID"] in inbox_ids(sandbox, TO), what="the message in the inbox")
     finally:
         relay.close()
+
+
+def test_security_follows_the_relay_certificate_and_dates_follow_the_guide():
+    from datetime import date
+
+    from wizard.config.relay import Relay, RelayClient
+    from wizard.guide import relay_settings as rs
+    cfg = config("generic")
+    cfg.outgoing.protocol, cfg.incoming.protocol = "smtp", "imap"
+    client = RelayClient(name="erp", senders=["erp@contoso.com"], mailbox="orders@contoso.com")
+    cfg.relay = Relay(clients=[client])
+    text = rs.as_text(rs.settings(cfg, client, "pw"))
+    assert "none (plain, on this machine only)" in text and "1143" in text and "orders@contoso.com" in text
+    cfg.relay.certificate = "/etc/mailwizard/relay.pem"
+    smtp = dict(rs.settings(cfg, client, "pw")[0][1])
+    imap = dict(rs.settings(cfg, client, "pw")[1][1])
+    assert smtp["Security"] == "STARTTLS" and imap["Security"] == "SSL/TLS (implicit)"
+    cfg.relay.tls = "implicit"
+    assert dict(rs.settings(cfg, client, "pw")[0][1])["Security"] == "SSL/TLS (implicit)"
+    monitor = config()                                            # EWS on Exchange Online
+    assert "is blocked from 2026-10-01" in rs.offer(monitor, today=date(2026, 9, 1))
+    assert "was switched off for good on 2027-04-01" in rs.offer(monitor, today=date(2027, 5, 1))
+    monitor.microsoft.exchange = "on_premises"
+    assert rs.offer(monitor) == ""

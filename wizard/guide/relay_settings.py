@@ -38,10 +38,12 @@ def offer(cfg, answers=None, today: date | None = None) -> str:
         from wizard.guide.steps import load_guide
         r = load_guide().ews_retirement
         today = today or date.today()
-        state = "is blocked unless the tenant allows this app" if today >= r.blocked_from else \
-            f"is blocked from {r.blocked_from.isoformat()} unless the tenant allows this app"
-        return (f"Monitor G5 speaks EWS to Exchange Online, which {state} and is switched off for good on "
-                f"{r.shutdown.isoformat()}. Monitor also sends over SMTP and reads over IMAP with a user name "
+        state = {"before": f"is blocked from {r.blocked_from.isoformat()} unless the tenant allows this app "
+                           f"and is switched off for good on {r.shutdown.isoformat()}",
+                 "during": "is blocked unless the tenant allows this app and is switched off for good on "
+                           f"{r.shutdown.isoformat()}",
+                 "after": f"was switched off for good on {r.shutdown.isoformat()}"}[r.phase(today)]
+        return (f"Monitor G5 speaks EWS to Exchange Online, which {state}. Monitor also sends over SMTP and reads over IMAP with a user name "
                 "and password: point those at the local relay (mailwizard relay on this server), and the relay "
                 "signs in to Exchange Online with OAuth and keeps every accepted message until it is delivered.")
     speaks_only_smtp = (answers is not None and tuple(answers.speaks) == ("smtp+imap",)) if answers is not None \
