@@ -261,7 +261,7 @@ def test_security_follows_the_relay_certificate_and_dates_follow_the_guide():
     client = RelayClient(name="erp", senders=["erp@contoso.com"], mailbox="orders@contoso.com")
     cfg.relay = Relay(clients=[client])
     text = rs.as_text(rs.settings(cfg, client, "pw"))
-    assert "none (plain, on this machine only)" in text and "1143" in text and "orders@contoso.com" in text
+    assert "none: plain text, on this machine only" in text and "1143" in text and "orders@contoso.com" in text
     cfg.relay.certificate = "/etc/mailwizard/relay.pem"
     smtp = dict(rs.settings(cfg, client, "pw")[0][1])
     imap = dict(rs.settings(cfg, client, "pw")[1][1])

@@ -80,11 +80,11 @@ def endpoints(relay) -> dict[str, tuple[str, str, str]]:
     if relay.certificate:
         smtp_sec = "SSL/TLS (implicit)" if relay.tls == "implicit" else "STARTTLS"
     else:
-        smtp_sec = "none (plain, on this machine only)"
+        smtp_sec = "none: plain text, on this machine only"
     out["smtp"] = (*_host(relay.listen), smtp_sec)
     if relay.imap_listen:
         out["imap"] = (*_host(relay.imap_listen),
-                       "SSL/TLS (implicit)" if relay.certificate else "none (plain, on this machine only)")
+                       "SSL/TLS (implicit)" if relay.certificate else "none: plain text, on this machine only")
     return out
 
 
@@ -119,8 +119,8 @@ def settings(cfg, client, password: str) -> list[tuple[str, list[tuple[str, str]
             ("mail.transport.oauth.enabled", "false (the relay does the OAuth)"),
             ("mail.store.oauth.enabled", "false" if imap else "(leave as it is: the relay does not read)"),
         ]), ("Efecte ESM: the basic mail settings", [
-            ("SMTP server", f"{smtp[0]}:{smtp[1]} ({smtp[2]})"),
-            *([("IMAP server", f"{imap[0]}:{imap[1]} ({imap[2]})")] if imap else []),
+            ("SMTP server", f"{smtp[0]}:{smtp[1]}; security {smtp[2]}"),
+            *([("IMAP server", f"{imap[0]}:{imap[1]}; security {imap[2]}")] if imap else []),
             ("User name", client.name),
             ("Password", password),
             ("Mailbox", client.own_mailbox),
