@@ -73,6 +73,8 @@ class MailScreen(StageScreen):
         Binding("f6", "remove_account", "Remove account", id="remove-account"),
         Binding("f7", "users", "Per-user settings", id="users",
                 tooltip="Monitor G5 22.6 (guide 003): users with their own e-mail sign-in, e.g. WEBSHOP."),
+        Binding("f8", "relay", "Local relay", id="relay",
+                tooltip="Point the system's SMTP / IMAP at mailwizard's local relay (mailwizard relay)."),
     ]
 
     @property
@@ -83,6 +85,7 @@ class MailScreen(StageScreen):
         o = self.cfg.outgoing
         yield Static("Outgoing e-mail", classes="section")
         yield Static(servers.protocol_line(self.cfg), id="protocol-line", classes="field-help", markup=False)
+        yield from self.relay_offer()
         yield from servers.outgoing_fields(self)
         yield self.field("outgoing.sender", "sender", lambda r: f.check_email(r, "Sender mailbox"),
                          o.sender, placeholder="e.g. erp@contoso.com")
@@ -99,6 +102,26 @@ class MailScreen(StageScreen):
             yield self.field("incoming.poll_minutes", "poll_minutes", f.check_poll_minutes,
                              self.cfg.incoming.poll_minutes)
             yield AccountsBox(id="accounts")
+
+    def relay_offer(self) -> ComposeResult:
+        """The local relay, where it fits (``wizard.guide.relay_settings.offer``) or once set up."""
+        from screens.widgets.protocols import relay_line
+        why = relay_line(self.app)
+        if why:
+            yield Static(why, id="relay-offer", classes="field-help", markup=False)
+            yield Button("Use the local relay (F8)", id="use-relay")
+
+    def action_relay(self) -> None:
+        """The relay dialog; when it added a client (and maybe left EWS) the stage is rebuilt."""
+        from screens.dialogs.relay import RelayScreen
+        from screens.widgets.protocols import apply_protocol, relay_line
+        if not relay_line(self.app):
+            return
+        self.commit()
+        app = self.app
+        answers = getattr(getattr(app, "flow_advice", None), "answers", None)
+        app.push_screen(RelayScreen(answers, lambda choice: apply_protocol(app, choice)),
+                        lambda added: app.goto("mail") if added else None)
 
     def esm_mailbox_field(self) -> ComposeResult:
         """Efecte ESM reads its mail by IMAP from one mailbox (guide 004): which one
@@ -118,6 +141,9 @@ class MailScreen(StageScreen):
     def check_action(self, action: str, parameters) -> bool | None:
         if action in ("add_account", "remove_account", "users"):
             return self.incoming
+        if action == "relay":
+            from screens.widgets.protocols import relay_line
+            return bool(relay_line(self.app))
         return True
 
     def action_users(self) -> None:
@@ -162,6 +188,8 @@ class MailScreen(StageScreen):
     async def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "users-button":
             self.action_users()
+        elif event.button.id == "use-relay":
+            self.action_relay()
         elif event.button.id == "add-account":
             await self.action_add_account()
         elif (event.button.id or "").startswith("remove-"):

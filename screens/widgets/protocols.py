@@ -80,6 +80,8 @@ class ProtocolPanel(Vertical):
                    id="on-prem")
         yield Static("", id="ews-status", classes="panel -warning", markup=False)
         yield Button("Help me choose (F5)", id="help-choose")
+        yield Static("", id="relay-offer", classes="field-help", markup=False)   # the local relay, where it fits
+        yield Button("Use the local relay", id="use-relay")
 
     def on_mount(self) -> None:
         # Mounted after the target screen (lazily): highlight the chosen protocol
@@ -114,6 +116,9 @@ class ProtocolPanel(Vertical):
         if event.button.id == "help-choose":
             event.stop()
             self.open_recommender()
+        elif event.button.id == "use-relay":
+            event.stop()
+            open_relay(self.screen)
 
     # -- actions -------------------------------------------------------------
     async def system_changed(self) -> None:
@@ -140,6 +145,10 @@ class ProtocolPanel(Vertical):
         advice = self.query_one("#password-advice", Static)
         advice.update(f"! Warning: {warning}" if warning else "")
         advice.display = bool(warning)
+        why = relay_line(self.app)
+        self.query_one("#relay-offer", Static).update(why)
+        for widget in self.query("#relay-offer, #use-relay"):
+            widget.display = bool(why)
 
 
 async def system_changed(screen) -> None:
@@ -164,6 +173,39 @@ def open_recommender(screen) -> None:
     app.push_screen(RecommenderScreen(), chosen)
 
 
+def relay_line(app) -> str:
+    """Why the local relay fits this config, or that it is set up ("" when neither)."""
+    from wizard.guide.relay_settings import offer
+    relay = app.config.relay
+    if relay is not None and relay.clients:
+        return (f"The local relay is set up for {', '.join(c.name for c in relay.clients)}: open it to see "
+                "what the system types in, or to add a client.")
+    why = offer(app.config, getattr(getattr(app, "flow_advice", None), "answers", None))
+    return f"The local relay: {why}" if why else ""
+
+
+def open_relay(screen) -> None:
+    """"Use the local relay": the relay dialog; a protocol it changed is shown on return."""
+    from screens.dialogs.relay import RelayScreen
+    app = screen.app
+
+    async def closed(added) -> None:
+        # the dialog may have moved the protocols off EWS: mark the new choice in place
+        # (rebuilding the panel would drop the focused button and lose the place)
+        for panel in screen.query(ProtocolPanel) if added else ():
+            chosen = panel.query_one(f"#proto-{PROTOCOL_KEYS[protocol_choice(app.config)]}", Choice)
+            if not chosen.value:
+                chosen.value = True
+            panel.refresh_advice()
+        # back in front, the screen is laid out again (at the terminal's size): keep the button in view
+        found = screen.query("#use-relay")
+        if found:
+            screen.call_after_refresh(found.first().scroll_visible, animate=False)
+
+    answers = getattr(getattr(app, "flow_advice", None), "answers", None)
+    app.push_screen(RelayScreen(answers, lambda choice: apply_protocol(app, choice)), closed)
+
+
 async def apply_choice(screen, protocol: str, flow: str, *, focus: str) -> None:
     """Store a protocol and a flow chosen for the user, then rebuild what shows
     them on the target screen: the flow buttons, this panel and the guide steps.
@@ -185,6 +227,7 @@ async def apply_choice(screen, protocol: str, flow: str, *, focus: str) -> None:
                                 id="flow"), before=index)
     for panel in screen.query(ProtocolPanel):   # none yet in the first frame: it composes from the config
         await panel.recompose()
+        panel.refresh_advice()                    # a recompose starts its messages empty
     await refresh_steps(screen)
     for radio_set in screen.query("#flow, #protocol").results(RadioSet):   # highlight the chosen one
         for _ in range(max(radio_set.pressed_index, 0)):

@@ -121,30 +121,14 @@ def _queue(spool, args) -> int:
 
 
 def _add_client(args, path, cfg) -> int:
-    from wizard.config import fields as f
     from wizard.config.files import WriteError, save
-    from wizard.config.relay import Relay, RelayClient
-    from wizard.relay.auth import generate_password, hash_password
-    import re
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}", args.name):
-        print("mailwizard relay add-client: NAME must be letters, digits and . _ - @ (the SMTP user name)",
-              file=sys.stderr)
+    from wizard.relay.clients import ClientError, add_client
+    try:
+        password = add_client(cfg, args.name, args.senders, args.mailbox or "")
+    except ClientError as exc:
+        where = f" in {path}" if "already exists" in str(exc) else ""
+        print(f"mailwizard relay add-client: {exc}{where}", file=sys.stderr)
         return EXIT_USAGE
-    for addr in args.senders + ([args.mailbox] if args.mailbox else []):
-        checked = f.check_email(addr, "--from / --mailbox address")
-        if checked.error:
-            print(f"mailwizard relay add-client: {addr!r}: {checked.error}", file=sys.stderr)
-            return EXIT_USAGE
-    if cfg.relay is None:
-        cfg.relay = Relay()
-    if cfg.relay.client(args.name):
-        print(f"mailwizard relay add-client: a client named {args.name!r} already exists in {path}; remove its "
-              "[[relay.clients]] entry first to give it a new password", file=sys.stderr)
-        return EXIT_USAGE
-    password = generate_password()
-    cfg.relay.clients.append(RelayClient(name=args.name, password_hash=hash_password(password),
-                                         senders=[a.strip() for a in args.senders],
-                                         mailbox=(args.mailbox or "").strip()))
     try:
         save(cfg, path)
     except WriteError as exc:

@@ -565,6 +565,8 @@ def masked(cfg: Config) -> Config:
     shown.auth.password = mask_password(shown.auth.password)
     for item in list(shown.incoming.accounts) + list(shown.users):
         item.password = mask_password(item.password)
+    for client in (shown.relay.clients if shown.relay is not None else ()):   # not a secret: kept out of view
+        client.password_hash = "scrypt$(hash of the relay password, not shown)" if client.password_hash else ""
     return shown
 
 

@@ -256,6 +256,8 @@ def settings_sheet(cfg, *, reveal: bool = False, today: date | None = None) -> s
     build = {"monitor_g5": _monitor_g5, "efecte_esm": _efecte_esm}.get(cfg.system, _generic)
     lines = build(cfg, reveal, today)
     lines += _retirement_note(cfg, today)
+    from wizard.guide.relay_settings import sheet_lines
+    lines += sheet_lines(cfg)
     if not reveal and any(s for s in (cfg.auth.client_secret, cfg.auth.password)):
         lines += ["", "Secrets are masked; `mailwizard export sheet --reveal` shows them (keep that output private)."]
     return "\n".join(lines).rstrip() + "\n"
