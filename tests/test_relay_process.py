@@ -157,7 +157,7 @@ def test_crash_test_sigkill_exactly_once_over_graph(tenant_with_senders, tmp_pat
     def client(name: str, password: str, addresses: list[str], seed: int):
         r = random.Random(seed)
         sent, conn = 0, None
-        deadline = time.monotonic() + 40
+        deadline = time.monotonic() + 180       # a bound, not a pace: a loaded CI machine is slow
         while sent < per_thread and time.monotonic() < deadline:
             if conn is None:
                 try:
@@ -192,18 +192,18 @@ def test_crash_test_sigkill_exactly_once_over_graph(tenant_with_senders, tmp_pat
     try:
         for low, high in ((0.1, 0.3), (0.35, 0.55), (0.6, 0.8)):     # at random moments along the way
             mark = int(80 * rng.uniform(low, high))
-            wait_for(lambda: len(accepted) + len(unknown) >= mark, 40, "the clients' progress")
+            wait_for(lambda: len(accepted) + len(unknown) >= mark, 180, "the clients' progress")
             time.sleep(rng.uniform(0.0, 0.05))
             relay.kill()
             kills += 1
             relay.start(port)
         for t in threads:
-            t.join(60)
+            t.join(180)
         total = len(accepted) + len(unknown)
         assert total == 80 and len(accepted) >= 50, (len(accepted), len(unknown), errors[:3])
         from wizard.relay.spool import Spool
         spool = Spool(tmp_path / "spool")
-        wait_for(lambda: spool.ids() == [], timeout=40, what="the queue to empty")
+        wait_for(lambda: spool.ids() == [], timeout=180, what="the queue to empty")
         got = [m.internet_message_id for m in sb.tenant.mailbox(TO).inbox]
         assert [mid for mid in accepted if got.count(mid) != 1] == []      # exactly once each
         assert [mid for mid in unknown if got.count(mid) > 1] == []        # never twice
