@@ -239,7 +239,7 @@ def test_account_failure_dead_without_dsn_and_expiry_never_bounces_a_bounce(sand
         with _login(r.port) as s:
             s.send_message(message(subject="expires"))
         wait_for(lambda: r.status()["dead"] == 3 and r.status()["queued"] == 0 and not r.status()["retrying"],
-                 timeout=20, what="the message and its DSN dead")
+                 timeout=60, what="the message and its DSN dead")
         dead = r.status()["dead_messages"]
         assert sum(1 for d in dead if d["dsn"]) == 1 and any("gave up" in (d["last_error"] or "") for d in dead)
     finally:
