@@ -15,6 +15,7 @@ import pytest
 from relay_helpers import PASSWORD, SENDER, TO, RunningRelay, inbox_ids, message, relay_config, wait_for
 from wizard.config.relay import RelayClient
 from wizard.relay.auth import hash_password
+from wizard.sandbox import sample
 from wizard.sandbox.server import Fault
 
 
@@ -313,3 +314,14 @@ def test_graph_recovery_after_a_crash_sends_each_draft_once(sandbox, tmp_path):
             assert inbox_ids(sandbox, TO).count(message_id) == 1, mid
         assert spool.ids() == [] and len(spool.ids("done")) == 3
         assert not sandbox.tenant.mailbox(SENDER).folders.get("Drafts")
+
+
+def test_a_draft_refused_for_want_of_mail_readwrite_says_so(sandbox, relay):
+    """Every message goes through a draft over Graph: without Mail.ReadWrite the reason is the draft's,
+    not a large attachment's."""
+    sandbox.tenant.app(sample.SECRET_APP_ID).roles["graph"].discard("Mail.ReadWrite")
+    with _login(relay.port) as s:
+        s.send_message(message(subject="small"))
+    wait_for(lambda: relay.status()["dead"] == 1, what="the dead letter")
+    reason = relay.status()["dead_messages"][0]["last_error"]
+    assert reason.startswith("graph.draft") and "Mail.ReadWrite" in reason and "large" not in reason

@@ -71,6 +71,14 @@ EXCHANGE: dict[str, Entry] = {
         "In API permissions of app {client_id} add Microsoft Graph > {permission} (type Application for the "
         "client secret or certificate flow, Delegated for a user sign-in) and grant admin consent; or send "
         "attachments under 3 MB (all together up to 3 MB).", PERMS, "registration"),
+    "graph.draft": entry(
+        "Microsoft Graph denied access to {address} (403) while writing a draft: the relay sends each message "
+        "as a draft first and then sends the draft, so that it goes out exactly once, and drafts need the "
+        "{permission} permission (besides Mail.Send).",
+        "In API permissions of app {client_id} add Microsoft Graph > {permission} (type Application for the "
+        "client secret or certificate flow, Delegated for a user sign-in) and grant admin consent; or let the "
+        "relay send over SMTP ([outgoing] protocol = \"smtp\": at least once instead of exactly once).",
+        PERMS, "registration"),
     "graph.401": entry(
         "Microsoft Graph refused the token (401 InvalidAuthenticationToken).",
         "Check the cloud chosen on the first screen and the API permissions and admin consent of app "

@@ -66,9 +66,11 @@ class GraphTransport:
 
     # -- HTTP ------------------------------------------------------------------------------
     def _request(self, method: str, url: str, who, address: str, *, json=None, params=None, data=None,
-                 headers=None, auth: bool = True, need: str | None = None, ok=(200, 201, 202, 204)):
+                 headers=None, auth: bool = True, need: str | None = None, denied: str = "graph.large_attachment",
+                 ok=(200, 201, 202, 204)):
         """One Graph call with bounded retries. ``auth=False``: an upload session URL (it carries its own
-        token). ``need``: the permission to name when Graph answers 403."""
+        token). ``need``: the permission to name when Graph answers 403, with the catalogue code ``denied``
+        (a large attachment's draft, or the relay's MIME draft)."""
         if not url.startswith("https://"):
             url = self.base + url
         fresh_token = False
@@ -98,10 +100,11 @@ class GraphTransport:
                 self.waited += wait
                 self.sleep(wait)
                 continue
-            raise MailError(self._diagnose(resp, address, need, upload=not auth), account=address)
+            raise MailError(self._diagnose(resp, address, need, upload=not auth, denied=denied), account=address)
         raise AssertionError("unreachable")
 
-    def _diagnose(self, resp, address: str, need: str | None = None, upload: bool = False):
+    def _diagnose(self, resp, address: str, need: str | None = None, upload: bool = False,
+                  denied: str = "graph.large_attachment"):
         try:
             err = resp.json().get("error") or {}
         except (ValueError, AttributeError):
@@ -120,7 +123,7 @@ class GraphTransport:
             return lookup("http.429", cfg=self.cfg, retry_after=f"{after} seconds" if after else None,
                           service_message=said)
         if resp.status_code == 403 and code in ("ErrorAccessDenied", "Authorization_RequestDenied", "") and need:
-            return lookup("graph.large_attachment", cfg=self.cfg, address=address, service_message=said,
+            return lookup(denied, cfg=self.cfg, address=address, service_message=said,
                           api="Microsoft Graph", permission=need)
         if resp.status_code == 403 and code in ("ErrorAccessDenied", "Authorization_RequestDenied", ""):
             return lookup("graph.ErrorAccessDenied", cfg=self.cfg, address=address, service_message=said,
@@ -211,7 +214,8 @@ class GraphTransport:
         Content-Type text/plain, the body base64); returns its id. Needs ``Mail.ReadWrite``. The request body
         must stay under Graph's ~4 MB: see ``mime_request_size``."""
         resp = self._request("POST", f"/users/{quote(sender)}/messages", who, sender, need="Mail.ReadWrite",
-                             data=base64.b64encode(mime), headers={"Content-Type": "text/plain"}, ok=(201,))
+                             denied="graph.draft", data=base64.b64encode(mime), headers={"Content-Type": "text/plain"},
+                             ok=(201,))
         return str(resp.json()["id"])
 
     def add_attachment(self, who, sender: str, draft_id: str, attachment) -> None:
