@@ -54,7 +54,7 @@ def run(cfg, load_again, *, log=None, stop_event: threading.Event | None = None,
         log(f"cannot open the spool {relay.spool_path()}: {exc.strerror or exc}")
         return 1
     mailer = Mailer(cfg)
-    delivery = Delivery(cfg, spool, mailer, log_line=log, **(delivery_options or {}))
+    delivery = Delivery(cfg, spool, mailer, log_line=log, **_settle_option(log), **(delivery_options or {}))
     handler = Handler(relay, spool, on_accept=delivery.wake, log_line=log)
     controller = make_controller(relay, handler)
     try:
@@ -145,3 +145,20 @@ def _reload(load_again, handler, delivery, log) -> None:
     changed = [k for k in fixed if getattr(old, k) != getattr(new.relay, k)]
     note = f"; {', '.join(changed)} take effect at the next start" if changed else ""
     log(f"reloaded the config: {len(new.relay.clients)} client(s){note}")
+
+
+def _settle_option(log) -> dict:
+    """MAILWIZARD_RELAY_SETTLE=SECONDS: how long a draft whose send was cut off by a crash is given
+    to leave Drafts before it is sent again (default 120 s: Exchange may show a sent draft a while)."""
+    import os
+    text = os.environ.get("MAILWIZARD_RELAY_SETTLE", "").strip()
+    if not text:
+        return {}
+    try:
+        seconds = float(text)
+        if not 0 <= seconds <= 86400:
+            raise ValueError
+    except ValueError:
+        log(f"MAILWIZARD_RELAY_SETTLE={text!r} is not a number of seconds from 0 to 86400: using 120")
+        return {}
+    return {"settle": seconds}
