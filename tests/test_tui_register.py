@@ -54,3 +54,35 @@ async def test_let_the_wizard_do_it_shows_a_refusal(sandbox, tmp_path):
         await pilot.press("escape")
         await pilot.pause()
         assert stage(app) == "registration"
+
+
+async def test_at_stage_2_of_a_new_config_it_registers_and_leaves_the_test_to_stage_5(sandbox, tmp_path):
+    """A first-time user at stage 2 has no mail settings yet: the registration is done and saved,
+    and the test waits for stage 5 (it used to run, fail on the empty sender, and tick it)."""
+    sandbox.device.auto_approve = (sample.ADMIN_USER, 0.0)
+    path = tmp_path / "mw.toml"
+    cfg = sample.unregistered_config(sandbox, "monitor_g5", "client_secret", "ews")
+    cfg.outgoing.sender = cfg.outgoing.test_recipient = ""
+    app = make_app(path, demo=sandbox, initial=cfg, stage="registration")
+    app.keep_secrets = False
+    async with app.run_test(size=SIZE) as pilot:
+        await _run(pilot, app)
+        text = screen_text(app)
+        lines = "\n".join(app.screen.lines)
+        assert "✔ Registered:" in text and "stage 5" in text and "Not finished" not in text, text
+        assert "check" not in lines and "secret: added" in lines
+        assert app.config.microsoft.client_id and app.config.auth.client_secret
+
+
+def test_a_failed_step_is_marked_failed_not_ticked(sandbox, tmp_path, capsys):
+    """`register` prints each action as it is done: a failed one with a cross."""
+    from wizard.cli.main import main
+    from wizard.config.files import save
+    sandbox.device.auto_approve = (sample.ADMIN_USER, 0.0)
+    cfg = sample.unregistered_config(sandbox, "monitor_g5", "client_secret", "ews")
+    cfg.outgoing.sender = ""
+    path = save(cfg, tmp_path / "mw.toml")
+    rc = main(["register", "--config", str(path)])
+    progress = capsys.readouterr().err          # one line per action as it is done
+    assert rc == 1
+    assert "✗ check: failed" in progress and "✓ check: failed" not in progress, progress

@@ -85,8 +85,11 @@ class RegisterDialog(ModalScreen[dict | None]):
             text.update(f"✘ {error}")
             return
         if result.ok:
-            text.update("✔ Registered and tested" + ("" if result.changed else " (nothing had to change)") +
-                        f": client {result.client_id}, saved to {self.path}.")
+            done = "Registered and tested" if result.check is not None else "Registered"
+            later = "" if result.check is not None else " The connection test runs at stage 5, once the mail " \
+                                                        "settings of stage 4 are in."
+            text.update(f"✔ {done}" + ("" if result.changed else " (nothing had to change)") +
+                        f": client {result.client_id}, saved to {self.path}.{later}")
             self.apply(result)
         else:
             d = result.diagnosis
@@ -136,9 +139,11 @@ class RegisterDialog(ModalScreen[dict | None]):
 
         def event(kind: str, text: str) -> None:
             if not cancel.is_set():
-                call(self.add_line, ("✔ " if kind == "action" else "… ") + text)
+                call(self.add_line, {"action": "✔ ", "failed": "✘ "}.get(kind, "… ") + text)
 
-        result = register(self.cfg, self.path, token, Options(on_event=event, sleep=cancel.wait))
+        # Before stage 4 the mail settings are not there to test: stage 5 tests them.
+        result = register(self.cfg, self.path, token, Options(on_event=event, sleep=cancel.wait,
+                                                              test=bool(self.cfg.outgoing.sender)))
         call(self.finished, result, None)
 
     # -- keys ---------------------------------------------------------------------------------

@@ -135,7 +135,7 @@ def _register(args, cfg, path) -> int:
 
     def event(kind, text):
         if not quiet:
-            mark = {"action": "  ✓", "wait": "  …", "check": "  …"}.get(kind, "  ")
+            mark = {"action": "  ✓", "failed": "  ✗", "wait": "  …", "check": "  …"}.get(kind, "  ")
             print(f"{mark} {text}", file=sys.stderr, flush=True)
 
     try:

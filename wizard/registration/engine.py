@@ -51,7 +51,7 @@ class Options:
     check_interval: float = 10.0
     graph_retries: int = 6
     sleep: object = time.sleep
-    on_event: object = None         # on_event(kind, text): "action" | "wait" | "check"
+    on_event: object = None         # on_event(kind, text): "action" | "failed" | "wait" | "check"
     tuning: object = None           # wizard.check.engine.Tuning for the test
     today: date | None = None
 
@@ -150,7 +150,7 @@ class _Run:
             a = self.action("register")
         a.result, a.code, a.fix = "failed", d.code, d.fix
         a.detail = d.cause
-        self._event("action", f"{a.id}: failed ({d.code})")
+        self._event("failed", f"{a.id}: failed ({d.code})")
 
     def refusal(self, exc: GraphCallError, step: str, resource: str = "") -> StepFailed:
         from wizard.diagnosis.registration import graph_refusal
