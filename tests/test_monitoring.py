@@ -14,6 +14,7 @@ import json
 import os
 import stat
 import time
+import types
 
 import pytest
 from nagiosplugin import Range
@@ -427,3 +428,15 @@ def test_the_relays_queue_is_a_metric(sandbox, tmp_path, capsys):
              for s in ("queued", "retrying", "dead")}
     assert state == {"queued": 1, "retrying": 1, "dead": 1}
     assert m[("mailwizard_relay_delivered_today", frozenset({("profile", "mw")}))] == 0
+
+
+def test_the_textfile_and_the_printed_metrics_of_one_run_are_the_same(sandbox, tmp_path, capsys, monkeypatch):
+    """One check, one set of numbers: the run's time is when the check ran, not when each copy is written."""
+    import wizard.monitor.metrics as metrics_module
+    clock = iter(range(1_900_000_000, 1_900_000_100))
+    ticking = types.SimpleNamespace(time=lambda: float(next(clock)))      # each reading a second later
+    monkeypatch.setattr(metrics_module, "time", ticking)
+    path = write(tmp_path, sandbox.config("client_secret", protocol="graph"))
+    textfile = tmp_path / "mailwizard.prom"
+    rc, out, _ = run(capsys, "check", "--format", "prometheus", "--textfile", str(textfile), "--config", path)
+    assert rc == 0 and textfile.read_text() == out

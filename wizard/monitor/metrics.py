@@ -68,7 +68,7 @@ def render(results, now: float | None = None) -> str:
             if s.id == "alerts":
                 unsent.labels(p).set(s.details.get("unsent", 0))
         duration.labels(p).set(round(r.duration, 3))
-        ran.labels(p).set(round(now))
+        ran.labels(p).set(round(getattr(r, "ran_at", None) or now))   # when it ran, not when printed
         f = r.facts
         for metric, day in ((secret, f.secret_expires), (cert, f.certificate_expires), (ews, f.ews_shutdown)):
             if day is not None:

@@ -30,6 +30,7 @@ class ProfileResult:
     duration: float = 0.0           # seconds
     config_error: bool = False      # the file could not be loaded: no check ran
     idle_days: float | None = None  # delegated: days the sign-in had been idle before this check
+    ran_at: float = field(default_factory=time.time)    # when the check ended (seconds since the epoch)
 
     @property
     def ok(self) -> bool:
