@@ -20,6 +20,16 @@ def quiet(app):
     return app
 
 
+async def until(pilot, condition, frames: int = 100) -> None:
+    """Let the app run frame by frame until ``condition()`` holds (a bound, not a pace: on a
+    loaded machine the panel mounts some frames later)."""
+    for _ in range(frames):
+        if condition():
+            return
+        await pilot.pause()
+    assert condition()
+
+
 def shown(app, selector: str) -> str:
     """The text of a widget if it is displayed, else ''."""
     found = app.screen.query(selector)
@@ -181,12 +191,10 @@ async def test_help_me_choose_as_the_first_key_before_the_protocol_panel_is_moun
         await app.switch_screen(app.make_screen("target"))
         assert not app.screen.query(ProtocolPanel)               # not mounted yet
         app.screen.action_help_choose()
-        await pilot.pause()
-        assert "Help me choose" in screen_text(app)
+        await until(pilot, lambda: "Help me choose" in screen_text(app))
         await pilot.press("u")
-        await pilot.pause()
-        await pilot.pause()
-        assert stage(app) == "target"
+        await until(pilot, lambda: stage(app) == "target" and app.screen.query(ProtocolPanel)
+                    and app.screen.query("#help-choose"))
         chosen = PROTOCOL_KEYS[protocol_choice(app.config)]
         assert app.screen.query_one(f"#proto-{chosen}").value
         assert app.screen.query_one(f"#flow-{app.config.auth.flow}").value
