@@ -189,7 +189,8 @@ async def test_help_me_choose_as_the_first_key_before_the_protocol_panel_is_moun
     app = quiet(make_app(tmp_path / "mw.toml", stage="registration"))
     async with app.run_test(size=SIZE) as pilot:
         await app.switch_screen(app.make_screen("target"))
-        assert not app.screen.query(ProtocolPanel)               # not mounted yet
+        # Usually the panel is not mounted yet here (it comes after the first frame); a loaded
+        # machine may have painted that frame already: F5 must work either way.
         app.screen.action_help_choose()
         await until(pilot, lambda: "Help me choose" in screen_text(app))
         await pilot.press("u")
