@@ -470,7 +470,7 @@ def _write(target: Path, data: bytes, *, backup: bool, mode: int) -> None:
             temps.pop()
         os.replace(temps[0], target)
         temps.clear()
-        _sync_folder(target.parent)
+        sync_folder(target.parent)
     except OSError as exc:
         _remove(temps)
         if isinstance(exc, WriteError):
@@ -498,8 +498,8 @@ def _temp_file(folder: Path, name: str, data: bytes, mode: int) -> str:
     return tmp
 
 
-def _sync_folder(folder: Path) -> None:
-    """The rename itself on disk too (best effort: not every system allows it)."""
+def sync_folder(folder: Path) -> None:
+    """A rename in ``folder`` on disk too (best effort: Windows cannot open a folder)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

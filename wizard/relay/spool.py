@@ -23,6 +23,8 @@ import secrets
 import time
 from pathlib import Path
 
+from wizard.config.files import sync_folder
+
 STATES = ("queued", "drafted", "sending", "delivered", "dead")
 KEEP_DONE = 7 * 86400
 
@@ -33,19 +35,6 @@ class SpoolFull(OSError):
 
 def new_id(now: float | None = None) -> str:
     return f"{int((now or time.time()) * 1000):012x}-{secrets.token_hex(5)}"
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:         # Windows: folders cannot be opened
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _write_synced(path: Path, data: bytes) -> None:
@@ -111,7 +100,7 @@ class Spool:
             _write_synced(tmp_json, json.dumps(journal).encode())
             os.replace(tmp_eml, self.queue / f"{mid}.eml")
             os.replace(tmp_json, self.queue / f"{mid}.json")
-            _fsync_dir(self.queue)
+            sync_folder(self.queue)
         except OSError as exc:
             for p in (tmp_eml, tmp_json, self.queue / f"{mid}.json", self.queue / f"{mid}.eml"):
                 with contextlib.suppress(OSError):
@@ -165,7 +154,7 @@ class Spool:
         tmp = self.tmp / f"{j['id']}.json.{secrets.token_hex(3)}"
         _write_synced(tmp, json.dumps(j).encode())
         os.replace(tmp, folder / f"{j['id']}.json")
-        _fsync_dir(folder)
+        sync_folder(folder)
 
     def delivered(self, mid: str, **changes) -> None:
         """Journal first (done/), then the queue's files go: a crash in between is seen at start."""
@@ -177,7 +166,7 @@ class Spool:
             self._write_journal(self.done, j)
             (self.queue / f"{mid}.json").unlink(missing_ok=True)
             (self.queue / f"{mid}.eml").unlink(missing_ok=True)
-            _fsync_dir(self.queue)
+            sync_folder(self.queue)
 
     def bury(self, mid: str, **changes) -> dict | None:
         """Move a message to the dead-letter folder."""
@@ -190,7 +179,7 @@ class Spool:
                 os.replace(self.queue / f"{mid}.eml", self.dead / f"{mid}.eml")
             self._write_journal(self.dead, j)
             (self.queue / f"{mid}.json").unlink(missing_ok=True)
-            _fsync_dir(self.queue)
+            sync_folder(self.queue)
             return j
 
     def retry(self, mid: str) -> bool:
@@ -209,7 +198,7 @@ class Spool:
             os.replace(self.dead / f"{mid}.eml", self.queue / f"{mid}.eml")
             self._write_journal(self.queue, j)
             (self.dead / f"{mid}.json").unlink(missing_ok=True)
-            _fsync_dir(self.dead)
+            sync_folder(self.dead)
             return True
 
     def drop(self, mid: str) -> bool:
@@ -221,7 +210,7 @@ class Spool:
                     if p.exists():
                         p.unlink()
                         found = True
-                _fsync_dir(folder)
+                sync_folder(folder)
             return found
 
     def prune(self, now: float | None = None) -> None:
