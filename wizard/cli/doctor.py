@@ -11,8 +11,8 @@ import json
 import sys
 
 from wizard.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from wizard.config.clouds import GRAPH_CLI_CLIENT_ID
 
-GRAPH_CLI = "14d82eec-204b-4c2f-b7e8-296a70dab67e"
 
 
 def add_parser(sub, common) -> None:
@@ -26,11 +26,11 @@ def add_parser(sub, common) -> None:
                     "and their dates, the redirect URI. Each finding says the cause, the fix and the guide step.",
         epilog="It reads with the app's own token when the app may read app registrations (Application.Read.All), "
                "else after an admin's device-code sign-in (Application.Read.All, Directory.Read.All; the same "
-               f"borrowed client ID as `register`, {GRAPH_CLI}, unless --admin-client-id).\n"
+               f"borrowed client ID as `register`, {GRAPH_CLI_CLIENT_ID}, unless --admin-client-id).\n"
                "exit codes: 0 nothing wrong, 1 findings (or the registration could not be read), 2 usage or "
                "config error. --json prints one object: {\"ok\", \"client_id\", \"app\", \"findings\": "
                "[{\"id\", \"severity\", \"cause\", \"fix\", \"guide_step\"}]}")
-    d.add_argument("--admin-client-id", metavar="GUID", default=GRAPH_CLI,
+    d.add_argument("--admin-client-id", metavar="GUID", default=GRAPH_CLI_CLIENT_ID,
                    help="the public client an admin signs in with (default: Microsoft Graph Command Line Tools)")
     d.add_argument("--json", action="store_true", help="print one JSON object")
 

@@ -13,15 +13,15 @@ import json
 import sys
 
 from wizard.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
+from wizard.config.clouds import GRAPH_CLI_CLIENT_ID
 
-GRAPH_CLI = "14d82eec-204b-4c2f-b7e8-296a70dab67e"
 EPILOG = f"""\
 The admin signs in once with the device code flow (a web address and a code, on
 any device: it works over SSH) and consents to Application.ReadWrite.All,
 AppRoleAssignment.ReadWrite.All and DelegatedPermissionGrant.ReadWrite.All.
 
 Borrowed client ID: by default the sign-in uses Microsoft's own public client
-"Microsoft Graph Command Line Tools" ({GRAPH_CLI}), the one
+"Microsoft Graph Command Line Tools" ({GRAPH_CLI_CLIENT_ID}), the one
 Connect-MgGraph uses, because a new tenant has no app of its own yet. Microsoft
 tolerates this but does not support it for third-party tools: the consent is
 given to Microsoft's app (it stays under Enterprise applications until an admin
@@ -64,7 +64,7 @@ def add_parser(sub, common) -> None:
                     "Tenant ID, client ID and the secret go straight into the config (0600); then the connection "
                     "test runs. A second run changes nothing and says so.",
         epilog=EPILOG)
-    r.add_argument("--admin-client-id", metavar="GUID", default=GRAPH_CLI,
+    r.add_argument("--admin-client-id", metavar="GUID", default=GRAPH_CLI_CLIENT_ID,
                    help="the public client to sign the admin in with (default: Microsoft Graph Command Line Tools)")
     r.add_argument("--app-name", metavar="NAME", help="the app's display name (default from the system and flow)")
     r.add_argument("--secret-months", type=_months, default=12, metavar="N",

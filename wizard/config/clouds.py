@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Microsoft Graph Command Line Tools: Microsoft's own public client in every tenant, the app
+# `register` and `doctor` sign an admin in with unless --admin-client-id names the organisation's.
+GRAPH_CLI_CLIENT_ID = "14d82eec-204b-4c2f-b7e8-296a70dab67e"
+
 
 @dataclass(frozen=True)
 class Cloud:

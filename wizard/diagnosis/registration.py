@@ -5,13 +5,14 @@ one registration step into the catalogue's entry (texts in ``registration_codes`
 from __future__ import annotations
 
 from wizard.diagnosis.catalogue import Diagnosis, lookup
-from wizard.diagnosis.registration_codes import GRAPH_CLI, SIGNIN
+from wizard.config.clouds import GRAPH_CLI_CLIENT_ID
+from wizard.diagnosis.registration_codes import SIGNIN
 
 ADMIN_CONSENT_URL = "{authority}/{tenant}/adminconsent?client_id={client_id}"
 
 
 def _bootstrap_name(client_id: str) -> str:
-    return "Microsoft Graph Command Line Tools" if client_id.lower() == GRAPH_CLI else f"the app {client_id}"
+    return "Microsoft Graph Command Line Tools" if client_id.lower() == GRAPH_CLI_CLIENT_ID else f"the app {client_id}"
 
 
 def for_signin(d: Diagnosis, client_id: str) -> Diagnosis:

@@ -8,7 +8,8 @@ application-upsert, addPassword); the 403 variant of the replication error is
 from public issue threads (terraform-provider-azuread #992, azure-powershell #29530).
 """
 
-GRAPH_CLI = "14d82eec-204b-4c2f-b7e8-296a70dab67e"
+from wizard.config.clouds import GRAPH_CLI_CLIENT_ID
+
 ROLES_FOR_APPS = ("Application Developer, Cloud Application Administrator, Application Administrator or "
                   "Global Administrator")
 _OWN = ("register your organisation's own public client app with the delegated permissions "
@@ -33,7 +34,7 @@ SIGNIN: dict[str, tuple[str, str, str | None, str | None]] = {
     "AADSTS65002": (
         "{bootstrap} is a Microsoft (first-party) app that is not preauthorized for the Graph scopes register asks "
         "for; Microsoft blocks reusing its app IDs for other APIs.",
-        f"Use Microsoft Graph Command Line Tools ({GRAPH_CLI}, the default) or {_OWN}.", "Azure step 1",
+        f"Use Microsoft Graph Command Line Tools ({GRAPH_CLI_CLIENT_ID}, the default) or {_OWN}.", "Azure step 1",
         "registration"),
     "AADSTS50105": (
         "The tenant requires user assignment for {bootstrap}, and the account that signed in is not assigned to it.",

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from wizard.config.clouds import GRAPH_CLI_CLIENT_ID  # noqa: F401  (the engine and the dialogs take it from here)
 from wizard.guide.manifest import EXCHANGE_ONLINE, MICROSOFT_GRAPH, permissions_for
 
-GRAPH_CLI_CLIENT_ID = "14d82eec-204b-4c2f-b7e8-296a70dab67e"   # Microsoft Graph Command Line Tools
 ADMIN_SCOPES = ("Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All")
 RESOURCES = {MICROSOFT_GRAPH: "Microsoft Graph", EXCHANGE_ONLINE: "Office 365 Exchange Online"}
 MAX_SECRET_MONTHS = 24

@@ -48,12 +48,12 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl, unquote
 
 from wizard.sandbox.graph_json import GraphError
+from wizard.sandbox.sample import BOOTSTRAP_APP_ID
 from wizard.sandbox.tenant import App, Certificate, Secret
 from wizard.sandbox.web import Response, json_response
 
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 EXCHANGE_APP_ID = "00000002-0000-0ff1-ce00-000000000000"
-BOOTSTRAP_APP_ID = "14d82eec-204b-4c2f-b7e8-296a70dab67e"   # Microsoft Graph Command Line Tools
 RESOURCE_KEYS = {GRAPH_APP_ID: "graph", EXCHANGE_APP_ID: "exchange"}
 DENIED = "Insufficient privileges to complete the operation."
 GRAPH_ROLE_ADMINS = {"Global Administrator", "Privileged Role Administrator"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from wizard.config.clouds import GRAPH_CLI_CLIENT_ID
 from wizard.sandbox.tenant import App, Mailbox, Secret, Tenant, User
 
 TENANT_ID = "5f8d2c1a-7b3e-4a9d-8c6f-1e2d3b4a5c6d"
@@ -45,7 +46,7 @@ CLOUD_APP_ADMIN = "cloudadmin@contoso.com"
 CLOUD_APP_ADMIN_PASSWORD = "Sandbox-Admin-Passw0rd!"
 # Microsoft Graph Command Line Tools: the first-party public client `register` signs in with by default
 # (multi-tenant; an admin's sign-in consents the scopes it asks for).
-BOOTSTRAP_APP_ID = "14d82eec-204b-4c2f-b7e8-296a70dab67e"
+BOOTSTRAP_APP_ID = GRAPH_CLI_CLIENT_ID    # Microsoft Graph Command Line Tools, as in every tenant
 
 SENDER = "erp@contoso.com"
 RECIPIENT = "test.recipient@contoso.com"
