@@ -122,7 +122,7 @@ class RegisterDialog(ModalScreen[dict | None]):
         from wizard.identity.msal_common import AuthError
         from wizard.registration.engine import Options, register
         from wizard.registration.signin import finish_signin, start_signin
-        from wizard.registration.needs import GRAPH_CLI_CLIENT_ID
+        from wizard.config.clouds import GRAPH_CLI_CLIENT_ID
         call = self.app.call_from_thread
         cancel = self.cancel
         try:

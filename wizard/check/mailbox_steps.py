@@ -3,8 +3,7 @@ opened, and the test message sent, with the runtime's own clients."""
 
 from __future__ import annotations
 
-
-from wizard.net import probes as netcheck
+from wizard.config.endpoints import mail_endpoints
 from wizard.diagnosis.catalogue import Diagnosis, lookup
 from wizard.check import model
 from wizard.check.model import SENDER_CODES, SERVICE, Step, secs
@@ -56,7 +55,7 @@ class MailboxSteps:
         if step.id == "mailbox" or step.id == "send":
             return self.cfg
         import copy
-        _, _, host, port = next(e for e in netcheck.mail_endpoints(self.cfg) if e[0] == "in")
+        _, _, host, port = next(e for e in mail_endpoints(self.cfg) if e[0] == "in")
         if (host, port) == (self.cfg.outgoing.server.lower(), int(self.cfg.outgoing.port)) and self.ews:
             return self.cfg
         cfg = copy.deepcopy(self.cfg)
@@ -115,7 +114,7 @@ class MailboxSteps:
 
     def transport(self, protocol: str, direction: str, token: str, step: Step):
         tokens = _FixedToken(token)
-        endpoint = next((e for e in netcheck.mail_endpoints(self.cfg) if e[0] == direction), None)
+        endpoint = next((e for e in mail_endpoints(self.cfg) if e[0] == direction), None)
         _, _, host, port = endpoint or ("", protocol, "", 0)
         if protocol == "graph":
             from wizard.runtime.graph import GraphTransport
@@ -169,7 +168,7 @@ class MailboxSteps:
         ok, _ = self.runtime_call(step, "smtp", "out", token, lambda t: t.check(sender, who))
         if not ok:
             return
-        _, _, host, port = next(e for e in netcheck.mail_endpoints(self.cfg) if e[0] == "out")
+        _, _, host, port = next(e for e in mail_endpoints(self.cfg) if e[0] == "out")
         step.details.update(protocol="SMTP", server=f"{host}:{port}")
         step.status = "pass"
         as_user = who.username if not who.app_only and who.username else sender

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from wizard.diagnosis.catalogue import Diagnosis, lookup
 from wizard.diagnosis.classify import diagnose_network
-from wizard.config.endpoints import mail_endpoint, mail_endpoints, url_host  # noqa: F401  (the check uses them from here)
+from wizard.config.endpoints import mail_endpoints, url_host
 from wizard.net.trust import trust_path
 
 

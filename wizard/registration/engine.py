@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from wizard.diagnosis.catalogue import Diagnosis
 from wizard.registration import needs
+from wizard.config.clouds import GRAPH_CLI_CLIENT_ID
 from wizard.registration.graph import Graph, GraphCallError, key
 
 # A connection test failing with these right after a registration is Entra replicating: retried.
@@ -45,7 +46,7 @@ class Options:
     name: str | None = None
     new_secret: bool = False
     months: int = needs.DEFAULT_SECRET_MONTHS
-    admin_client_id: str = needs.GRAPH_CLI_CLIENT_ID
+    admin_client_id: str = GRAPH_CLI_CLIENT_ID
     test: bool = True
     check_wait: float = 120.0       # how long the test is retried while Entra replicates
     check_interval: float = 10.0

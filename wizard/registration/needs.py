@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from wizard.config.clouds import GRAPH_CLI_CLIENT_ID  # noqa: F401  (the engine and the dialogs take it from here)
+from wizard.config.clouds import GRAPH_CLI_CLIENT_ID
 from wizard.guide.manifest import EXCHANGE_ONLINE, MICROSOFT_GRAPH, permissions_for
 
 ADMIN_SCOPES = ("Application.ReadWrite.All", "AppRoleAssignment.ReadWrite.All", "DelegatedPermissionGrant.ReadWrite.All")

@@ -4,10 +4,11 @@ Graph scopes asked for, and the tokens kept in memory only."""
 
 from __future__ import annotations
 
+from wizard.config.clouds import GRAPH_CLI_CLIENT_ID
 from wizard.registration import needs
 
 
-def bootstrap_config(cfg, client_id: str = needs.GRAPH_CLI_CLIENT_ID):
+def bootstrap_config(cfg, client_id: str = GRAPH_CLI_CLIENT_ID):
     """A copy of ``cfg`` that signs in with the bootstrap public client (device code)."""
     from wizard.config.schema import copy_config
     boot = copy_config(cfg)
@@ -21,7 +22,7 @@ def admin_scopes(cfg) -> list[str]:
     return [f"{cfg.cloud.graph_url.rstrip('/')}/{s}" for s in needs.ADMIN_SCOPES]
 
 
-def start_signin(cfg, client_id: str = needs.GRAPH_CLI_CLIENT_ID):
+def start_signin(cfg, client_id: str = GRAPH_CLI_CLIENT_ID):
     """The device code to show (wizard.identity.device_code.Flow); the tokens stay in memory."""
     from wizard.diagnosis.registration import for_signin
     from wizard.identity import device_code

@@ -15,7 +15,8 @@ import time
 import xml.etree.ElementTree as ET
 from xml.sax.saxutils import escape
 
-from wizard.sandbox.identity import EXCHANGE, Response, TokenError, verify_jwt
+from wizard.sandbox.identity import EXCHANGE, Response
+from wizard.sandbox.tokens import TokenError, verify_jwt
 from wizard.sandbox.mailstore import LOCK
 from wizard.sandbox.tenant import Mailbox
 from wizard.sandbox.ews_xml import (BEARER_CHALLENGE, E, ERROR_TEXT, FOLDERS, M, POLICY_DISABLED,

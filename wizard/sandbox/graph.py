@@ -28,7 +28,8 @@ from wizard.sandbox import graph_folders as folders
 from wizard.sandbox.graph_json import GraphError, attachment_json, filter_messages, message_json
 from wizard.sandbox.graph_json import folder_id
 from wizard.sandbox.graph_uploads import Uploads, param
-from wizard.sandbox.identity import GRAPH, GUID_RE, Response, TokenError, json_response, object_id, verify_jwt
+from wizard.sandbox.identity import GRAPH, GUID_RE, Response, json_response, object_id
+from wizard.sandbox.tokens import TokenError, verify_jwt
 from wizard.sandbox.mailstore import (LOCK, deliver, folder, folder_names, folder_of, from_mime, may_send_as, new_id, now_iso,
                         touch)
 from wizard.sandbox.tenant import Message

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, unquote
 from jwt.utils import base64url_encode
 
 from wizard.sandbox.tenant import App, Tenant
-from wizard.sandbox.tokens import TokenError, sign_jwt, verify_jwt  # noqa: F401  (services import them from here)
+from wizard.sandbox.tokens import sign_jwt
 from wizard.sandbox.web import GUID_RE, Response, json_response
 
 EXCHANGE = "https://outlook.office365.com"

@@ -19,7 +19,8 @@ from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid, parsedate_to_datetime
 
-from wizard.sandbox.identity import EXCHANGE, TokenError, verify_jwt
+from wizard.sandbox.identity import EXCHANGE
+from wizard.sandbox.tokens import TokenError, verify_jwt
 from wizard.sandbox.tenant import Mailbox, Message, Tenant
 
 HOST = "SANDBOX01.outlook.office365.com"      # the server name in protocol replies
