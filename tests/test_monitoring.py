@@ -14,7 +14,6 @@ import json
 import os
 import stat
 import time
-import types
 
 import pytest
 from nagiosplugin import Range
@@ -430,13 +429,19 @@ def test_the_relays_queue_is_a_metric(sandbox, tmp_path, capsys):
     assert m[("mailwizard_relay_delivered_today", frozenset({("profile", "mw")}))] == 0
 
 
-def test_the_textfile_and_the_printed_metrics_of_one_run_are_the_same(sandbox, tmp_path, capsys, monkeypatch):
+def test_the_textfile_and_the_printed_metrics_of_one_run_are_the_same(sandbox, tmp_path, capsys):
     """One check, one set of numbers: the run's time is when the check ran, not when each copy is written."""
-    import wizard.monitor.metrics as metrics_module
-    clock = iter(range(1_900_000_000, 1_900_000_100))
-    ticking = types.SimpleNamespace(time=lambda: float(next(clock)))      # each reading a second later
-    monkeypatch.setattr(metrics_module, "time", ticking)
+    from wizard.check.engine import Report
+    from wizard.monitor.metrics import render
+    from wizard.monitor.watch import ProfileResult
+    ran = ProfileResult("mw", str(tmp_path / "mw.toml"), Report(ok=True, steps=[]), ran_at=1_900_000_000.4)
+    first = render([ran])
+    assert render([ran]) == first
+    assert metrics(first)[("mailwizard_check_timestamp_seconds", frozenset({("profile", "mw")}))] == 1_900_000_000
+
     path = write(tmp_path, sandbox.config("client_secret", protocol="graph"))
     textfile = tmp_path / "mailwizard.prom"
+    before = time.time()
     rc, out, _ = run(capsys, "check", "--format", "prometheus", "--textfile", str(textfile), "--config", path)
-    assert rc == 0 and textfile.read_text() == out
+    stamp = metrics(out)[("mailwizard_check_timestamp_seconds", frozenset({("profile", "mw")}))]
+    assert rc == 0 and textfile.read_text() == out and round(before) <= stamp <= round(time.time())

@@ -19,8 +19,6 @@ with ``time()`` in an alerting rule.
 
 from __future__ import annotations
 
-import time
-
 from wizard.monitor.facts import timestamp
 
 STATUSES = ("pass", "warn", "fail", "skip")
@@ -39,7 +37,7 @@ HELP = {
 }
 
 
-def render(results, now: float | None = None) -> str:
+def render(results) -> str:
     """The exposition text for a list of ``watch.ProfileResult``."""
     from prometheus_client import CollectorRegistry, Gauge, generate_latest
     registry = CollectorRegistry(auto_describe=True)
@@ -57,7 +55,6 @@ def render(results, now: float | None = None) -> str:
     unsent = gauge("mailwizard_alerts_unsent")
     relay = gauge("mailwizard_relay_messages", "state")
     delivered = gauge("mailwizard_relay_delivered_today")
-    now = time.time() if now is None else now
     for r in results:
         p = r.profile
         ok.labels(p).set(1 if r.ok else 0)
@@ -68,7 +65,7 @@ def render(results, now: float | None = None) -> str:
             if s.id == "alerts":
                 unsent.labels(p).set(s.details.get("unsent", 0))
         duration.labels(p).set(round(r.duration, 3))
-        ran.labels(p).set(round(getattr(r, "ran_at", None) or now))   # when it ran, not when printed
+        ran.labels(p).set(round(r.ran_at))      # when it ran, not when printed: one run, one set of numbers
         f = r.facts
         for metric, day in ((secret, f.secret_expires), (cert, f.certificate_expires), (ews, f.ews_shutdown)):
             if day is not None:
