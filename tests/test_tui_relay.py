@@ -11,6 +11,7 @@ from wizard.config import files as config_io
 from wizard.config.schema import Config
 from wizard.relay.auth import verify
 from test_tui import SIZE, assert_focus_visible, screen_text, stage, tab_to
+from test_tui_protocols import choose
 
 SMALL = (60, 20)
 
@@ -49,12 +50,6 @@ async def settle(pilot) -> None:
     await pilot.pause()
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
-
-
-async def choose(pilot, radio_set: str, downs: int) -> None:
-    await tab_to(pilot, radio_set)
-    await pilot.press(*["down"] * downs, "space")
-    await settle(pilot)
 
 
 async def test_relay_offered_only_where_it_fits(tmp_path):
