@@ -164,8 +164,8 @@ class Mailer:
         who, address = self._sender(sender)
         transport = self._outgoing()
         self.sign_in(who)       # first: a send refused at sign-in never counts towards the sending limits
-        self.pacer.admit(address, len(to_list) + len(cc_list))
-        transport.send(who, address, to_list, cc_list, subject, body or "", files, save_copy=self.save_copy)
+        with self.pacer.sending(address, len(to_list) + len(cc_list)):
+            transport.send(who, address, to_list, cc_list, subject, body or "", files, save_copy=self.save_copy)
 
     def transport(self):
         """The outgoing protocol's transport (``runtime.graph.GraphTransport``, ``runtime.smtp.SmtpTransport``

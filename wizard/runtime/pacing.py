@@ -7,7 +7,13 @@ so tests never really wait.
 With ``state_path`` the send log is shared through a small JSON file (mode
 0600, locked while read and written), so separate processes (a cron job
 calling ``mailwizard send`` once per message) keep to the limits together;
-the clock must then be wall-clock time (``time.time``)."""
+the clock must then be wall-clock time (``time.time``).
+
+A send is counted when it is admitted (before the request goes out) and counted
+again at the moment the request has gone (``sending()``): the log keeps the later
+time, so a slow request (a large message, a slow TLS handshake) cannot make the
+next ones reach Exchange inside its window. A margin of ``MARGIN`` seconds is kept
+on both windows against clocks that differ from Exchange's."""
 
 from __future__ import annotations
 
@@ -23,11 +29,13 @@ from wizard.runtime.model import error
 
 PER_MINUTE = 30
 PER_DAY = 10_000
+MARGIN = 2.0          # seconds kept on each window
 
 
 class Pacer:
     def __init__(self, per_minute: int = PER_MINUTE, per_day: int = PER_DAY, *, clock=time.monotonic,
-                 sleep=time.sleep, state_path: str | os.PathLike | None = None):
+                 sleep=time.sleep, state_path: str | os.PathLike | None = None, margin: float = MARGIN):
+        self.margin = margin
         self.state_path = Path(state_path) if state_path else None
         self.per_minute = per_minute
         self.per_day = per_day
@@ -38,25 +46,51 @@ class Pacer:
         self._lock = threading.Lock()
 
     def _delay(self, log: deque, now: float, recipients: int) -> float:
-        while log and log[0][0] <= now - 86400:
+        minute, day = 60 + self.margin, 86400 + self.margin
+        while log and log[0][0] <= now - day:
             log.popleft()
         waits = [0.0]
-        recent = [t for t, _ in log if t > now - 60]
+        recent = [t for t, _ in log if t > now - minute]
         if len(recent) >= self.per_minute:
-            waits.append(recent[len(recent) - self.per_minute] + 60 - now)
+            waits.append(recent[len(recent) - self.per_minute] + minute - now)
         total = sum(n for _, n in log)
         if total + recipients > self.per_day:
             freed, need = 0, total + recipients - self.per_day
             for t, n in log:
                 freed += n
                 if freed >= need:
-                    waits.append(t + 86400 - now)
+                    waits.append(t + day - now)
                     break
         return max(waits)
+
+    @contextlib.contextmanager
+    def sending(self, mailbox: str, recipients: int = 1):
+        """``with pacer.sending(box, n): <send the request>``: admits (waiting as ``admit``
+        does), then, once the block is left (sent or failed: a failed request may still
+        have reached the server), moves the record to that moment."""
+        admitted = self._admit(mailbox, recipients)
+        try:
+            yield admitted[0]
+        finally:
+            self._restamp(mailbox.lower(), admitted[1], recipients)
+
+    def _restamp(self, key: str, stamp: float, recipients: int) -> None:
+        with self._lock, self._shared():
+            log = self._log.setdefault(key, deque())
+            now = self.clock()
+            with contextlib.suppress(ValueError):
+                log.remove((stamp, recipients))
+            log.append((max(now, stamp), recipients))
+            self._log[key] = deque(sorted(log))
+            self._store()
 
     def admit(self, mailbox: str, recipients: int = 1) -> float:
         """Wait (with the injected sleep) until ``mailbox`` may send a message to
         ``recipients`` recipients, record it, and return the seconds waited."""
+        return self._admit(mailbox, recipients)[0]
+
+    def _admit(self, mailbox: str, recipients: int) -> tuple[float, float]:
+        """(seconds waited, the time recorded)."""
         if recipients > self.per_day:
             raise error("config.invalid", service_message=f"one message to {recipients} recipients is over the "
                         f"daily limit of {self.per_day}: split the recipient list")
@@ -71,7 +105,7 @@ class Pacer:
                     log.append((now, recipients))
                     self._store()
                     self.waited += waited
-                    return waited
+                    return waited, now
             self.sleep(delay)
             waited += delay
 
@@ -104,7 +138,7 @@ class Pacer:
             data = json.loads(self.state_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return
-        horizon = self.clock() - 86400
+        horizon = self.clock() - 86400 - self.margin
         for mailbox, entries in (data.items() if isinstance(data, dict) else ()):
             try:     # the file holds this process's sends too: it replaces the memory
                 self._log[mailbox] = deque(sorted((float(t), int(n)) for t, n in entries if float(t) > horizon))
@@ -115,7 +149,7 @@ class Pacer:
         if self.state_path is None:
             return
         from wizard.config.files import write_private
-        horizon = self.clock() - 86400
+        horizon = self.clock() - 86400 - self.margin
         data = {k: [[t, n] for t, n in v if t > horizon] for k, v in self._log.items()}
         try:
             write_private(self.state_path, json.dumps(data))
@@ -125,4 +159,4 @@ class Pacer:
     def sent_last_minute(self, mailbox: str) -> int:
         now = self.clock()
         with self._lock:
-            return sum(1 for t, _ in self._log.get(mailbox.lower(), ()) if t > now - 60)
+            return sum(1 for t, _ in self._log.get(mailbox.lower(), ()) if t > now - 60 - self.margin)
