@@ -68,11 +68,7 @@ def _serve(args, path, cfg) -> int:
 
 def _status(spool, relay, cfg, as_json: bool) -> int:
     from wizard.relay.status import status
-    if spool is None:
-        data = {"queued": 0, "retrying": [], "dead": 0, "delivered_today": 0, "queued_messages": [],
-                "dead_messages": [], "spool": str(relay.spool_path()), "protocol": cfg.outgoing.protocol}
-    else:
-        data = status(spool, cfg.outgoing.protocol)
+    data = status(spool, cfg.outgoing.protocol, root=relay.spool_path())
     if as_json:
         print(json.dumps(data))
         return EXIT_OK
@@ -88,6 +84,20 @@ def _status(spool, relay, cfg, as_json: bool) -> int:
     return EXIT_OK
 
 
+def _queue_state(row: dict, spool) -> str:
+    """'queued', 'retrying, next 14:05:09', 'sending' (a Graph draft on its way) or 'dead'."""
+    if row["folder"] == "dead":
+        return "dead"
+    if row["state"] in ("drafted", "sending"):
+        return row["state"]
+    if row["attempts"]:
+        from datetime import datetime
+        j = spool.journal(row["id"]) or {}
+        when = datetime.fromtimestamp(float(j.get("next_attempt") or 0)).astimezone()
+        return f"retrying, next {when:%H:%M:%S}"
+    return "queued"
+
+
 def _queue(spool, args) -> int:
     if args.action == "list":
         from wizard.relay.status import _row
@@ -98,7 +108,7 @@ def _queue(spool, args) -> int:
         elif not rows:
             print("the queue is empty")
         for r in rows if not args.json else ():
-            print(f"{r['id']}  {r['folder']:5}  {r['state']:9} {r['attempts']} tried  {r['from']} -> "
+            print(f"{r['id']}  {_queue_state(r, spool)}  {r['attempts']} tried  {r['from']} -> "
                   f"{', '.join(r['to'])}  {r['size']} bytes" + (f"  ({r['last_error']})" if r["last_error"] else ""))
         return EXIT_OK
     if not args.id:

@@ -56,6 +56,7 @@ class Spool:
         self.dead = self.root / "dead"
         self.done = self.root / "done"
         self.tmp = self.root / "tmp"
+        self._pruned_at = 0.0
 
     def open(self) -> "Spool":
         """Create the folders (mode 0700) and clear what a crash left half-written."""
@@ -70,6 +71,7 @@ class Spool:
         for p in self.queue.glob("*.eml"):
             if not p.with_suffix(".json").exists():     # never acknowledged: the client got no 250
                 p.unlink(missing_ok=True)
+        self.prune()
         return self
 
     # -- the lock shared with the CLI ---------------------------------------------------------
@@ -167,6 +169,8 @@ class Spool:
             (self.queue / f"{mid}.json").unlink(missing_ok=True)
             (self.queue / f"{mid}.eml").unlink(missing_ok=True)
             sync_folder(self.queue)
+        if time.time() - self._pruned_at > 3600:
+            self.prune()
 
     def bury(self, mid: str, **changes) -> dict | None:
         """Move a message to the dead-letter folder."""
@@ -214,6 +218,8 @@ class Spool:
             return found
 
     def prune(self, now: float | None = None) -> None:
+        """Forget delivered messages' journals after KEEP_DONE (at start, then at most hourly)."""
+        self._pruned_at = time.time()
         horizon = (now or time.time()) - KEEP_DONE
         for p in self.done.glob("*.json"):
             with contextlib.suppress(OSError):

@@ -16,19 +16,23 @@ def _row(j: dict) -> dict:
             "state": j.get("state"), "last_error": j.get("last_error") or None, "dsn": bool(j.get("dsn"))}
 
 
-def status(spool, protocol: str, now: float | None = None) -> dict:
+def status(spool, protocol: str, now: float | None = None, root=None) -> dict:
+    """What `relay status` shows. ``spool`` None: the relay never ran here (all 0, the spool
+    it will use is ``root``)."""
     now = now or time.time()
+    journals = spool.journals if spool is not None else (lambda where="queue": [])
     queued, retrying = [], []
-    for j in spool.journals():
+    for j in journals():
         if int(j.get("attempts") or 0) > 0:
             retrying.append({**_row(j), "next_attempt": _iso(max(float(j.get("next_attempt") or 0), now))})
         else:
             queued.append(_row(j))
-    dead = [{**_row(j), "dead_at": _iso(j.get("dead_at"))} for j in spool.journals("dead")]
+    dead = [{**_row(j), "dead_at": _iso(j.get("dead_at"))} for j in journals("dead")]
     midnight = datetime.fromtimestamp(now).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-    delivered = sum(1 for j in spool.journals("done") if float(j.get("delivered_at") or 0) >= midnight)
+    delivered = sum(1 for j in journals("done") if float(j.get("delivered_at") or 0) >= midnight)
     return {"queued": len(queued), "retrying": retrying, "dead": len(dead), "delivered_today": delivered,
-            "queued_messages": queued, "dead_messages": dead, "spool": str(spool.root), "protocol": protocol,
+            "queued_messages": queued, "dead_messages": dead, "spool": str(spool.root if spool is not None else root),
+            "protocol": protocol,
             "delivery": "exactly once (Graph: draft, then send)" if protocol == "graph" else
             "at least once (SMTP upstream: a crash after the server's 250 sends it again)"}
 

@@ -1,0 +1,71 @@
+"""`mailwizard relay status` and `relay queue list` read the spool as the admin would: the same JSON
+keys before the relay ever ran as after, and each message's state in words."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+from relay_helpers import SENDER, TO, message, relay_config
+from wizard.cli.main import main
+from wizard.config.files import save
+from wizard.relay.spool import Spool
+
+
+def _status(path, capsys) -> dict:
+    assert main(["relay", "status", "--json", "--config", str(path)]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_status_json_has_the_same_keys_before_the_first_run(sandbox, tmp_path, capsys):
+    cfg = relay_config(sandbox, tmp_path, protocol="smtp")
+    path = save(cfg, tmp_path / "mw.toml")
+    before = _status(path, capsys)
+    assert not (tmp_path / "spool").exists()
+    assert before["queued"] == 0 and before["retrying"] == [] and before["dead"] == 0
+    assert "at least once" in before["delivery"]          # scripts read which guarantee applies
+    Spool(tmp_path / "spool").open()
+    after = _status(path, capsys)
+    assert sorted(before) == sorted(after)
+    assert before["spool"] == after["spool"] == str(tmp_path / "spool")
+
+
+def test_queue_list_says_retrying_with_the_next_attempt_and_dead(sandbox, tmp_path, capsys):
+    cfg = relay_config(sandbox, tmp_path)
+    path = save(cfg, tmp_path / "mw.toml")
+    spool = Spool(tmp_path / "spool").open()
+    envelope = {"client": "erp", "mail_from": SENDER, "rcpts": [TO], "bcc": [], "sender": SENDER}
+    fresh = spool.store(message().as_bytes(), envelope)
+    later = time.time() + 600
+    retried = spool.store(message().as_bytes(), envelope)
+    spool.update(retried, attempts=2, next_attempt=later, last_error="http.5xx: busy")
+    dead = spool.store(message().as_bytes(), envelope)
+    spool.bury(dead, last_error="smtp.rcpt: no such user")
+    assert main(["relay", "queue", "list", "--config", str(path)]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert re.search(r"\bqueued\b", lines[fresh]) and "retrying" not in lines[fresh]
+    next_at = time.strftime("%H:%M:%S", time.localtime(later))
+    assert f"retrying, next {next_at}" in lines[retried] and "2 tried" in lines[retried]
+    assert "dead" in lines[dead] and "no such user" in lines[dead]
+
+
+def test_delivered_journals_are_forgotten_after_a_week(tmp_path):
+    """done/ would otherwise grow by one file per message for ever (and `status` read them all)."""
+    import os
+    from wizard.relay.spool import KEEP_DONE
+    spool = Spool(tmp_path / "spool").open()
+    envelope = {"client": "erp", "mail_from": SENDER, "rcpts": [TO], "bcc": [], "sender": SENDER}
+    old, recent = (spool.store(message().as_bytes(), envelope) for _ in range(2))
+    spool.delivered(old)
+    spool.delivered(recent)
+    week_ago = time.time() - KEEP_DONE - 60
+    os.utime(spool.done / f"{old}.json", (week_ago, week_ago))
+    Spool(tmp_path / "spool").open()                       # the next start
+    assert spool.ids("done") == [recent]
+    os.utime(spool.done / f"{recent}.json", (week_ago, week_ago))
+    running = Spool(tmp_path / "spool").open()
+    running._pruned_at -= 3601                             # an hour into a long run
+    third = running.store(message().as_bytes(), envelope)
+    running.delivered(third)
+    assert running.ids("done") == [third]
