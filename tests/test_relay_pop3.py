@@ -218,3 +218,19 @@ def test_pop3_needs_incoming_imap(sandbox, tmp_path):
                    for line in r.lines)
     finally:
         r.close()
+
+
+def test_the_settings_sheet_shows_the_pop3_port_only_when_set():
+    from wizard.config.relay import Relay
+    from wizard.config.schema import Config
+    from wizard.guide import relay_settings as rs
+    cfg = Config()
+    client = RelayClient(name="erp", senders=["erp@contoso.com"], mailbox="orders@contoso.com")
+    cfg.relay = Relay(clients=[client])
+    assert "POP3" not in rs.as_text(rs.settings(cfg, client, "pw"))
+    cfg.relay.pop3_listen = "127.0.0.1:1110"
+    heading, rows = rs.settings(cfg, client, "pw")[-1]
+    rows = dict(rows)
+    assert heading.startswith("POP3") and (rows["POP3 server"], rows["Port"]) == ("127.0.0.1", "1110")
+    assert rows["User name"] == "erp" and rows["Security"] == "none: plain text, on this machine only"
+    assert "POP3 127.0.0.1:1110" in "\n".join(rs.sheet_lines(cfg))
