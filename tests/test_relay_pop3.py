@@ -234,3 +234,42 @@ def test_the_settings_sheet_shows_the_pop3_port_only_when_set():
     assert heading.startswith("POP3") and (rows["POP3 server"], rows["Port"]) == ("127.0.0.1", "1110")
     assert rows["User name"] == "erp" and rows["Security"] == "none: plain text, on this machine only"
     assert "POP3 127.0.0.1:1110" in "\n".join(rs.sheet_lines(cfg))
+
+
+def test_pop3_against_a_real_imap_server(mail_servers, tmp_path):
+    """The upstream is the interop tests' Dovecot (XOAUTH2 with the sandbox's app token): what it stored
+    comes out of RETR byte for byte (CRLF line ends), and DELE + QUIT removes exactly that message."""
+    from wizard.config.relay import Relay
+    from wizard.runtime import Mailer
+    box = "pop3-app@contoso.com"
+    cfg = mail_servers.config("client_secret", accounts=[box])
+    subjects = [f"POP3 interop {n} {os.getpid()}" for n in (1, 2)]
+    with Mailer(cfg) as mailer:
+        for subject in subjects:
+            mailer.send(box, subject, "First line.\n.\n..two dots\nLast line.\n")
+    stored = {s: mail_servers.wait_delivered(box, s).replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") for s in subjects}
+    cfg.relay = Relay(listen="127.0.0.1:0", imap_listen="", pop3_listen="127.0.0.1:0", spool=str(tmp_path / "spool"),
+                      clients=[RelayClient(name="esm", password_hash=hash_password(PASSWORD),
+                                           senders=[cfg.outgoing.sender], mailbox=box)])
+    r = RunningRelay(cfg)
+    try:
+        wait_for(lambda: r.pop3_port, 20, "the POP3 listener")
+        pop = _pop(r)
+        count, _ = pop.stat()
+        got = {}
+        for n in range(1, count + 1):
+            raw = b"\r\n".join(pop.retr(n)[1]) + b"\r\n"
+            subject = next((s for s in subjects if f"Subject: {s}\r\n".encode() in raw), None)
+            if subject:
+                got[subject] = (n, raw)
+        assert {s: raw for s, (_, raw) in got.items()} == stored
+        uidl = pop.uidl(got[subjects[1]][0])
+        pop.dele(got[subjects[0]][0])
+        pop.quit()
+        left = [raw for raw in mail_servers.messages(box) if subjects[0].encode() in raw or subjects[1].encode() in raw]
+        assert len(left) == 1 and subjects[1].encode() in left[0]
+        pop = _pop(r)
+        assert uidl.split()[2] in [line.split()[1] for line in pop.uidl()[1]]      # the survivor keeps its UIDL
+        pop.quit()
+    finally:
+        r.close()
