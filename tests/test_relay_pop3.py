@@ -273,3 +273,23 @@ def test_pop3_against_a_real_imap_server(mail_servers, tmp_path):
         pop.quit()
     finally:
         r.close()
+
+
+def test_implicit_tls_with_a_certificate(sandbox, tmp_path):
+    import ssl
+    from wizard.sandbox.mailstore import deliver, from_mime
+    deliver(sandbox.tenant, from_mime(TRICKY), ["erp@contoso.com"])
+    mat = sandbox.material
+    r = RunningRelay(relay_config(sandbox, tmp_path, protocol="graph+imap", pop3_listen="127.0.0.1:0",
+                                  certificate=mat.cert_path, key=mat.key_path))
+    try:
+        wait_for(lambda: r.pop3_port, 20, "the POP3 listener")
+        ctx = ssl.create_default_context(cafile=sandbox.ca_path)
+        pop = poplib.POP3_SSL("127.0.0.1", r.pop3_port[0], timeout=10, context=ctx)
+        pop.user("erp")
+        pop.pass_(PASSWORD)
+        assert pop.stat()[0] == 1
+        pop.quit()
+        assert any("POP3 on 127.0.0.1:" in line and "(implicit TLS)" in line for line in r.lines)
+    finally:
+        r.close()
