@@ -205,8 +205,10 @@ def test_pop3_listen_is_checked_like_imap_listen(value, words):
     _, problems = parse_text(BASE + f'[relay]\npop3_listen = "{value}"\n')
     said = {p.field: p.message for p in problems if not p.warning}
     assert "relay.pop3_listen" in said and words in said["relay.pop3_listen"]
-    _, problems = parse_text(BASE + '[relay]\npop3_listen = "127.0.0.1:1110"\n')
+    cfg, problems = parse_text(BASE + '[relay]\npop3_listen = "127.0.0.1:1110"\n')
     assert not [p for p in problems if not p.warning]
+    from wizard.config.relay import Relay, to_data
+    assert to_data(cfg.relay)["pop3_listen"] == "127.0.0.1:1110" and "pop3_listen" not in to_data(Relay())
 
 
 def test_pop3_needs_incoming_imap(sandbox, tmp_path):

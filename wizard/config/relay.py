@@ -86,8 +86,8 @@ class Relay:
         return next((c for c in self.clients if c.name.lower() == name.lower()), None)
 
 
-_TYPES = {"listen": str, "imap_listen": str, "pop3_listen": str, "spool": str, "certificate": str, "key": str, "tls": str, "max_size_mb": int,
-          "max_age": str, "clients": list}
+_TYPES = {"listen": str, "imap_listen": str, "spool": str, "certificate": str, "key": str, "tls": str, "max_size_mb": int,
+          "max_age": str, "clients": list, "pop3_listen": str}
 _CLIENT_TYPES = {"name": str, "password_hash": str, "senders": list, "mailbox": str}
 _NAMES = {str: "a text in quotes", int: "a whole number", list: "a list"}
 

@@ -79,7 +79,7 @@ class Maildrop:
         validity = (imap.response("UIDVALIDITY")[1] or [b"0"])[0]
         self.validity = validity.decode() if isinstance(validity, bytes) else str(validity or 0)
         self.items: list[tuple[int, int]] = []         # (UID, size), in UID order
-        if int(data[0] or 0):
+        if int(data[-1] or 0):                         # EXISTS
             typ, data = imap.fetch("1:*", "(UID RFC822.SIZE FLAGS)")
             if typ != "OK":
                 raise UpstreamError(f"FETCH of the message list refused: {_words(data)}")
