@@ -165,7 +165,8 @@ def test_upstream_failure_is_a_temporary_error_in_plain_words(relay):
     assert said.startswith("-ERR [SYS/TEMP] The relay could not open nomailbox@contoso.com upstream (")
     assert "Traceback" not in said
     pop.quit()
-    assert any("pop3: ghost: upstream sign-in to nomailbox@contoso.com failed" in line for line in relay.lines)
+    logged = [line for line in relay.lines if "pop3: ghost: upstream sign-in to nomailbox@contoso.com failed" in line]
+    assert logged and "Fix: " in logged[0]                     # the log line says what to do
 
 
 def test_curl_lists_and_retrieves(relay):

@@ -64,6 +64,12 @@ def _said(exc) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _explained(exc) -> str:
+    """The catalogue's cause and fix for a MailError (what the relay's log line adds), else ""."""
+    d = getattr(exc, "diagnosis", None)
+    return f": {d.cause} Fix: {d.fix}" if d is not None and getattr(d, "cause", "") else ""
+
+
 def _words(data) -> str:
     return " ".join((d.decode("utf-8", "replace") if isinstance(d, bytes) else str(d)) for d in data or [] if d)
 
@@ -283,8 +289,8 @@ class _Session:
         self.server.log_line(f"pop3: {text}")
 
     def run(self) -> None:
-        self.send("+OK mailwizard relay POP3 ready")
         try:
+            self.send("+OK mailwizard relay POP3 ready")
             while True:
                 line = self.reader.readline(LINE_LIMIT)
                 if not line:
@@ -375,9 +381,9 @@ class _Session:
         try:
             imap = self.server.open_upstream(mailbox)
         except Exception as exc:
-            self.log(f"{client.name}: upstream sign-in to {mailbox} failed ({_said(exc)})")
+            self.log(f"{client.name}: upstream sign-in to {mailbox} failed ({_said(exc)}){_explained(exc)}")
             self.send(f"-ERR [SYS/TEMP] The relay could not open {mailbox} upstream ({_said(exc)}); "
-                      "its log says more. Try again later.")
+                      "the relay's log says why and what to do. Try again later.")
             return
         try:
             drop = Maildrop(imap)
