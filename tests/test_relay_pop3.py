@@ -91,7 +91,7 @@ def test_dele_quit_removes_upstream_rset_and_a_dropped_session_do_not(relay):
     pop.dele(1)
     with pytest.raises(poplib.error_proto, match="already deleted"):
         pop.retr(1)
-    assert pop.stat()[0] == 1
+    assert pop.stat()[0] == 1 and pop.noop().startswith(b"+OK")
     pop.rset()
     pop.quit()
     assert len(_inbox(relay)) == 2
