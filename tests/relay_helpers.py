@@ -51,9 +51,10 @@ class RunningRelay:
         self.stop = threading.Event()
         self._port: list[int] = []
         self.imap_port: list[int] = []
+        self.pop3_port: list[int] = []
         self.thread = threading.Thread(target=daemon.run, args=(cfg, lambda: cfg), daemon=True, kwargs=dict(
             log=self.lines.append, stop_event=self.stop, ready=self._port.append, install_signals=False,
-            on_imap=self.imap_port.append,
+            on_imap=self.imap_port.append, on_pop3=self.pop3_port.append,
             delivery_options={"base_delay": 0.2, **delivery_options}))
         self.thread.start()
         wait_for(lambda: self._port or not self.thread.is_alive(), 20, "the relay to listen")

@@ -15,7 +15,10 @@ def add_parser(subparsers, common_parent):
                     "AUTH PLAIN/LOGIN and a relay password to [relay] listen (default 127.0.0.1:2525); each "
                     "accepted message is fsynced in the spool before the 250 and delivered upstream with the "
                     "config's sign-in: exactly once over Graph ([outgoing] protocol = \"graph\"), at least once "
-                    "over SMTP XOAUTH2. One log line per message to stderr; SIGTERM drains, SIGHUP reloads.",
+                    "over SMTP XOAUTH2. With [incoming] protocol = \"imap\", a system reads its client's mailbox "
+                    "with the same password over IMAP ([relay] imap_listen, default 127.0.0.1:1143) or POP3 "
+                    "([relay] pop3_listen, e.g. 127.0.0.1:1110; off by default). One log line per message or "
+                    "login to stderr; SIGTERM drains, SIGHUP reloads.",
         epilog="exit codes: 0 ok, 1 failed (cannot listen, no such message), 2 usage or config error.")
     sub = p.add_subparsers(dest="relay_command", metavar="{status,queue,add-client}")
     s = sub.add_parser("status", parents=[common_parent], help="queued, retrying (with the next attempt), dead, delivered today")

@@ -3,6 +3,7 @@
     [relay]
     listen = "127.0.0.1:2525"        # host:port the business system connects to
     imap_listen = "127.0.0.1:1143"   # IMAP pass-through (when [incoming] protocol = "imap"); "" = off
+    pop3_listen = ""                 # e.g. "127.0.0.1:1110": POP3, the INBOX over the same IMAP; "" = off
     spool = ""                       # empty: <user state dir>/relay-spool (mode 0700)
     certificate = ""                 # PEM certificate (chain); with it STARTTLS (or implicit TLS) is offered
     key = ""                         # PEM private key; empty: in the certificate file
@@ -55,6 +56,7 @@ class RelayClient:
 class Relay:
     listen: str = DEFAULT_LISTEN
     imap_listen: str = DEFAULT_IMAP_LISTEN   # IMAP pass-through, when [incoming] protocol = "imap"
+    pop3_listen: str = ""                    # POP3 (e.g. "127.0.0.1:1110"), when [incoming] protocol = "imap"
     spool: str = ""
     certificate: str = ""
     key: str = ""
@@ -85,7 +87,7 @@ class Relay:
 
 
 _TYPES = {"listen": str, "imap_listen": str, "spool": str, "certificate": str, "key": str, "tls": str, "max_size_mb": int,
-          "max_age": str, "clients": list}
+          "max_age": str, "clients": list, "pop3_listen": str}
 _CLIENT_TYPES = {"name": str, "password_hash": str, "senders": list, "mailbox": str}
 _NAMES = {str: "a text in quotes", int: "a whole number", list: "a list"}
 
@@ -184,15 +186,17 @@ def validate(relay: Relay, problem, locate) -> None:
         host, _ = split_listen(relay.listen)
     except ValueError as exc:
         problem("relay.listen", str(exc), locate("relay.listen"))
-    if relay.imap_listen:
+    for key, proto in (("imap_listen", "IMAP"), ("pop3_listen", "POP3")):
+        if not getattr(relay, key):
+            continue
+        where = f"relay.{key}"
         try:
-            imap_host, _ = split_listen(relay.imap_listen)
-            if not is_loopback(imap_host) and not relay.certificate:
-                problem("relay.imap_listen", f"{relay.imap_listen} is reachable from other machines: IMAP beyond "
-                        "loopback only with TLS; set relay.certificate, or listen on 127.0.0.1",
-                        locate("relay.imap_listen"))
+            other_host, _ = split_listen(getattr(relay, key))
+            if not is_loopback(other_host) and not relay.certificate:
+                problem(where, f"{getattr(relay, key)} is reachable from other machines: {proto} beyond "
+                        "loopback only with TLS; set relay.certificate, or listen on 127.0.0.1", locate(where))
         except ValueError as exc:
-            problem("relay.imap_listen", f"{exc} (or \"\" for no IMAP)", locate("relay.imap_listen"))
+            problem(where, f"{exc} (or \"\" for no {proto})", locate(where))
     if relay.tls not in TLS_MODES:
         problem("relay.tls", f"unknown value '{relay.tls}'; expected one of: {', '.join(TLS_MODES)}",
                 locate("relay.tls"))

@@ -1,5 +1,5 @@
 """The local relay (``mailwizard relay``) from the business system's side: where it fits,
-and what to type into the system's SMTP and IMAP settings, in the system's own field names.
+and what to type into the system's SMTP and IMAP (or POP3) settings, in the system's own field names.
 
 - ``offer(cfg, answers)``: one paragraph of why the relay fits this setup, or "" where it does
   not: Monitor G5 over EWS on Exchange Online (EWS blocked unless allowed, off for good on the
@@ -75,7 +75,8 @@ def _host(listen: str) -> tuple[str, str]:
 
 
 def endpoints(relay) -> dict[str, tuple[str, str, str]]:
-    """{"smtp": (host, port, security), "imap": ...}: IMAP only when ``imap_listen`` is set."""
+    """{"smtp": (host, port, security), "imap": ..., "pop3": ...}: IMAP and POP3 only when their
+    ``imap_listen`` / ``pop3_listen`` is set."""
     out = {}
     if relay.certificate:
         smtp_sec = "SSL/TLS (implicit)" if relay.tls == "implicit" else "STARTTLS"
@@ -85,11 +86,27 @@ def endpoints(relay) -> dict[str, tuple[str, str, str]]:
     if relay.imap_listen:
         out["imap"] = (*_host(relay.imap_listen),
                        "SSL/TLS (implicit)" if relay.certificate else "none: plain text, on this machine only")
+    if relay.pop3_listen:
+        out["pop3"] = (*_host(relay.pop3_listen),
+                       "SSL/TLS (implicit)" if relay.certificate else "none: plain text, on this machine only")
     return out
 
 
 def settings(cfg, client, password: str) -> list[tuple[str, list[tuple[str, str]]]]:
-    """What to type into the business system for ``client`` (a ``RelayClient``)."""
+    """What to type into the business system for ``client`` (a ``RelayClient``); POP3 last, when
+    ``pop3_listen`` is set (for a system that reads over POP3 instead of IMAP)."""
+    out = _smtp_imap(cfg, client, password)
+    pop3 = endpoints(cfg.relay).get("pop3")
+    if pop3:
+        out.append(("POP3 (reading, instead of IMAP)", [
+            ("POP3 server", pop3[0]), ("Port", pop3[1]), ("Security", pop3[2]),
+            ("Authentication", "USER/PASS or AUTH PLAIN"), ("User name", client.name), ("Password", password),
+            ("(reads the INBOX of)", client.own_mailbox),
+        ]))
+    return out
+
+
+def _smtp_imap(cfg, client, password: str) -> list[tuple[str, list[tuple[str, str]]]]:
     ends = endpoints(cfg.relay)
     smtp, imap = ends["smtp"], ends.get("imap")
     sender = ", ".join(client.senders) or "(none)"
@@ -158,8 +175,9 @@ def sheet_lines(cfg) -> list[str]:
     up = "Microsoft Graph (exactly once)" if cfg.outgoing.protocol == "graph" else \
         "SMTP XOAUTH2 (at least once)" if cfg.outgoing.protocol == "smtp" else \
         f"{cfg.outgoing.protocol}: not a relay upstream, set [outgoing] protocol to graph or smtp"
-    out.append(f"  The relay listens on {relay.listen}" + (f" (IMAP {relay.imap_listen})" if relay.imap_listen
-                                                           else "") + f"; it delivers over {up}.")
+    also = [f"{name} {value}" for name, value in (("IMAP", relay.imap_listen), ("POP3", relay.pop3_listen)) if value]
+    out.append(f"  The relay listens on {relay.listen}" + (f" ({', '.join(also)})" if also else "")
+               + f"; it delivers over {up}.")
     if not relay.clients:
         out.append("  No client yet: `mailwizard relay add-client NAME --from ADDR` prints its password once.")
     for client in relay.clients:

@@ -2,4 +2,5 @@
 systems that only speak SMTP with a password, a durable spool, and delivery upstream through
 ``wizard.runtime`` (Graph exactly once, SMTP XOAUTH2 at least once). Modules: ``server`` (SMTP,
 AUTH, checks), ``auth`` (scrypt client passwords), ``spool`` (files, journals, lock), ``delivery``
-(upstream, retries, dead letters), ``dsn`` (bounces), ``status``, ``imap`` (IMAP pass-through with XOAUTH2 upstream), ``daemon`` (signals, reload)."""
+(upstream, retries, dead letters), ``dsn`` (bounces), ``status``, ``imap`` (IMAP pass-through with XOAUTH2 upstream), ``pop3`` (POP3 over that
+upstream IMAP), ``listener`` (what those two share), ``daemon`` (signals, reload)."""

@@ -1,4 +1,5 @@
-"""`mailwizard relay` in the foreground: the SMTP side (``server``), the spool and the delivery workers.
+"""`mailwizard relay` in the foreground: the SMTP side (``server``), the spool and the delivery workers
+(and the IMAP pass-through and POP3 when set).
 
 One log line per message to stderr. SIGTERM / SIGINT: stop accepting, let the deliveries in flight
 finish (the rest stays in the spool for the next start). SIGHUP: read the config again (clients,
@@ -38,7 +39,8 @@ def check_ready(cfg) -> str | None:
 
 
 def run(cfg, load_again, *, log=None, stop_event: threading.Event | None = None, ready=None,
-        install_signals: bool = True, delivery_options: dict | None = None, on_imap=None) -> int:
+        install_signals: bool = True, delivery_options: dict | None = None, on_imap=None,
+        on_pop3=None) -> int:
     """Serve until stopped. ``load_again()`` returns a new config (or raises ConfigError) on SIGHUP.
     ``ready(port)`` is called once listening. Returns an exit code."""
     from wizard.relay.delivery import Delivery
@@ -64,6 +66,7 @@ def run(cfg, load_again, *, log=None, stop_event: threading.Event | None = None,
         mailer.close()
         return 1
     imap = _start_imap(cfg, mailer, log, lambda: handler.relay)
+    pop3 = _start_pop3(cfg, mailer, log, lambda: handler.relay)
     host = relay.host_port()[0]
     tls = "no TLS (loopback only), AUTH PLAIN/LOGIN in plain text" if not relay.certificate else \
         ("implicit TLS" if relay.tls == "implicit" else "STARTTLS required before AUTH")
@@ -82,6 +85,8 @@ def run(cfg, load_again, *, log=None, stop_event: threading.Event | None = None,
         ready(controller.port)
     if on_imap and imap is not None:
         on_imap(imap.port)
+    if on_pop3 and pop3 is not None:
+        on_pop3(pop3.port)
     try:
         while not stop.wait(0.5):
             if reload_wanted.is_set():
@@ -91,6 +96,8 @@ def run(cfg, load_again, *, log=None, stop_event: threading.Event | None = None,
         controller.stop()
         if imap is not None:
             imap.stop()
+        if pop3 is not None:
+            pop3.stop()
         log("stopped accepting; finishing the deliveries in flight")
         delivery.stop()
         mailer.close()
@@ -109,12 +116,7 @@ def _start_imap(cfg, mailer, log, relay_of):
     from wizard.config.relay import split_listen
     from wizard.relay.imap import ImapPassThrough
     from wizard.relay.server import tls_context
-    from wizard.runtime.imap import ImapTransport
-    upstream = ImapTransport(cfg, mailer.tokens, server=cfg.incoming.server, port=cfg.incoming.port)
-
-    def open_upstream(mailbox: str):
-        who, address = mailer.reader_of(mailbox)
-        return upstream.open_session(address, who)
+    upstream, open_upstream = _imap_upstream(cfg, mailer)
     imap = ImapPassThrough(relay_of, open_upstream, log_line=log, tls_context=tls_context(relay))
     host, port = split_listen(relay.imap_listen)
     try:
@@ -125,6 +127,43 @@ def _start_imap(cfg, mailer, log, relay_of):
     log(f"IMAP pass-through on {host}:{imap.port} to {upstream.server}:{upstream.port} "
         f"({'implicit TLS' if relay.certificate else 'no TLS, loopback only'})")
     return imap
+
+
+def _imap_upstream(cfg, mailer):
+    """The upstream IMAP server (``[incoming]``) and ``open_upstream(mailbox)``: a signed-in session of its own."""
+    from wizard.runtime.imap import ImapTransport
+    upstream = ImapTransport(cfg, mailer.tokens, server=cfg.incoming.server, port=cfg.incoming.port)
+
+    def open_upstream(mailbox: str):
+        who, address = mailer.reader_of(mailbox)
+        return upstream.open_session(address, who)
+    return upstream, open_upstream
+
+
+def _start_pop3(cfg, mailer, log, relay_of):
+    """POP3 (the client's INBOX read over the upstream IMAP), when [relay] pop3_listen is set and
+    [incoming] protocol is imap."""
+    relay = cfg.relay
+    if not relay.pop3_listen:
+        return None
+    if cfg.incoming.protocol != "imap":
+        log(f"POP3 off: it reads the mailbox over IMAP and needs [incoming] protocol = \"imap\" "
+            f"(now \"{cfg.incoming.protocol}\")")
+        return None
+    from wizard.config.relay import split_listen
+    from wizard.relay.pop3 import Pop3Server
+    from wizard.relay.server import tls_context
+    upstream, open_upstream = _imap_upstream(cfg, mailer)
+    pop3 = Pop3Server(relay_of, open_upstream, log_line=log, tls_context=tls_context(relay))
+    host, port = split_listen(relay.pop3_listen)
+    try:
+        pop3.start(host, port)
+    except OSError as exc:
+        log(f"POP3 off: cannot listen on {relay.pop3_listen}: {exc.strerror or exc}")
+        return None
+    log(f"POP3 on {host}:{pop3.port}, each client's INBOX over IMAP from {upstream.server}:{upstream.port} "
+        f"({'implicit TLS' if relay.certificate else 'no TLS, loopback only'})")
+    return pop3
 
 
 def _reload(load_again, handler, delivery, log) -> None:
@@ -141,7 +180,7 @@ def _reload(load_again, handler, delivery, log) -> None:
     old = handler.relay
     handler.relay = new.relay
     delivery.cfg.relay = new.relay
-    fixed = ("listen", "spool", "certificate", "key", "tls", "max_size_mb")
+    fixed = ("listen", "imap_listen", "pop3_listen", "spool", "certificate", "key", "tls", "max_size_mb")
     changed = [k for k in fixed if getattr(old, k) != getattr(new.relay, k)]
     note = f"; {', '.join(changed)} take effect at the next start" if changed else ""
     log(f"reloaded the config: {len(new.relay.clients)} client(s){note}")

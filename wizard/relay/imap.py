@@ -14,41 +14,17 @@ from __future__ import annotations
 import base64
 import re
 import selectors
-import socket
-import socketserver
-import threading
 import time
 
-from wizard.relay import auth
+from wizard.relay.listener import FAIL_DELAY, Lines, Listener, check_login
 
 CAPS = "IMAP4rev1 AUTH=PLAIN"
-FAIL_DELAY = 1.0
 _TOKEN = r'(?:"((?:[^"\\]|\\.)*)"|([^\s"(){}%*\\]+))'
 _LOGIN = re.compile(rf"^LOGIN\s+{_TOKEN}\s+{_TOKEN}\s*$", re.IGNORECASE)
-_DUMMY = "scrypt$16384$8$1$" + "00" * 16 + "$" + "00" * 32
 
 
 def _unquote(quoted, atom) -> str:
     return atom if atom is not None else re.sub(r"\\(.)", r"\1", quoted or "")
-
-
-class _Lines:
-    """Lines from a socket, keeping what came after the last line read (for the pass-through)."""
-
-    def __init__(self, sock):
-        self.sock = sock
-        self.buffer = bytearray()
-
-    def readline(self, limit: int) -> bytes:
-        while b"\n" not in self.buffer and len(self.buffer) < limit:
-            data = self.sock.recv(4096)
-            if not data:
-                break
-            self.buffer += data
-        end = self.buffer.find(b"\n")
-        end = len(self.buffer) if end < 0 else end + 1
-        line, self.buffer = bytes(self.buffer[:end]), self.buffer[end:]
-        return line
 
 
 class ImapPassThrough:
@@ -58,40 +34,21 @@ class ImapPassThrough:
         self.relay_of = relay_of
         self.open_upstream = open_upstream
         self.log_line = log_line
-        self.tls_context = tls_context
-        self.server: socketserver.ThreadingTCPServer | None = None
-        self.port = 0
+        self.listener = Listener("relay-imap", self._session, tls_context=tls_context, timeout=300)
+
+    @property
+    def port(self) -> int:
+        return self.listener.port
 
     def start(self, host: str, port: int) -> None:
-        outer = self
-
-        class Handler(socketserver.BaseRequestHandler):
-            def handle(self):
-                outer._session(self.request, self.client_address)
-
-        class Server(socketserver.ThreadingTCPServer):
-            daemon_threads = True
-            allow_reuse_address = True
-            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-
-            def handle_error(self, request, client_address):     # a client's broken session: not ours to print
-                pass
-
-        self.server = Server((host, port), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, name="relay-imap", daemon=True).start()
+        self.listener.start(host, port)
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        self.listener.stop()
 
     # -- one client ---------------------------------------------------------------------------
     def _session(self, sock, peer) -> None:
-        if self.tls_context is not None:
-            sock = self.tls_context.wrap_socket(sock, server_side=True)
-        sock.settimeout(300)
-        reader = _Lines(sock)
+        reader = Lines(sock)
         send = lambda text: sock.sendall(text.encode() + b"\r\n")     # noqa: E731
         send(f"* OK [CAPABILITY {CAPS}] mailwizard relay ready")
         while True:
@@ -155,9 +112,7 @@ class ImapPassThrough:
         return None
 
     def _check(self, user: str, password: str):
-        client = self.relay_of().client(user)
-        ok = auth.verify(password, client.password_hash if client else _DUMMY)
-        return client if ok and client is not None else None
+        return check_login(self.relay_of(), user, password)
 
     @staticmethod
     def _splice(client_sock, early: bytes, upstream) -> None:

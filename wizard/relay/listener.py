@@ -1,0 +1,83 @@
+"""What the relay's IMAP pass-through (``imap``) and POP3 server (``pop3``) share: a threaded TCP
+listener (implicit TLS when a context is given, the handshake under the session's timeout), a line
+reader that keeps what came after the last line, and the relay-client password check (a wrong user
+name costs scrypt like a wrong password, so answers do not tell which user names exist)."""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import threading
+
+from wizard.relay import auth
+
+FAIL_DELAY = 1.0            # seconds before a wrong password is answered
+IDLE_TIMEOUT = 600          # RFC 1939 section 3: an idle POP3 session may end after at least 10 minutes
+_DUMMY = "scrypt$16384$8$1$" + "00" * 16 + "$" + "00" * 32
+
+
+def check_login(relay, user: str, password: str):
+    """The ``RelayClient`` named ``user`` whose password this is, or None."""
+    client = relay.client(user)
+    ok = auth.verify(password, client.password_hash if client else _DUMMY)
+    return client if ok and client is not None else None
+
+
+class Lines:
+    """Lines from a socket, keeping what came after the last line read (for the pass-through)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buffer = bytearray()
+
+    def readline(self, limit: int) -> bytes:
+        while b"\n" not in self.buffer and len(self.buffer) < limit:
+            data = self.sock.recv(4096)
+            if not data:
+                break
+            self.buffer += data
+        end = self.buffer.find(b"\n")
+        end = len(self.buffer) if end < 0 else end + 1
+        line, self.buffer = bytes(self.buffer[:end]), self.buffer[end:]
+        return line
+
+
+class Listener:
+    """``session(sock, peer)`` in a thread of its own per connection, on ``host:port`` (``.port`` is
+    the bound port, for port 0)."""
+
+    def __init__(self, name: str, session, *, tls_context=None, timeout: float = IDLE_TIMEOUT):
+        self.name = name
+        self.session = session
+        self.tls_context = tls_context
+        self.timeout = timeout
+        self.server: socketserver.ThreadingTCPServer | None = None
+        self.port = 0
+
+    def start(self, host: str, port: int) -> None:
+        outer = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                sock = self.request
+                sock.settimeout(outer.timeout)
+                if outer.tls_context is not None:
+                    sock = outer.tls_context.wrap_socket(sock, server_side=True)
+                outer.session(sock, self.client_address)
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+            def handle_error(self, request, client_address):     # a client's broken session: not ours to print
+                pass
+
+        self.server = Server((host, port), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, name=self.name, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
