@@ -14,8 +14,8 @@ def add_parser(subparsers, common_parent):
         description="Run the local SMTP relay in the foreground (no sub-command): a business system sends with "
                     "AUTH PLAIN/LOGIN and a relay password to [relay] listen (default 127.0.0.1:2525); each "
                     "accepted message is fsynced in the spool before the 250 and delivered upstream with the "
-                    "config's sign-in: exactly once over Graph ([outgoing] protocol = \"graph\"), at least once "
-                    "over SMTP XOAUTH2. One log line per message to stderr; SIGTERM drains, SIGHUP reloads.",
+                    "config's sign-in: exactly once over Graph ([outgoing] protocol = \"graph\") or EWS (while "
+                    "Exchange Online keeps it: see `relay status`), at least once over SMTP XOAUTH2. One log line per message to stderr; SIGTERM drains, SIGHUP reloads.",
         epilog="exit codes: 0 ok, 1 failed (cannot listen, no such message), 2 usage or config error.")
     sub = p.add_subparsers(dest="relay_command", metavar="{status,queue,add-client}")
     s = sub.add_parser("status", parents=[common_parent], help="queued, retrying (with the next attempt), dead, delivered today")
@@ -67,12 +67,15 @@ def _serve(args, path, cfg) -> int:
 
 
 def _status(spool, relay, cfg, as_json: bool) -> int:
-    from wizard.relay.status import status
+    from wizard.relay.status import status, upstream_warning
+    warning = upstream_warning(cfg)
     if spool is None:
         data = {"queued": 0, "retrying": [], "dead": 0, "delivered_today": 0, "queued_messages": [],
                 "dead_messages": [], "spool": str(relay.spool_path()), "protocol": cfg.outgoing.protocol}
+        if warning:
+            data["warning"] = warning
     else:
-        data = status(spool, cfg.outgoing.protocol)
+        data = status(spool, cfg.outgoing.protocol, warning=warning)
     if as_json:
         print(json.dumps(data))
         return EXIT_OK
@@ -81,6 +84,8 @@ def _status(spool, relay, cfg, as_json: bool) -> int:
           f"delivered today: {data['delivered_today']}")
     if data.get("delivery"):
         print(f"delivery: {data['delivery']}")
+    if data.get("warning"):
+        print(f"warning: {data['warning']}")
     for r in data["retrying"]:
         print(f"  retrying {r['id']}  next attempt {r['next_attempt']}  ({r['attempts']} tried): {r['last_error']}")
     for r in data["dead_messages"]:
