@@ -67,11 +67,12 @@ def _serve(args, path, cfg) -> int:
 
 
 def _status(spool, relay, cfg, as_json: bool) -> int:
-    from wizard.relay.status import status, upstream_warning
+    from wizard.relay.status import guarantee, status, upstream_warning
     warning = upstream_warning(cfg)
     if spool is None:
         data = {"queued": 0, "retrying": [], "dead": 0, "delivered_today": 0, "queued_messages": [],
-                "dead_messages": [], "spool": str(relay.spool_path()), "protocol": cfg.outgoing.protocol}
+                "dead_messages": [], "spool": str(relay.spool_path()), "protocol": cfg.outgoing.protocol,
+                "delivery": guarantee(cfg.outgoing.protocol)}
         if warning:
             data["warning"] = warning
     else:
