@@ -169,3 +169,33 @@ def test_status_and_start_warn_of_the_ews_retirement(sandbox, tmp_path, capsys):
         assert any("exactly once over EWS" in line for line in r.lines)
     finally:
         r.close()
+
+
+def test_delegated_sign_in_drafts_in_its_own_mailbox_and_sends_as(sandbox, tmp_path):
+    """User name + password over EWS: the draft is the signed-in user's (its own Drafts), its From the sender
+    it has Send As on, as the runtime's own EWS send does."""
+    from wizard.config.relay import Relay, RelayClient
+    from wizard.relay.auth import hash_password
+    cfg = sandbox.config("password", protocol="ews")
+    assert cfg.auth.username.lower() != SENDER
+    cfg.relay = Relay(listen="127.0.0.1:0", spool=str(tmp_path / "spool"),
+                      clients=[RelayClient(name="erp", password_hash=hash_password(PASSWORD), senders=[SENDER])])
+    r = RunningRelay(cfg)
+    try:
+        m = message(subject="delegated")
+        _submit(r.port, m)
+        wait_for(lambda: m["Message-ID"] in inbox_ids(sandbox, TO), what="the delivery")
+        created = _ews_bodies(sandbox, "CreateItem")
+        assert len(created) == 1 and f"<t:EmailAddress>{cfg.auth.username}</t:EmailAddress>".encode() in created[0]
+        assert sandbox.tenant.mailbox(TO).inbox[-1].sender == SENDER
+    finally:
+        r.close()
+
+
+def test_ews_blocked_by_the_tenant_is_dead_without_dsn_naming_the_policy(sandbox, relay):
+    sandbox.tenant.ews_blocked = True                       # Set-OrganizationConfig -EwsEnabled, no allow list
+    _submit(relay.port, message(subject="blocked"))
+    wait_for(lambda: relay.status()["dead"] == 1, what="the dead letter")
+    assert relay.status()["dead_messages"][0]["last_error"].startswith("X-EWS-Policy-Reason")
+    wait_for(lambda: any("no DSN" in line for line in relay.lines), what="the log line")
+    assert relay.status()["queued"] == 0                    # no DSN queued either
