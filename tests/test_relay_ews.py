@@ -163,10 +163,11 @@ def test_status_and_start_warn_of_the_ews_retirement(sandbox, tmp_path, capsys):
     assert "switched off" in refused and 'protocol = "graph"' in refused
     cfg.microsoft.exchange = "on_premises"
     assert check_ready(cfg, today=date(2027, 4, 1)) is None
-    r = RunningRelay(relay_config(sandbox, tmp_path / "online", protocol="ews"))
+    r = RunningRelay(relay_config(sandbox, tmp_path / "online", protocol="ews", max_size_mb=100))
     try:
         assert any(line.startswith("warning: EWS in Exchange Online") for line in r.lines)
         assert any("exactly once over EWS" in line for line in r.lines)
+        assert any(line.startswith("note: max_size_mb = 100") and "47 MB" in line for line in r.lines)
     finally:
         r.close()
 

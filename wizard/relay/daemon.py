@@ -33,8 +33,8 @@ def check_ready(cfg, today=None) -> str | None:
         return ("no [[relay.clients]] in the config: add one with "
                 "`mailwizard relay add-client NAME --from ADDRESS` (it prints the password once)")
     if cfg.outgoing.protocol not in ("graph", "smtp", "ews"):
-        return (f"[outgoing] protocol = \"{cfg.outgoing.protocol}\": the relay delivers over \"graph\" (exactly once) "
-                "or \"smtp\" (at least once); set one of them")
+        return (f"[outgoing] protocol = \"{cfg.outgoing.protocol}\": the relay delivers over \"graph\" (exactly once), "
+                "\"ews\" (exactly once, while Exchange keeps EWS) or \"smtp\" (at least once); set one of them")
     if ews_shut_down(cfg, today):
         from wizard.guide.steps import ews_warning
         return f"[outgoing] protocol = \"ews\": {ews_warning(today)} {GRAPH_INSTEAD}"
@@ -159,9 +159,12 @@ def _log_upstream_limits(cfg, log) -> None:
     warning = upstream_warning(cfg)
     if warning:
         log(f"warning: {warning}")
-    if cfg.outgoing.protocol == "ews" and cfg.relay.max_size_mb > 48:
-        log(f"note: max_size_mb = {cfg.relay.max_size_mb}, but one EWS request carries about 64 MB with the message "
-            "base64-encoded in it: mail over about 48 MB goes back to its sender (Graph takes up to 150 MB)")
+    from wizard.runtime.ews import MAX_REQUEST
+    fits = MAX_REQUEST * 3 // 4 // (1024 * 1024)            # the MIME goes base64-encoded into the request
+    if cfg.outgoing.protocol == "ews" and cfg.relay.max_size_mb > fits:
+        log(f"note: max_size_mb = {cfg.relay.max_size_mb}, but one EWS request carries about "
+            f"{MAX_REQUEST // (1024 * 1024)} MB with the message base64-encoded in it: mail over about {fits} MB goes "
+            "back to its sender (Graph takes up to 150 MB)")
 
 
 def _settle_option(log) -> dict:
