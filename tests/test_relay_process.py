@@ -1,6 +1,6 @@
 """`mailwizard relay` as a process: the CLI (add-client, status, queue), SIGHUP and SIGTERM, and the
 crash test (SIGKILL at random moments while several clients send; every accepted message delivered
-exactly once over Graph)."""
+exactly once over Graph and over EWS)."""
 
 from __future__ import annotations
 
@@ -74,8 +74,8 @@ def tenant_with_senders(fresh_sandbox):
     return fresh_sandbox, senders
 
 
-def _config(sb, tmp_path, port):
-    cfg = sb.config(protocol="graph")
+def _config(sb, tmp_path, port, protocol="graph"):
+    cfg = sb.config(protocol=protocol)
     cfg.relay = Relay(listen=f"127.0.0.1:{port}", spool=str(tmp_path / "spool"))
     path = tmp_path / "mailwizard.toml"
     save(cfg, path)
@@ -145,10 +145,11 @@ def test_cli_add_client_status_queue_and_signals(tenant_with_senders, tmp_path, 
             relay.kill()
 
 
-def test_crash_test_sigkill_exactly_once_over_graph(tenant_with_senders, tmp_path, capsys):
+@pytest.mark.parametrize("protocol", ["graph", "ews"])
+def test_crash_test_sigkill_exactly_once(tenant_with_senders, tmp_path, capsys, protocol):
     sb, senders = tenant_with_senders
     port = _free_port()
-    path = _config(sb, tmp_path, port)
+    path = _config(sb, tmp_path, port, protocol)
     clients = {}
     for i in range(5):                                   # 5 relay clients, two senders each
         clients[f"c{i}"] = (_add_client(path, f"c{i}", senders[2 * i], senders[2 * i + 1], capsys=capsys),

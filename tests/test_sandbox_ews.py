@@ -213,3 +213,41 @@ def test_ews_error_codes(sandbox, account):
                 '</m:GetFolder>' % base64.b64encode(b"AAMk:orders@contoso.com:~Gone").decode())
     assert text.count("ResponseClass=\"Error\"") == 2 and "ErrorInvalidIdMalformed" in text \
         and "ErrorFolderNotFound" in text
+
+
+def test_mime_items_saved_and_sent_as_exchange_documents(sandbox):
+    """CreateItem with MimeContent (SendAndSaveCopy; SaveOnly into Drafts, then SendItem with its ChangeKey),
+    the Bcc from the MIME or beside it, and the answers for a stale key, a sent draft and bad MIME."""
+    import re
+    token = app_token(sandbox)
+    mime = (f"From: {ORDERS}\r\nTo: {sample.RECIPIENT}\r\nBcc: {INVOICES}\r\nSubject: From MIME\r\n"
+            "Message-ID: <mime-1@contoso.com>\r\n\r\nHello.\r\n").encode()
+    item = '<t:Message><t:MimeContent CharacterSet="UTF-8">%s</t:MimeContent>%s</t:Message>'
+    text = soap(sandbox, token, '<m:CreateItem MessageDisposition="SendAndSaveCopy"><m:Items>%s</m:Items>'
+                '</m:CreateItem>' % (item % (base64.b64encode(mime).decode(), "")))
+    assert "NoError" in text and "<t:ItemId" not in text                  # sent: no ID comes back
+    assert [m.subject for m in sandbox.tenant.mailbox(INVOICES).inbox] == ["From MIME"]   # the MIME's Bcc
+    assert [m.internet_message_id for m in sandbox.tenant.mailbox(ORDERS).sent] == ["<mime-1@contoso.com>"]
+    draft = mime.replace(b"Bcc: " + INVOICES.encode() + b"\r\n", b"").replace(b"mime-1", b"mime-2")
+    text = soap(sandbox, token, '<m:CreateItem MessageDisposition="SaveOnly"><m:Items>%s</m:Items></m:CreateItem>'
+                % (item % (base64.b64encode(draft).decode(), f"<t:BccRecipients><t:Mailbox><t:EmailAddress>"
+                           f"{INVOICES}</t:EmailAddress></t:Mailbox></t:BccRecipients>")))
+    item_id, key = re.search(r'<t:ItemId Id="([^"]+)" ChangeKey="([^"]+)"', text).groups()
+    assert [m.subject for m in sandbox.tenant.mailbox(ORDERS).folders["Drafts"]] == ["From MIME"]
+    get = ('<m:GetItem><m:ItemShape><t:BaseShape>IdOnly</t:BaseShape><t:AdditionalProperties><t:FieldURI '
+           'FieldURI="item:IsDraft"/></t:AdditionalProperties></m:ItemShape><m:ItemIds><t:ItemId Id="%s"/>'
+           '</m:ItemIds></m:GetItem>' % item_id)
+    assert "<t:IsDraft>true</t:IsDraft>" in soap(sandbox, token, get)
+    send = '<m:SendItem SaveItemToFolder="%s"><m:ItemIds><t:ItemId Id="%s"%s/></m:ItemIds>%s</m:SendItem>'
+    sent_items = '<m:SavedItemFolderId><t:DistinguishedFolderId Id="sentitems"/></m:SavedItemFolderId>'
+    assert "ErrorStaleObject" in soap(sandbox, token, send % ("true", item_id, "", ""))
+    assert "ErrorStaleObject" in soap(sandbox, token, send % ("true", item_id, ' ChangeKey="CQAAABYAAAold"', ""))
+    assert "ErrorInvalidSendItemSaveSettings" in soap(sandbox, token, send % ("false", item_id, f' ChangeKey="{key}"',
+                                                                             sent_items))
+    assert "NoError" in soap(sandbox, token, send % ("true", item_id, f' ChangeKey="{key}"', sent_items))
+    assert [m.subject for m in sandbox.tenant.mailbox(INVOICES).inbox] == ["From MIME"] * 2   # BccRecipients
+    assert sandbox.tenant.mailbox(ORDERS).folders["Drafts"] == [] and len(sandbox.tenant.mailbox(ORDERS).sent) == 2
+    assert "ErrorItemNotFound" in soap(sandbox, token, get)               # the sent draft left under a new ID
+    text = soap(sandbox, token, '<m:CreateItem MessageDisposition="SaveOnly"><m:Items>%s</m:Items></m:CreateItem>'
+                % (item % ("not base64!", "")))
+    assert "ErrorMimeContentConversionFailed" in text

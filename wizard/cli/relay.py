@@ -14,9 +14,10 @@ def add_parser(subparsers, common_parent):
         description="Run the local SMTP relay in the foreground (no sub-command): a business system sends with "
                     "AUTH PLAIN/LOGIN and a relay password to [relay] listen (default 127.0.0.1:2525); each "
                     "accepted message is fsynced in the spool before the 250 and delivered upstream with the "
-                    "config's sign-in: exactly once over Graph ([outgoing] protocol = \"graph\"), at least once "
-                    "over SMTP XOAUTH2. With [incoming] protocol = \"imap\", a system reads its client's mailbox "
-                    "with the same password over IMAP ([relay] imap_listen, default 127.0.0.1:1143) or POP3 "
+                    "config's sign-in: exactly once over Graph ([outgoing] protocol = \"graph\") or EWS (while "
+                    "Exchange Online keeps it: see `relay status`), at least once over SMTP XOAUTH2. With "
+                    "[incoming] protocol = \"imap\", a system reads its client's mailbox with the same password "
+                    "over IMAP ([relay] imap_listen, default 127.0.0.1:1143) or POP3 "
                     "([relay] pop3_listen, e.g. 127.0.0.1:1110; off by default). One log line per message or "
                     "login to stderr; SIGTERM drains, SIGHUP reloads.",
         epilog="exit codes: 0 ok, 1 failed (cannot listen, no such message), 2 usage or config error.")
@@ -70,8 +71,8 @@ def _serve(args, path, cfg) -> int:
 
 
 def _status(spool, relay, cfg, as_json: bool) -> int:
-    from wizard.relay.status import status
-    data = status(spool, cfg.outgoing.protocol, root=relay.spool_path())
+    from wizard.relay.status import status, upstream_warning
+    data = status(spool, cfg.outgoing.protocol, warning=upstream_warning(cfg), root=relay.spool_path())
     if as_json:
         print(json.dumps(data))
         return EXIT_OK
@@ -80,6 +81,8 @@ def _status(spool, relay, cfg, as_json: bool) -> int:
           f"delivered today: {data['delivered_today']}")
     if data.get("delivery"):
         print(f"delivery: {data['delivery']}")
+    if data.get("warning"):
+        print(f"warning: {data['warning']}")
     for r in data["retrying"]:
         print(f"  retrying {r['id']}  next attempt {r['next_attempt']}  ({r['attempts']} tried): {r['last_error']}")
     for r in data["dead_messages"]:

@@ -52,6 +52,11 @@ EXCHANGE: dict[str, Entry] = {
         "Give {username} the Send As right on {address} (Add-RecipientPermission {address} -AccessRights "
         "SendAs -Trustee {username}), or send from the account's own address.", None, "mail"),
     "ErrorServerBusy": BUSY, "http.429": BUSY,
+    "ErrorMessageSizeExceeded": entry(
+        "The message is larger than Exchange takes over EWS: one request carries at most about 64 MB, and "
+        "the message goes into it base64-encoded (a third larger), so about 48 MB of mail.",
+        "Send it smaller (large files as links), or set [outgoing] protocol = \"graph\": Microsoft Graph "
+        "takes attachments up to 150 MB through upload sessions.", None, "mail"),
     "ErrorMailRecipientNotFound": entry(
         "The test recipient {address} was not found.",
         "Check the spelling of the test recipient's address.", None, "mail"),

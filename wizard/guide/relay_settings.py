@@ -18,7 +18,7 @@ from datetime import date
 # Exchange Team blog, 2026-01-27 (docs/microsoft-365.md): SMTP AUTH with Basic authentication is
 # disabled by default for existing tenants at the end of December 2026.
 BASIC_SMTP_OFF = "the end of December 2026"
-UPSTREAMS = {   # the relay delivers over these (never EWS); IMAP pass-through needs incoming IMAP
+UPSTREAMS = {   # what the dialog offers (the relay also takes EWS while it lives); IMAP pass-through needs incoming IMAP
     "graph": "Microsoft Graph: sends exactly once; no IMAP",
     "smtp+imap": "SMTP + IMAP (XOAUTH2): sends at least once; IMAP",
 }

@@ -27,14 +27,18 @@ class LogLine:
             print(f"{stamp} relay: {text}", file=self.stream or sys.stderr, flush=True)
 
 
-def check_ready(cfg) -> str | None:
+def check_ready(cfg, today=None) -> str | None:
     """Why this config cannot run the relay, or None."""
+    from wizard.relay.status import GRAPH_INSTEAD, ews_shut_down
     if cfg.relay is None or not cfg.relay.clients:
         return ("no [[relay.clients]] in the config: add one with "
                 "`mailwizard relay add-client NAME --from ADDRESS` (it prints the password once)")
-    if cfg.outgoing.protocol not in ("graph", "smtp"):
-        return (f"[outgoing] protocol = \"{cfg.outgoing.protocol}\": the relay delivers over \"graph\" (exactly once) "
-                "or \"smtp\" (at least once); set one of them")
+    if cfg.outgoing.protocol not in ("graph", "smtp", "ews"):
+        return (f"[outgoing] protocol = \"{cfg.outgoing.protocol}\": the relay delivers over \"graph\" (exactly once), "
+                "\"ews\" (exactly once, while Exchange keeps EWS) or \"smtp\" (at least once); set one of them")
+    if ews_shut_down(cfg, today):
+        from wizard.guide.steps import ews_warning
+        return f"[outgoing] protocol = \"ews\": {ews_warning(today)} {GRAPH_INSTEAD}"
     return None
 
 
@@ -70,11 +74,13 @@ def run(cfg, load_again, *, log=None, stop_event: threading.Event | None = None,
     host = relay.host_port()[0]
     tls = "no TLS (loopback only), AUTH PLAIN/LOGIN in plain text" if not relay.certificate else \
         ("implicit TLS" if relay.tls == "implicit" else "STARTTLS required before AUTH")
-    how = "exactly once over Graph" if cfg.outgoing.protocol == "graph" else "at least once over SMTP"
+    how = {"graph": "exactly once over Graph", "ews": "exactly once over EWS"}.get(cfg.outgoing.protocol,
+                                                                                   "at least once over SMTP")
     queued = len(spool.ids())
     log(f"listening on {host}:{controller.port} ({tls}); {len(relay.clients)} client(s); spool {spool.root} "
         f"({queued} queued); delivering {how} as {cfg.outgoing.sender or 'the senders'}; "
         f"max size {relay.max_size_mb} MB, max_age {relay.max_age}")
+    _log_upstream_limits(cfg, log)
     if install_signals:
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -184,6 +190,20 @@ def _reload(load_again, handler, delivery, log) -> None:
     changed = [k for k in fixed if getattr(old, k) != getattr(new.relay, k)]
     note = f"; {', '.join(changed)} take effect at the next start" if changed else ""
     log(f"reloaded the config: {len(new.relay.clients)} client(s){note}")
+
+
+def _log_upstream_limits(cfg, log) -> None:
+    """EWS: the retirement in Exchange Online, and a size limit above what one EWS request carries."""
+    from wizard.relay.status import upstream_warning
+    warning = upstream_warning(cfg)
+    if warning:
+        log(f"warning: {warning}")
+    from wizard.runtime.ews import MAX_REQUEST
+    fits = MAX_REQUEST * 3 // 4 // (1024 * 1024)            # the MIME goes base64-encoded into the request
+    if cfg.outgoing.protocol == "ews" and cfg.relay.max_size_mb > fits:
+        log(f"note: max_size_mb = {cfg.relay.max_size_mb}, but one EWS request carries about "
+            f"{MAX_REQUEST // (1024 * 1024)} MB with the message base64-encoded in it: mail over about {fits} MB goes "
+            "back to its sender (Graph takes up to 150 MB)")
 
 
 def _settle_option(log) -> dict:

@@ -10,6 +10,11 @@ Graph, exactly once (needs ``Mail.ReadWrite``):
      ``POST /messages/{id}/send``, then ``delivered``.
   After a crash the journal says where it stopped: ``drafted`` sends the draft; ``sending`` asks Graph
   whether the draft is still there (gone: it was sent; still a draft after a settling time: send it).
+EWS, exactly once the same way (``_via_draft`` serves both): CreateItem with the ``MimeContent`` as it came,
+  ``MessageDisposition="SaveOnly"`` into Drafts (the envelope-only recipients as ``BccRecipients`` beside it),
+  the ItemId journaled, then SendItem (``SaveItemToFolder``: Sent Items); after a crash GetItem tells
+  (``ErrorItemNotFound``: sent, it left Drafts under a new ID; ``IsDraft`` still true: unsent). No 4 MB
+  rule: one EWS request takes about 64 MB, the MIME in base64 (``runtime.ews.MAX_REQUEST``).
 SMTP upstream (XOAUTH2): the bytes as they came to the envelope recipients; a crash after the
 upstream ``250`` and before the journal says so sends it again: at least once.
 
@@ -34,7 +39,8 @@ from wizard.runtime.model import Attachment, MailError, diagnosis_of
 SETTLE = 120.0              # seconds a sent draft may still show in Drafts before we send it again
 TRANSIENT = {"http.429", "http.5xx", "smtp.transient", "ErrorServerBusy", "http.unexpected", "internal"}
 # failures of the mailbox or the sign-in: a DSN from the same mailbox could not get out either
-ACCOUNT = ("AADSTS", "auth.", "claims.", "secret.", "config.", "tls.", "graph.", "535", "smtp.auth",
+ACCOUNT = ("AADSTS", "auth.", "claims.", "secret.", "config.", "tls.", "graph.", "ews.", "X-EWS-Policy-Reason",
+           "535", "smtp.auth",
            "ErrorAccessDenied", "ErrorSendAsDenied", "ErrorInvalidUser", "ErrorNonExistentMailbox",
            "MailboxNotEnabledForRESTAPI", "ErrorImpersonateUserDenied", "554 5.2.252")
 
@@ -188,14 +194,14 @@ class Delivery:
             self.log_line(f"{mid}: dead: the message file is missing from the spool")
             return
         try:
-            if self.protocol == "graph":
-                done = self._graph(j, data)
+            if self.protocol in ("graph", "ews"):
+                done = self._via_draft(j, data)
             elif self.protocol == "smtp":
                 self._smtp(j, data)
                 done = True
             else:
-                raise MailError(_config_error(f"the relay delivers over graph or smtp, not [outgoing] protocol = "
-                                              f"\"{self.protocol}\""))
+                raise MailError(_config_error(f"the relay delivers over graph, ews or smtp, not [outgoing] protocol "
+                                              f"= \"{self.protocol}\""))
         except Exception as exc:
             d = diagnosis_of(exc, self.cfg)
             self._failed(j, d, max_age)
@@ -236,16 +242,16 @@ class Delivery:
                 self.wake()
         self.log_line(f"{mid}: dead: {said}{note}")
 
-    def _graph(self, j: dict, data: bytes) -> bool:
-        """True when the message has been sent; False when it must wait (a draft still settling)."""
-        from wizard.runtime.graph import MAX_REQUEST
+    def _via_draft(self, j: dict, data: bytes) -> bool:
+        """Graph or EWS, exactly once: a draft, its id journaled, then its send. True when the message has been
+        sent; False when it must wait (a draft still settling)."""
         mid = j["id"]
         who, sender = self.mailer.sender_of(j.get("sender") or j.get("mail_from"))
         self.mailer.sign_in(who)
-        graph = self.mailer.transport()
+        upstream = self.mailer.transport()          # GraphTransport or EwsTransport: the same draft calls
         state, draft = j.get("state"), j.get("draft_id")
         if draft and state in ("drafted", "sending"):
-            now_state = graph.draft_state(who, sender, draft)
+            now_state = upstream.draft_state(who, sender, draft)
             if now_state != "draft":
                 if state == "sending":
                     return True                       # sent before the crash: Exchange took it
@@ -253,27 +259,36 @@ class Delivery:
             elif state == "sending" and self.clock() < float(j.get("sending_at") or 0) + self.settle:
                 self.spool.update(mid, next_attempt=float(j.get("sending_at") or 0) + self.settle)
                 return False
-        elif j.get("building"):                       # a crash while a large draft was being built
+        elif j.get("building"):                       # a crash while a large Graph draft was being built
             try:
-                graph.delete_message(who, sender, j["building"])
+                upstream.delete_message(who, sender, j["building"])
             except MailError:
                 pass
             draft = None
         if not draft:
-            mime = with_bcc(data, [b for b in j.get("bcc") or []])
-            if request_size(mime) <= MAX_REQUEST:
-                draft = graph.create_mime_draft(who, sender, mime)
+            bcc = [b for b in j.get("bcc") or []]
+            if self.protocol == "ews":                # EWS: the Bcc as BccRecipients beside the MIME as it came
+                draft = upstream.create_mime_draft(who, sender, data, bcc=bcc)
             else:
-                small, attachments = split_large(mime, MAX_REQUEST)
-                draft = graph.create_mime_draft(who, sender, small)
-                self.spool.update(mid, building=draft)
-                for a in attachments:
-                    graph.add_attachment(who, sender, draft, a)
+                draft = self._graph_draft(upstream, who, sender, mid, with_bcc(data, bcc))
             self.spool.update(mid, state="drafted", draft_id=draft, building=None)
         self.mailer.pacer.admit(sender, max(1, len(j.get("rcpts") or [])))
         self.spool.update(mid, state="sending", sending_at=self.clock())
-        graph.send_draft(who, sender, draft)
+        upstream.send_draft(who, sender, draft)
         return True
+
+    def _graph_draft(self, graph, who, sender: str, mid: str, mime: bytes) -> str:
+        """A Graph draft from the MIME (with its Bcc: header); past Graph's ~4 MB request, the large attachments
+        go onto the draft one by one (the draft journaled as ``building`` meanwhile)."""
+        from wizard.runtime.graph import MAX_REQUEST
+        if request_size(mime) <= MAX_REQUEST:
+            return graph.create_mime_draft(who, sender, mime)
+        small, attachments = split_large(mime, MAX_REQUEST)
+        draft = graph.create_mime_draft(who, sender, small)
+        self.spool.update(mid, building=draft)
+        for a in attachments:
+            graph.add_attachment(who, sender, draft, a)
+        return draft
 
     def _smtp(self, j: dict, data: bytes) -> None:
         who, sender = self.mailer.sender_of(j.get("sender") or j.get("mail_from"))

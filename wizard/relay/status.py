@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import date, datetime
 
 
 def _iso(ts) -> str | None:
@@ -16,7 +16,28 @@ def _row(j: dict) -> dict:
             "state": j.get("state"), "last_error": j.get("last_error") or None, "dsn": bool(j.get("dsn"))}
 
 
-def status(spool, protocol: str, now: float | None = None, root=None) -> dict:
+GRAPH_INSTEAD = ("Set [outgoing] protocol = \"graph\" (Microsoft Graph Mail.Send and Mail.ReadWrite) and the relay "
+                 "keeps delivering, exactly once.")
+
+
+def upstream_warning(cfg, today: date | None = None) -> str:
+    """What the relay says at its start and in `relay status` about its upstream: "" unless it delivers over EWS
+    to Exchange Online, which is retiring EWS (the guide's dates and words, ``wizard.guide.steps``)."""
+    if cfg.outgoing.protocol != "ews" or cfg.microsoft.exchange == "on_premises":
+        return ""
+    from wizard.guide.steps import ews_warning
+    return f"{ews_warning(today or date.today())} {GRAPH_INSTEAD}"
+
+
+def ews_shut_down(cfg, today: date | None = None) -> bool:
+    """True when the relay would deliver over EWS to Exchange Online after EWS was switched off for good."""
+    if cfg.outgoing.protocol != "ews" or cfg.microsoft.exchange == "on_premises":
+        return False
+    from wizard.guide.steps import load_guide
+    return load_guide().ews_retirement.phase(today or date.today()) == "after"
+
+
+def status(spool, protocol: str, now: float | None = None, warning: str = "", root=None) -> dict:
     """What `relay status` shows. ``spool`` None: the relay never ran here (all 0, the spool
     it will use is ``root``)."""
     now = now or time.time()
@@ -30,11 +51,19 @@ def status(spool, protocol: str, now: float | None = None, root=None) -> dict:
     dead = [{**_row(j), "dead_at": _iso(j.get("dead_at"))} for j in journals("dead")]
     midnight = datetime.fromtimestamp(now).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
     delivered = sum(1 for j in journals("done") if float(j.get("delivered_at") or 0) >= midnight)
-    return {"queued": len(queued), "retrying": retrying, "dead": len(dead), "delivered_today": delivered,
+    data = {"queued": len(queued), "retrying": retrying, "dead": len(dead), "delivered_today": delivered,
             "queued_messages": queued, "dead_messages": dead, "spool": str(spool.root if spool is not None else root),
             "protocol": protocol,
-            "delivery": "exactly once (Graph: draft, then send)" if protocol == "graph" else
-            "at least once (SMTP upstream: a crash after the server's 250 sends it again)"}
+            "delivery": guarantee(protocol)}
+    if warning:
+        data["warning"] = warning
+    return data
+
+
+def guarantee(protocol: str) -> str:
+    if protocol in ("graph", "ews"):
+        return f"exactly once ({'Graph' if protocol == 'graph' else 'EWS'}: draft, then send)"
+    return "at least once (SMTP upstream: a crash after the server's 250 sends it again)"
 
 
 def counts(relay, protocol: str, now: float | None = None) -> dict:

@@ -19,6 +19,10 @@ from wizard.diagnosis.classify import diagnose_ews
 from wizard.runtime.model import Message, MailError
 
 BUILD = (15, 20)
+# The largest EWS request we send: Exchange Server's EWS takes 67,108,864 bytes by default (web.config
+# maxAllowedContentLength / maxReceivedMessageSize); Exchange Online does not document its own (64 MB
+# reported). The MIME goes base64-encoded in the SOAP body, so mail up to about 48 MB fits.
+MAX_REQUEST = 64 * 1024 * 1024 - 64 * 1024
 # requests_oauthlib (under exchangelib) logs the whole token dict and the
 # Authorization header at debug level, exchangelib the request headers: one
 # filter for the runtime and the connection test, in wizard.net.redact.
@@ -45,6 +49,7 @@ class EwsTransport:
         self._processed: dict[tuple, object] = {}   # (address, folder name) -> Folder
         self._stack = ExitStack()
         self._route = None
+        self._change_keys: dict[str, str] = {}      # draft item id -> its ChangeKey (SendItem needs the current one)
 
     # -- plumbing -----------------------------------------------------------------------
     def _ensure_route(self):
@@ -143,6 +148,65 @@ class EwsTransport:
         # Delegated: the signed-in user's own session sends (From carries the sender).
         self._run(sender if who.app_only or not who.username else who.username, who, work)
 
+    # -- MIME drafts (the relay: exactly once) ------------------------------------------------
+    def _drafts_owner(self, who, sender: str) -> str:
+        """The mailbox whose Drafts hold the relay's drafts: the sender's (app-only: impersonated), or the
+        signed-in user's own (delegated: the MIME's From makes it Send As, as ``send`` does)."""
+        return sender if who.app_only or not who.username else who.username
+
+    def create_mime_draft(self, who, sender: str, mime: bytes, bcc=()) -> str:
+        """A draft in Drafts from the RFC 5322 bytes as they are (CreateItem, MessageDisposition="SaveOnly",
+        ``MimeContent`` base64; ``bcc`` as ``BccRecipients`` beside it, the MIME left as it came); returns its
+        ItemId. The request must stay under ``MAX_REQUEST``."""
+        if 4 * ((len(mime) + 2) // 3) > MAX_REQUEST:
+            from wizard.runtime.model import error
+            raise error("ErrorMessageSizeExceeded", cfg=self.cfg, service_message=f"the message is {len(mime)} "
+                        f"bytes; in base64 it passes the {MAX_REQUEST // (1024 * 1024)} MB an EWS request takes")
+        owner = self._drafts_owner(who, sender)
+
+        def work(account):
+            from exchangelib.folders import Drafts
+            made = _mime_create_item()(account=account).get(
+                items=[(mime, list(bcc))], folder=_distinguished(account, Drafts, owner),
+                message_disposition="SaveOnly", send_meeting_invitations="SendToNone")
+            return made.id, made.changekey
+        item, key = self._run(owner, who, work)
+        self._change_keys[item] = key
+        return item
+
+    def draft_state(self, who, sender: str, draft_id: str) -> str:
+        """"draft" (still unsent), "sent" (IsDraft false) or "gone" (ErrorItemNotFound: a sent item leaves Drafts
+        for Sent Items under a new ID; or it was deleted). GetItem, IdOnly + IsDraft."""
+        owner = self._drafts_owner(who, sender)
+        state, key = self._run(owner, who, lambda account: _item_state(account, draft_id))
+        if key:
+            self._change_keys[draft_id] = key
+        return state
+
+    def send_draft(self, who, sender: str, draft_id: str) -> None:
+        """SendItem (SaveItemToFolder=true: the copy in Sent Items) with the draft's current ChangeKey, which
+        EWS requires (a missing or outdated one: ErrorStaleObject, then read it again once)."""
+        owner = self._drafts_owner(who, sender)
+
+        def work(account):
+            from exchangelib.errors import ErrorStaleObject
+            from exchangelib.folders import SentItems
+            from exchangelib.services import SendItem
+            key = self._change_keys.get(draft_id)
+            for attempt in (1, 2):
+                if key is None:
+                    key = _item_state(account, draft_id)[1]
+                try:
+                    SendItem(account=account).get(items=[(draft_id, key)],
+                                                  saved_item_folder=_distinguished(account, SentItems, owner))
+                    return
+                except ErrorStaleObject:
+                    if attempt == 2:
+                        raise
+                    key = None
+        self._run(owner, who, work)
+        self._change_keys.pop(draft_id, None)
+
     def check(self, address: str, who) -> None:
         """Open the inbox of ``address`` (GetFolder)."""
         def work(account):
@@ -191,6 +255,67 @@ class EwsTransport:
                     target = self._processed[key] = _processed_folder(account, folder)
                 item.move(target)
         self._run(address, who, work)
+
+
+def _distinguished(account, cls, address: str):
+    """A distinguished folder (Drafts, SentItems...) of ``address`` addressed by its name: no request."""
+    from exchangelib.folders import Root
+    from exchangelib.properties import DistinguishedFolderId, Mailbox
+    return cls(_distinguished_id=DistinguishedFolderId(id=cls.DISTINGUISHED_FOLDER_ID,
+                                                       mailbox=Mailbox(email_address=address)),
+               root=Root(account=account))
+
+
+def _item_state(account, item_id: str) -> tuple[str, str | None]:
+    """("draft" | "sent" | "gone", the item's ChangeKey or None) from one GetItem."""
+    from exchangelib.errors import ErrorItemNotFound
+    from exchangelib.fields import FieldPath
+    from exchangelib.items import Message as EwsMessage
+    from exchangelib.services import GetItem
+    fields = [FieldPath(field=EwsMessage.get_field_by_fieldname("is_draft"))]
+    for answer in GetItem(account=account).call(items=[(item_id, None)], additional_fields=fields, shape="IdOnly"):
+        if isinstance(answer, ErrorItemNotFound):
+            return "gone", None
+        if isinstance(answer, Exception):
+            raise answer
+        return ("sent" if answer.is_draft is False else "draft"), answer.changekey
+    return "gone", None
+
+
+_MIME_CREATE = None
+
+
+def _mime_create_item():
+    """exchangelib's CreateItem with a <t:Message> of only ``MimeContent`` (and ``BccRecipients``): its own
+    Message model would add Importance, Sensitivity, IsRead... defaults, which could override the MIME's."""
+    global _MIME_CREATE
+    if _MIME_CREATE is None:
+        import base64
+        from exchangelib.services import CreateItem
+        from exchangelib.services.common import folder_ids_element
+        from exchangelib.util import add_xml_child, create_element
+
+        class MimeCreateItem(CreateItem):
+            def get_payload(self, items, folder, message_disposition, send_meeting_invitations):
+                payload = create_element(f"m:{self.SERVICE_NAME}", attrs=dict(MessageDisposition=message_disposition))
+                payload.append(folder_ids_element(folders=[folder], version=self.account.version,
+                                                  tag="m:SavedItemFolderId"))
+                elems = create_element("m:Items")
+                for mime, bcc in items:
+                    msg = create_element("t:Message")
+                    add_xml_child(msg, "t:MimeContent", base64.b64encode(mime).decode("ascii"))
+                    if bcc:
+                        box = create_element("t:BccRecipients")
+                        for address in bcc:
+                            mailbox = create_element("t:Mailbox")
+                            add_xml_child(mailbox, "t:EmailAddress", address)
+                            box.append(mailbox)
+                        msg.append(box)
+                    elems.append(msg)
+                payload.append(elems)
+                return payload
+        _MIME_CREATE = MimeCreateItem
+    return _MIME_CREATE
 
 
 def _aware(when: datetime) -> datetime:

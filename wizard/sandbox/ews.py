@@ -1,6 +1,7 @@
 """Exchange Web Services (SOAP 1.1) as the sandbox serves it: bearer token
 checks, app-only impersonation, GetFolder / FindFolder / CreateFolder (mail
-folders under msgfolderroot), CreateItem (send or save, file attachments kept),
+folders under msgfolderroot), CreateItem (send or save, file attachments kept;
+from MimeContent too) and SendItem of a saved item (ews_drafts.py),
 FindItem (restriction, sort, paging), GetItem, GetAttachment, UpdateItem
 (IsRead, Subject), MoveItem / CopyItem, and EWS-shaped errors.
 
@@ -26,13 +27,15 @@ from wizard.sandbox.ews_folders import (CUSTOM, _Refused, _canonical, _children,
                                         _exists, _items, _parent)
 from wizard.sandbox.ews_query import _folder_field, _matches, _page, _root_folder
 from wizard.sandbox.ews_items import ItemOperations
+from wizard.sandbox.ews_drafts import DraftOperations
 
 
-class Ews(ItemOperations):
+class Ews(ItemOperations, DraftOperations):
     """Serves /EWS/Exchange.asmx for a Sandbox."""
 
     def __init__(self, sandbox):
         self.sb = sandbox
+        self.bcc: dict[str, list[str]] = {}     # saved MIME item id -> Bcc addresses (the tenant model has none)
 
     @property
     def tenant(self):

@@ -34,6 +34,9 @@ class ItemOperations:
         SavedItemFolderId (default Drafts). File attachments are kept."""
         if msg.tag != _q(T, "Message"):
             return self._error_msg("CreateItem", "ErrorInvalidOperation")
+        mime = msg.find(_q(T, "MimeContent"))
+        if mime is not None:                        # the message as it came (ews_drafts)
+            return self._create_from_mime(msg, mime, disposition, op, actor)
         sender_addr = _text(msg, "From", "Mailbox", "EmailAddress") or _text(msg, "Sender", "Mailbox", "EmailAddress")
         saved = op.find(_q(M, "SavedItemFolderId"))
         if not sender_addr and saved is not None and len(saved):
@@ -136,7 +139,7 @@ class ItemOperations:
                 f'ChangeKey="{_change_key(m)}"/>'
                 f'<t:ParentFolderId Id="{folder_id(mailbox.address, key)}" ChangeKey="AQAAAA=="/>'
                 f'<t:ItemClass>IPM.Note</t:ItemClass><t:Subject>{escape(m.subject)}</t:Subject>{body}{atts}'
-                f'<t:DateTimeReceived>{stamp}</t:DateTimeReceived>'
+                f'<t:DateTimeReceived>{stamp}</t:DateTimeReceived><t:IsDraft>{"true" if key == "drafts" else "false"}</t:IsDraft>'
                 f'<t:DateTimeSent>{stamp}</t:DateTimeSent><t:DateTimeCreated>{stamp}</t:DateTimeCreated>'
                 f'<t:HasAttachments>{"true" if m.attachments else "false"}</t:HasAttachments>'
                 f'<t:Sender>{sender}</t:Sender><t:ToRecipients>{boxes(m.to)}</t:ToRecipients>{cc}'

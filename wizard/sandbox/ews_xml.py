@@ -60,6 +60,9 @@ ERROR_TEXT = {
     "ErrorInvalidValueForProperty": "The value is invalid for the property.",
     "ErrorInvalidIndexedPagingParameters": "The paging parameters are invalid.",
     "ErrorInvalidPropertySet": "Set action is invalid for property.",
+    "ErrorStaleObject": "The change key passed in the request does not match the current change key for the item.",
+    "ErrorInvalidSendItemSaveSettings": "SavedItemFolderId is set but SaveItemToFolder is false.",
+    "ErrorMimeContentConversionFailed": "The MIME content conversion failed.",
     "ErrorIrresolvableConflict": "The send or update operation could not be performed because the change key "
                                  "passed in the request does not match the current change key for the item.",
 }

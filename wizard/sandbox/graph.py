@@ -15,13 +15,10 @@ limits: "under 3 MB" for POST attachments; about 4 MB per request, observed:
 from __future__ import annotations
 
 import base64
-import email
-import email.policy
 import json
 import time
 import uuid
 from datetime import datetime, timezone
-from email.utils import getaddresses
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 from wizard.sandbox import graph_folders as folders
@@ -30,8 +27,8 @@ from wizard.sandbox.graph_json import folder_id
 from wizard.sandbox.graph_uploads import Uploads, param
 from wizard.sandbox.identity import GRAPH, GUID_RE, Response, json_response, object_id
 from wizard.sandbox.tokens import TokenError, verify_jwt
-from wizard.sandbox.mailstore import (LOCK, deliver, folder, folder_names, folder_of, from_mime, may_send_as, new_id, now_iso,
-                        touch)
+from wizard.sandbox.mailstore import (LOCK, deliver, folder, folder_names, folder_of, may_send_as, mime_draft, new_id,
+                                      now_iso, touch)
 from wizard.sandbox.tenant import Message
 
 GRAPH_AUDIENCES = (GRAPH, "00000003-0000-0000-c000-000000000000")
@@ -238,16 +235,10 @@ class Graph:
         if len(body) > MAX_REQUEST:
             raise GraphError(413, "RequestEntityTooLarge", "The maximum request length supported is 4MB.")
         try:
-            raw = base64.b64decode(body.strip(), validate=True)
-            parsed = email.message_from_bytes(raw, policy=email.policy.default)
-            if not parsed.keys():
-                raise ValueError("no headers")
-            m = from_mime(raw)
+            return mime_draft(base64.b64decode(body.strip(), validate=True))
         except (ValueError, TypeError):
             raise GraphError(400, "ErrorMimeContentInvalidBase64String", "Invalid base64 string for MIME "
                              "content.") from None
-        bcc = [a for _, a in getaddresses([str(v) for v in parsed.get_all("Bcc", [])]) if a]
-        return m, bcc
 
     def _message(self, mb, msg, body_type_default: str = "text") -> tuple[Message, list[str]]:
         """A tenant Message (and its Bcc) from a Graph message object; inline attachments under 3 MB each."""

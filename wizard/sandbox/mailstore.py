@@ -156,6 +156,16 @@ def from_mime(raw: bytes, envelope_from: str = "") -> Message:
                    internet_message_id=str(parsed.get("Message-ID", "")) or make_msgid(domain=HOST.lower()))
 
 
+def mime_draft(raw: bytes) -> tuple[Message, list[str]]:
+    """(message, its Bcc addresses) from RFC 5322 bytes a client hands over as they are (Graph's MIME
+    sendMail and drafts, EWS CreateItem with MimeContent). ValueError: no header at all (not MIME)."""
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    if not parsed.keys():
+        raise ValueError("no headers")
+    m = from_mime(raw)
+    return m, [a for _, a in getaddresses([str(v) for v in parsed.get_all("Bcc", [])]) if a]
+
+
 def to_mime(m: Message) -> bytes:
     """The message as RFC 5322 bytes with CRLF line ends; the same bytes every time."""
     msg = EmailMessage(policy=email.policy.SMTP)
