@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from wizard.runtime.model import Attachment, MailError, diagnosis_of
 
 SETTLE = 120.0              # seconds a sent draft may still show in Drafts before we send it again
+RESCAN = 60.0               # seconds between full reads of the queue's journals (the schedule is kept in memory)
 TRANSIENT = {"http.429", "http.5xx", "smtp.transient", "ErrorServerBusy", "http.unexpected", "internal"}
 # failures of the mailbox or the sign-in: a DSN from the same mailbox could not get out either
 ACCOUNT = ("AADSTS", "auth.", "claims.", "secret.", "config.", "tls.", "graph.", "535", "smtp.auth",
@@ -103,6 +104,12 @@ class Delivery:
         self._woken = False
         self._stopping = False
         self._inflight: set[str] = set()
+        # the queue's schedule: id -> next attempt. Kept by the accepts (wake), the workers (after each
+        # attempt) and a full read of the journals at start, after `relay queue retry|drop` and every RESCAN s
+        self._due: dict[str, float] = {}
+        self._touched: set[str] | None = None         # ids changed while a full read runs
+        self._scanned_at: float | None = None
+        self._mark = 0
         self._pool: ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
 
@@ -117,7 +124,12 @@ class Delivery:
         self._thread.start()
 
     def wake(self, mid: str | None = None) -> None:
+        """A message ``mid`` was queued (due now); without an id: read the queue's journals again."""
         with self._wake:
+            if mid:
+                self._note(mid, 0.0)
+            else:
+                self._scanned_at = None
             self._woken = True
             self._wake.notify_all()
 
@@ -142,17 +154,45 @@ class Delivery:
                     self._wake.wait(min(max(wait, 0.05), 1.0))
                 self._woken = False
 
+    def _note(self, mid: str, due: float | None) -> None:
+        """(Holding ``_wake``.) ``mid``'s next attempt; None: it left the queue."""
+        if due is None:
+            self._due.pop(mid, None)
+        else:
+            self._due[mid] = due
+        if self._touched is not None:
+            self._touched.add(mid)
+
+    def _scan(self) -> None:
+        """The schedule from the journals on disk, one at a time."""
+        with self._wake:
+            self._touched = set()
+        fresh = {}
+        for mid in self.spool.ids():
+            j = self.spool.journal(mid)
+            if j is not None:
+                fresh[mid] = float(j.get("next_attempt") or 0)
+        with self._wake:
+            for mid in self._touched:               # newer than what the read saw
+                if mid in self._due:
+                    fresh[mid] = self._due[mid]
+                else:
+                    fresh.pop(mid, None)
+            self._due, self._touched = fresh, None
+
     def _dispatch(self) -> float:
         """Hand the due messages to the workers; seconds until the next one is due."""
         now, soonest = self.clock(), 1.0
-        for j in self.spool.journals():
-            mid = j.get("id")
-            if not mid or mid in self._inflight:
-                continue
-            due = float(j.get("next_attempt") or 0)
-            if due > now:
-                soonest = min(soonest, due - now)
-                continue
+        mark, last = self.spool.changed_mark(), self._scanned_at
+        if last is None or mark != self._mark or not last <= now < last + RESCAN:
+            self._scanned_at, self._mark = now, mark
+            self._scan()
+        with self._wake:
+            due = sorted(m for m, t in self._due.items() if t <= now and m not in self._inflight)
+            later = [t for t in self._due.values() if t > now]
+        if later:
+            soonest = min(soonest, min(later) - now)
+        for mid in due:
             with self._wake:
                 if self._stopping:
                     break
@@ -171,7 +211,9 @@ class Delivery:
             self.log_line(f"{mid}: internal error {type(exc).__name__}: {exc}; trying again later")
             self.spool.update(mid, next_attempt=self.clock() + self.base_delay)
         finally:
+            j = self.spool.journal(mid)
             with self._wake:
+                self._note(mid, None if j is None else float(j.get("next_attempt") or 0))
                 self._inflight.discard(mid)
 
     # -- one message --------------------------------------------------------------------------
@@ -233,7 +275,7 @@ class Delivery:
                 dsn_id, note = None, f" (no DSN: {type(exc).__name__})"
             if dsn_id:
                 note = f" (DSN {dsn_id} to {dead.get('mail_from')})"
-                self.wake()
+                self.wake(dsn_id)
         self.log_line(f"{mid}: dead: {said}{note}")
 
     def _graph(self, j: dict, data: bytes) -> bool:

@@ -5,6 +5,7 @@
     <spool>/dead/             messages that failed for good (the dead-letter folder), same two files
     <spool>/done/<id>.json    the journal of a delivered message (kept for `relay status`, pruned after 7 days)
     <spool>/tmp/              files being written
+    <spool>/.changed          touched by `relay queue retry|drop`: a running relay reads the queue again
 
 A message is accepted when its journal has been renamed into queue/ and the folder fsynced
 (write to tmp/, fsync, rename: the durable pattern); only then does the SMTP side answer 250.
@@ -189,6 +190,7 @@ class Spool:
             if j is not None:
                 j.update(next_attempt=0.0)
                 self._write_journal(self.queue, j)
+                self._mark_changed()
                 return True
             j = self.journal(mid, "dead")
             if j is None:
@@ -199,6 +201,7 @@ class Spool:
             self._write_journal(self.queue, j)
             (self.dead / f"{mid}.json").unlink(missing_ok=True)
             sync_folder(self.dead)
+            self._mark_changed()
             return True
 
     def drop(self, mid: str) -> bool:
@@ -211,7 +214,25 @@ class Spool:
                         p.unlink()
                         found = True
                 sync_folder(folder)
+            if found:
+                self._mark_changed()
             return found
+
+    # -- telling a running relay (its scheduler keeps the queue's next attempts in memory) -----
+    def changed_mark(self) -> int:
+        """When `relay queue retry|drop` last changed the spool (ns; 0: never): the relay reads the
+        queue's journals again when this moves."""
+        try:
+            return os.stat(self.root / ".changed").st_mtime_ns
+        except OSError:
+            return 0
+
+    def _mark_changed(self) -> None:
+        """Under the lock: move the mark strictly forward (two changes within one clock tick differ too)."""
+        path, stamp = self.root / ".changed", max(time.time_ns(), self.changed_mark() + 1)
+        with contextlib.suppress(OSError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+            os.utime(path, ns=(stamp, stamp))
 
     def prune(self, now: float | None = None) -> None:
         horizon = (now or time.time()) - KEEP_DONE

@@ -1,0 +1,77 @@
+"""The relay's scheduler keeps the queue's next attempts in memory: a queue of waiting messages costs no
+disk reads while nothing is due, yet new messages, the workers' results and `relay queue retry|drop` from
+another process are seen at the next loop (a fake clock, the journal reads counted)."""
+
+from __future__ import annotations
+
+from wizard.relay.delivery import RESCAN, Delivery
+from wizard.relay.spool import Spool
+
+NOW = 1_900_000_000.0
+ENVELOPE = {"client": "erp", "mail_from": "erp@contoso.com", "rcpts": ["to@contoso.com"], "bcc": [],
+            "sender": "erp@contoso.com"}
+
+
+class Pool:
+    def __init__(self):
+        self.submitted: list[str] = []
+
+    def submit(self, fn, mid):
+        self.submitted.append(mid)
+
+
+def _setup(tmp_path, waiting: int = 20):
+    spool = Spool(tmp_path / "spool").open()
+    ids = [spool.store(b"From: erp@contoso.com\r\n\r\nHello.\r\n", ENVELOPE) for _ in range(waiting)]
+    for mid in ids:                                      # failed once, next attempt in an hour
+        spool.update(mid, attempts=1, next_attempt=NOW + 3600)
+    reads = []
+    real = spool.journal
+    spool.journal = lambda mid, where="queue": reads.append(mid) or real(mid, where)
+    clock = [NOW]
+    delivery = Delivery(None, spool, None, log_line=lambda text: None, clock=lambda: clock[0])
+    delivery._pool = Pool()
+    return spool, ids, reads, clock, delivery
+
+
+def test_waiting_messages_are_not_read_again_while_nothing_is_due(tmp_path):
+    spool, ids, reads, clock, d = _setup(tmp_path)
+    d._dispatch()
+    assert len(reads) == len(ids)                        # the start reads the queue once
+    reads.clear()
+    for _ in range(30):                                  # 30 idle loops, a second apart
+        clock[0] += 1
+        assert d._dispatch() == 1.0
+    assert reads == [] and d._pool.submitted == []
+    clock[0] = NOW + RESCAN + 1                          # the rare full read (a safety net)
+    d._dispatch()
+    assert len(reads) == len(ids) and d._pool.submitted == []
+    clock[0] = NOW + 3600                                # all due: all handed to the workers, in id order
+    d._dispatch()
+    assert d._pool.submitted == sorted(ids)
+
+
+def test_new_messages_results_and_the_cli_are_seen_at_the_next_loop(tmp_path):
+    spool, ids, reads, clock, d = _setup(tmp_path)
+    d._dispatch()
+    reads.clear()
+    new = spool.store(b"From: erp@contoso.com\r\n\r\nNew.\r\n", ENVELOPE)
+    d.wake(new)                                          # what the SMTP side calls after the 250
+    d._dispatch()
+    assert d._pool.submitted == [new] and reads == []
+    d.process = lambda mid: spool.update(mid, attempts=1, next_attempt=clock[0] + 60)   # a transient failure
+    d._run_one(new)
+    assert set(reads) == {new}                           # the worker's result: its own journal only
+    reads.clear()
+    clock[0] += 1
+    d._dispatch()
+    assert d._pool.submitted == [new] and reads == []    # not due again before its next attempt
+    Spool(spool.root).retry(ids[3])                      # `relay queue retry ID` from another process
+    d._dispatch()
+    assert d._pool.submitted == [new, ids[3]]
+    d.process = lambda mid: spool.delivered(mid)
+    d._run_one(ids[3])
+    Spool(spool.root).drop(ids[4])                       # `relay queue drop ID`
+    clock[0] = NOW + 3600
+    d._dispatch()                                        # delivered and dropped ones are not handed out
+    assert d._pool.submitted[2:] == sorted([m for m in ids if m not in (ids[3], ids[4])] + [new])
