@@ -69,9 +69,35 @@ class Spool:
         for p in self.tmp.iterdir():
             p.unlink(missing_ok=True)
         for p in self.queue.glob("*.eml"):
-            if not p.with_suffix(".json").exists():     # never acknowledged: the client got no 250
+            if p.with_suffix(".json").exists():
+                continue
+            if (self.dead / f"{p.stem}.json").exists():  # `queue retry` of a dead one cut short: it stays dead
+                os.replace(p, self.dead / p.name)
+            else:                                        # never acknowledged: the client got no 250
                 p.unlink(missing_ok=True)
+        for mid, truth in self.cut_short().items():     # finish what a crash cut short, as its journal says
+            for folder in (self.queue, self.dead, self.done):
+                if folder.name != truth:
+                    (folder / f"{mid}.json").unlink(missing_ok=True)
+            if truth == "done":
+                (self.queue / f"{mid}.eml").unlink(missing_ok=True)
+        for mid in self.ids():                           # bury() cut short before its journal: queued again
+            eml = self.queue / f"{mid}.eml"
+            if not eml.exists() and (self.dead / eml.name).exists():
+                os.replace(self.dead / eml.name, eml)
+        for folder in (self.queue, self.dead):
+            sync_folder(folder)
         return self
+
+    def cut_short(self) -> dict[str, str]:
+        """Messages a crash left with a journal in two folders, and the folder whose journal is the truth:
+        "done" (delivered() stopped after writing it), "dead" (bury() did), "queue" (`queue retry` of a
+        dead message did: its .eml is back in queue/)."""
+        queue = set(self.ids())
+        out = {mid: "done" for mid in queue & set(self.ids("done"))}
+        for mid in (queue & set(self.ids("dead"))) - set(out):
+            out[mid] = "queue" if (self.queue / f"{mid}.eml").exists() else "dead"
+        return out
 
     # -- the lock shared with the CLI ---------------------------------------------------------
     @contextlib.contextmanager

@@ -19,12 +19,16 @@ def _row(j: dict) -> dict:
 def status(spool, protocol: str, now: float | None = None) -> dict:
     now = now or time.time()
     queued, retrying = [], []
+    twice = spool.cut_short()           # a crash between two folders: count the message where its truth is
     for j in spool.journals():
+        if twice.get(j.get("id"), "queue") != "queue":
+            continue
         if int(j.get("attempts") or 0) > 0:
             retrying.append({**_row(j), "next_attempt": _iso(max(float(j.get("next_attempt") or 0), now))})
         else:
             queued.append(_row(j))
-    dead = [{**_row(j), "dead_at": _iso(j.get("dead_at"))} for j in spool.journals("dead")]
+    dead = [{**_row(j), "dead_at": _iso(j.get("dead_at"))} for j in spool.journals("dead")
+            if twice.get(j.get("id"), "dead") == "dead"]
     midnight = datetime.fromtimestamp(now).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
     delivered = sum(1 for j in spool.journals("done") if float(j.get("delivered_at") or 0) >= midnight)
     return {"queued": len(queued), "retrying": retrying, "dead": len(dead), "delivered_today": delivered,
