@@ -1,6 +1,7 @@
 """The relay's scheduler keeps the queue's next attempts in memory: a queue of waiting messages costs no
 disk reads while nothing is due, yet new messages, the workers' results and `relay queue retry|drop` from
-another process are seen at the next loop (a fake clock, the journal reads counted)."""
+another process are seen at the next loop (a fake clock, the journal reads counted). A mailbox at its
+sending limit waits in the queue, not in a worker."""
 
 from __future__ import annotations
 
@@ -75,3 +76,34 @@ def test_new_messages_results_and_the_cli_are_seen_at_the_next_loop(tmp_path):
     clock[0] = NOW + 3600
     d._dispatch()                                        # delivered and dropped ones are not handed out
     assert d._pool.submitted[2:] == sorted([m for m in ids if m not in (ids[3], ids[4])] + [new])
+
+
+def test_a_mailbox_at_its_sending_limit_waits_in_the_queue_not_in_a_worker(tmp_path):
+    """31 messages from one mailbox in a minute: the 31st waits in the queue until the pacer says (no
+    worker sleeps, so another mailbox's message goes at once), and is not counted as a failed attempt."""
+    from types import SimpleNamespace
+    from wizard.runtime.pacing import Pacer
+    clock, slept, sent, lines = [NOW], [], [], []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        clock[0] += seconds
+
+    transport = SimpleNamespace(send_raw=lambda who, sender, rcpts, data, envelope_from=None: sent.append(sender))
+    mailer = SimpleNamespace(pacer=Pacer(clock=lambda: clock[0], sleep=sleep), sender_of=lambda a: (None, a),
+                             sign_in=lambda who: None, transport=lambda: transport)
+    cfg = SimpleNamespace(outgoing=SimpleNamespace(protocol="smtp"), relay=None)
+    spool = Spool(tmp_path / "spool").open()
+    busy = [spool.store(b"From: erp@contoso.com\r\n\r\nHello.\r\n", ENVELOPE) for _ in range(31)]
+    other = spool.store(b"From: shop@contoso.com\r\n\r\nHello.\r\n",
+                        {**ENVELOPE, "mail_from": "shop@contoso.com", "sender": "shop@contoso.com"})
+    d = Delivery(cfg, spool, mailer, log_line=lines.append, clock=lambda: clock[0])
+    for mid in busy + [other]:
+        d.process(mid)
+    assert slept == [] and sent == ["erp@contoso.com"] * 30 + ["shop@contoso.com"]
+    j = spool.journal(busy[-1])
+    assert j["attempts"] == 0 and j["next_attempt"] == NOW + 60 and not j.get("last_error")
+    assert any("sending limit" in line and "waits 60 s" in line for line in lines)
+    clock[0] = NOW + 60
+    d.process(busy[-1])
+    assert sent[-1] == "erp@contoso.com" and spool.ids() == []

@@ -233,8 +233,7 @@ class Delivery:
             if self.protocol == "graph":
                 done = self._graph(j, data)
             elif self.protocol == "smtp":
-                self._smtp(j, data)
-                done = True
+                done = self._smtp(j, data)
             else:
                 raise MailError(_config_error(f"the relay delivers over graph or smtp, not [outgoing] protocol = "
                                               f"\"{self.protocol}\""))
@@ -312,17 +311,32 @@ class Delivery:
                 for a in attachments:
                     graph.add_attachment(who, sender, draft, a)
             self.spool.update(mid, state="drafted", draft_id=draft, building=None)
-        self.mailer.pacer.admit(sender, max(1, len(j.get("rcpts") or [])))
+        if self._paced(j, sender):
+            return False
         self.spool.update(mid, state="sending", sending_at=self.clock())
         graph.send_draft(who, sender, draft)
         return True
 
-    def _smtp(self, j: dict, data: bytes) -> None:
+    def _smtp(self, j: dict, data: bytes) -> bool:
         who, sender = self.mailer.sender_of(j.get("sender") or j.get("mail_from"))
         self.mailer.sign_in(who)
-        self.mailer.pacer.admit(sender, max(1, len(j.get("rcpts") or [])))
+        if self._paced(j, sender):
+            return False
         self.mailer.transport().send_raw(who, sender, j.get("rcpts") or [], data,
                                          envelope_from=j.get("mail_from") or sender)
+        return True
+
+    def _paced(self, j: dict, sender: str) -> bool:
+        """True when ``sender`` is at Exchange Online's limits (30 messages a minute, 10,000 recipients a day):
+        the message waits in the queue until the pacer says, and the worker is free for other mailboxes.
+        False: the send is counted, go ahead."""
+        wait = self.mailer.pacer.reserve(sender, max(1, len(j.get("rcpts") or [])))
+        if wait <= 0:
+            return False
+        self.spool.update(j["id"], next_attempt=self.clock() + wait)
+        self.log_line(f"{j['id']}: {sender} is at Exchange Online's sending limit (30 messages a minute, 10,000 "
+                      f"recipients a day): waits {wait:.0f} s in the queue")
+        return True
 
 
 def _config_error(text: str):

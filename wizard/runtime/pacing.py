@@ -57,23 +57,32 @@ class Pacer:
     def admit(self, mailbox: str, recipients: int = 1) -> float:
         """Wait (with the injected sleep) until ``mailbox`` may send a message to
         ``recipients`` recipients, record it, and return the seconds waited."""
+        waited = 0.0
+        while True:
+            delay = self.reserve(mailbox, recipients)
+            if delay <= 0:
+                self.waited += waited
+                return waited
+            self.sleep(delay)
+            waited += delay
+
+    def reserve(self, mailbox: str, recipients: int = 1) -> float:
+        """``admit`` without waiting: 0.0 when ``mailbox`` may send now (the send is recorded), else the
+        seconds until it may (nothing recorded). The relay uses it so that one mailbox at its limit does
+        not hold the workers the other mailboxes' mail needs."""
         if recipients > self.per_day:
             raise error("config.invalid", service_message=f"one message to {recipients} recipients is over the "
                         f"daily limit of {self.per_day}: split the recipient list")
         key = mailbox.lower()
-        waited = 0.0
-        while True:
-            with self._lock, self._shared():
-                log = self._log.setdefault(key, deque())
-                now = self.clock()
-                delay = self._delay(log, now, recipients)
-                if delay <= 0:
-                    log.append((now, recipients))
-                    self._store()
-                    self.waited += waited
-                    return waited
-            self.sleep(delay)
-            waited += delay
+        with self._lock, self._shared():
+            log = self._log.setdefault(key, deque())
+            now = self.clock()
+            delay = self._delay(log, now, recipients)
+            if delay <= 0:
+                log.append((now, recipients))
+                self._store()
+                return 0.0
+            return delay
 
     # -- the shared state file ---------------------------------------------------------------
     @contextlib.contextmanager
