@@ -1,6 +1,7 @@
 """A crash between two folders of the relay's spool (delivered(), bury(), `queue retry` of a dead message
 stopped half-way, as SIGKILL or a power loss can leave them): `relay status` counts the message once, where
-its journal says it is, and the next start finishes the move: nothing lost, nothing sent again."""
+its journal says it is, and the next start finishes the move: nothing lost, nothing sent again. And a
+move while `relay status` reads waits for the read."""
 
 from __future__ import annotations
 
@@ -63,3 +64,34 @@ def test_retry_of_a_dead_message_cut_short_loses_nothing(tmp_path):
     assert _counts(spool.root) == (1, 0, 0)
     spool = Spool(spool.root).open()
     assert spool.ids() == [mid] and spool.ids("dead") == [] and spool.message(mid) == DATA
+
+
+def test_status_counts_a_message_once_while_a_delivery_finishes(tmp_path):
+    """`relay status` reads under the spool's lock: a delivery that would finish in the middle of the read
+    (queue journal read, then moved to done/) waits for it instead of being counted twice."""
+    import fcntl
+    spool, mid = _spool(tmp_path)
+    reader, moved = Spool(spool.root), []
+    real = reader.journal
+
+    def journal(m, where="queue"):
+        j = real(m, where)
+        if where == "queue" and not moved:       # the relay's worker finishes now, if the lock lets it
+            fd = os.open(spool.root / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                free = True
+            except BlockingIOError:
+                free = False
+            finally:
+                os.close(fd)
+            moved.append(free)
+            if free:
+                Spool(spool.root).delivered(mid)
+        return j
+    reader.journal = journal
+    st = status(reader, "graph")
+    assert st["queued"] + len(st["retrying"]) + st["delivered_today"] == 1
+    assert moved == [False]
+    spool.delivered(mid)                         # it finishes once the read is over
+    assert _counts(spool.root) == (0, 0, 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import datetime
 
@@ -17,6 +18,17 @@ def _row(j: dict) -> dict:
 
 
 def status(spool, protocol: str, now: float | None = None) -> dict:
+    """Read under the spool's lock (the one delivery and `relay queue retry|drop` take): a message moving
+    between folders meanwhile is counted once. Without write access to the spool, read unlocked."""
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(spool.locked())
+        except OSError:
+            pass
+        return _read(spool, protocol, now)
+
+
+def _read(spool, protocol: str, now: float | None) -> dict:
     now = now or time.time()
     queued, retrying = [], []
     twice = spool.cut_short()           # a crash between two folders: count the message where its truth is
