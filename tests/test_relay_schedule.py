@@ -21,7 +21,7 @@ class Pool:
         self.submitted.append(mid)
 
 
-def _setup(tmp_path, waiting: int = 20):
+def _setup(tmp_path, waiting: int = 20, workers: int = 50):
     spool = Spool(tmp_path / "spool").open()
     ids = [spool.store(b"From: erp@contoso.com\r\n\r\nHello.\r\n", ENVELOPE) for _ in range(waiting)]
     for mid in ids:                                      # failed once, next attempt in an hour
@@ -30,7 +30,7 @@ def _setup(tmp_path, waiting: int = 20):
     real = spool.journal
     spool.journal = lambda mid, where="queue": reads.append(mid) or real(mid, where)
     clock = [NOW]
-    delivery = Delivery(None, spool, None, log_line=lambda text: None, clock=lambda: clock[0])
+    delivery = Delivery(None, spool, None, log_line=lambda text: None, clock=lambda: clock[0], workers=workers)
     delivery._pool = Pool()
     return spool, ids, reads, clock, delivery
 
@@ -76,6 +76,18 @@ def test_new_messages_results_and_the_cli_are_seen_at_the_next_loop(tmp_path):
     clock[0] = NOW + 3600
     d._dispatch()                                        # delivered and dropped ones are not handed out
     assert d._pool.submitted[2:] == sorted([m for m in ids if m not in (ids[3], ids[4])] + [new])
+
+
+def test_a_queue_coming_due_is_handed_out_as_workers_free_up(tmp_path):
+    """Twice as many as the workers at a time (not the whole queue at once: memory stays flat)."""
+    spool, ids, reads, clock, d = _setup(tmp_path, workers=2)
+    clock[0] = NOW + 3600
+    d._dispatch()
+    assert d._pool.submitted == sorted(ids)[:4]
+    d.process = lambda mid: spool.delivered(mid)
+    d._run_one(sorted(ids)[0])
+    d._dispatch()
+    assert d._pool.submitted == sorted(ids)[:5]
 
 
 def test_a_mailbox_at_its_sending_limit_waits_in_the_queue_not_in_a_worker(tmp_path):

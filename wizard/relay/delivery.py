@@ -194,7 +194,7 @@ class Delivery:
             soonest = min(soonest, min(later) - now)
         for mid in due:
             with self._wake:
-                if self._stopping:
+                if self._stopping or len(self._inflight) >= 2 * self.workers:   # the rest: as workers free up
                     break
                 self._inflight.add(mid)
             try:
@@ -215,6 +215,8 @@ class Delivery:
             with self._wake:
                 self._note(mid, None if j is None else float(j.get("next_attempt") or 0))
                 self._inflight.discard(mid)
+                self._woken = True
+                self._wake.notify_all()
 
     # -- one message --------------------------------------------------------------------------
     def process(self, mid: str) -> None:
