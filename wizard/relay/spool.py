@@ -66,6 +66,11 @@ class Spool:
             os.chmod(self.root, 0o700)
         except OSError:
             pass
+        with self.locked():              # `relay queue retry|drop` may be at work meanwhile
+            self._finish_cut_short()
+        return self
+
+    def _finish_cut_short(self) -> None:
         for p in self.tmp.iterdir():
             p.unlink(missing_ok=True)
         for p in self.queue.glob("*.eml"):
@@ -87,7 +92,6 @@ class Spool:
                 os.replace(self.dead / eml.name, eml)
         for folder in (self.queue, self.dead):
             sync_folder(folder)
-        return self
 
     def cut_short(self) -> dict[str, str]:
         """Messages a crash left with a journal in two folders, and the folder whose journal is the truth:
