@@ -37,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from wizard.runtime.model import Attachment, MailError, diagnosis_of
 
 SETTLE = 120.0              # seconds a sent draft may still show in Drafts before we send it again
+RESCAN = 60.0               # seconds between full reads of the queue's journals (the schedule is kept in memory)
 TRANSIENT = {"http.429", "http.5xx", "smtp.transient", "ErrorServerBusy", "http.unexpected", "internal"}
 # failures of the mailbox or the sign-in: a DSN from the same mailbox could not get out either
 ACCOUNT = ("AADSTS", "auth.", "claims.", "secret.", "config.", "tls.", "graph.", "ews.", "X-EWS-Policy-Reason",
@@ -109,6 +110,12 @@ class Delivery:
         self._woken = False
         self._stopping = False
         self._inflight: set[str] = set()
+        # the queue's schedule: id -> next attempt. Kept by the accepts (wake), the workers (after each
+        # attempt) and a full read of the journals at start, after `relay queue retry|drop` and every RESCAN s
+        self._due: dict[str, float] = {}
+        self._touched: set[str] | None = None         # ids changed while a full read runs
+        self._scanned_at: float | None = None
+        self._mark = 0
         self._pool: ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
 
@@ -123,7 +130,12 @@ class Delivery:
         self._thread.start()
 
     def wake(self, mid: str | None = None) -> None:
+        """A message ``mid`` was queued (due now); without an id: read the queue's journals again."""
         with self._wake:
+            if mid:
+                self._note(mid, 0.0)
+            else:
+                self._scanned_at = None
             self._woken = True
             self._wake.notify_all()
 
@@ -148,19 +160,47 @@ class Delivery:
                     self._wake.wait(min(max(wait, 0.05), 1.0))
                 self._woken = False
 
+    def _note(self, mid: str, due: float | None) -> None:
+        """(Holding ``_wake``.) ``mid``'s next attempt; None: it left the queue."""
+        if due is None:
+            self._due.pop(mid, None)
+        else:
+            self._due[mid] = due
+        if self._touched is not None:
+            self._touched.add(mid)
+
+    def _scan(self) -> None:
+        """The schedule from the journals on disk, one at a time."""
+        with self._wake:
+            self._touched = set()
+        fresh = {}
+        for mid in self.spool.ids():
+            j = self.spool.journal(mid)
+            if j is not None:
+                fresh[mid] = float(j.get("next_attempt") or 0)
+        with self._wake:
+            for mid in self._touched:               # newer than what the read saw
+                if mid in self._due:
+                    fresh[mid] = self._due[mid]
+                else:
+                    fresh.pop(mid, None)
+            self._due, self._touched = fresh, None
+
     def _dispatch(self) -> float:
         """Hand the due messages to the workers; seconds until the next one is due."""
         now, soonest = self.clock(), 1.0
-        for j in self.spool.journals():
-            mid = j.get("id")
-            if not mid or mid in self._inflight:
-                continue
-            due = float(j.get("next_attempt") or 0)
-            if due > now:
-                soonest = min(soonest, due - now)
-                continue
+        mark, last = self.spool.changed_mark(), self._scanned_at
+        if last is None or mark != self._mark or not last <= now < last + RESCAN:
+            self._scanned_at, self._mark = now, mark
+            self._scan()
+        with self._wake:
+            due = sorted(m for m, t in self._due.items() if t <= now and m not in self._inflight)
+            later = [t for t in self._due.values() if t > now]
+        if later:
+            soonest = min(soonest, min(later) - now)
+        for mid in due:
             with self._wake:
-                if self._stopping:
+                if self._stopping or len(self._inflight) >= 2 * self.workers:   # the rest: as workers free up
                     break
                 self._inflight.add(mid)
             try:
@@ -177,8 +217,12 @@ class Delivery:
             self.log_line(f"{mid}: internal error {type(exc).__name__}: {exc}; trying again later")
             self.spool.update(mid, next_attempt=self.clock() + self.base_delay)
         finally:
+            j = self.spool.journal(mid)
             with self._wake:
+                self._note(mid, None if j is None else float(j.get("next_attempt") or 0))
                 self._inflight.discard(mid)
+                self._woken = True
+                self._wake.notify_all()
 
     # -- one message --------------------------------------------------------------------------
     def process(self, mid: str) -> None:
@@ -197,8 +241,7 @@ class Delivery:
             if self.protocol in ("graph", "ews"):
                 done = self._via_draft(j, data)
             elif self.protocol == "smtp":
-                self._smtp(j, data)
-                done = True
+                done = self._smtp(j, data)
             else:
                 raise MailError(_config_error(f"the relay delivers over graph, ews or smtp, not [outgoing] protocol "
                                               f"= \"{self.protocol}\""))
@@ -239,7 +282,7 @@ class Delivery:
                 dsn_id, note = None, f" (no DSN: {type(exc).__name__})"
             if dsn_id:
                 note = f" (DSN {dsn_id} to {dead.get('mail_from')})"
-                self.wake()
+                self.wake(dsn_id)
         self.log_line(f"{mid}: dead: {said}{note}")
 
     def _via_draft(self, j: dict, data: bytes) -> bool:
@@ -272,9 +315,14 @@ class Delivery:
             else:
                 draft = self._graph_draft(upstream, who, sender, mid, with_bcc(data, bcc))
             self.spool.update(mid, state="drafted", draft_id=draft, building=None)
-        self.mailer.pacer.admit(sender, max(1, len(j.get("rcpts") or [])))
+        went_out = self._paced(j, sender)
+        if went_out is None:
+            return False
         self.spool.update(mid, state="sending", sending_at=self.clock())
-        upstream.send_draft(who, sender, draft)
+        try:
+            upstream.send_draft(who, sender, draft)
+        finally:
+            went_out()
         return True
 
     def _graph_draft(self, graph, who, sender: str, mid: str, mime: bytes) -> str:
@@ -290,12 +338,30 @@ class Delivery:
             graph.add_attachment(who, sender, draft, a)
         return draft
 
-    def _smtp(self, j: dict, data: bytes) -> None:
+    def _smtp(self, j: dict, data: bytes) -> bool:
         who, sender = self.mailer.sender_of(j.get("sender") or j.get("mail_from"))
         self.mailer.sign_in(who)
-        self.mailer.pacer.admit(sender, max(1, len(j.get("rcpts") or [])))
-        self.mailer.transport().send_raw(who, sender, j.get("rcpts") or [], data,
-                                         envelope_from=j.get("mail_from") or sender)
+        went_out = self._paced(j, sender)
+        if went_out is None:
+            return False
+        try:
+            self.mailer.transport().send_raw(who, sender, j.get("rcpts") or [], data,
+                                             envelope_from=j.get("mail_from") or sender)
+        finally:
+            went_out()
+        return True
+
+    def _paced(self, j: dict, sender: str):
+        """None when ``sender`` is at Exchange Online's limits (30 messages a minute, 10,000 recipients a day):
+        the message waits in the queue until the pacer says, and the worker is free for other mailboxes.
+        Else the send is counted: go ahead, and call the function returned once the request has gone."""
+        wait, went_out = self.mailer.pacer.try_send(sender, max(1, len(j.get("rcpts") or [])))
+        if went_out is not None:
+            return went_out
+        self.spool.update(j["id"], next_attempt=self.clock() + wait)
+        self.log_line(f"{j['id']}: {sender} is at Exchange Online's sending limit (30 messages a minute, 10,000 "
+                      f"recipients a day): waits {wait:.0f} s in the queue")
+        return None
 
 
 def _config_error(text: str):

@@ -5,6 +5,7 @@
     <spool>/dead/             messages that failed for good (the dead-letter folder), same two files
     <spool>/done/<id>.json    the journal of a delivered message (kept for `relay status`, pruned after 7 days)
     <spool>/tmp/              files being written
+    <spool>/.changed          touched by `relay queue retry|drop`: a running relay reads the queue again
 
 A message is accepted when its journal has been renamed into queue/ and the folder fsynced
 (write to tmp/, fsync, rename: the durable pattern); only then does the SMTP side answer 250.
@@ -66,13 +67,43 @@ class Spool:
             os.chmod(self.root, 0o700)
         except OSError:
             pass
+        with self.locked():              # `relay queue retry|drop` may be at work meanwhile
+            self._finish_cut_short()
+        self.prune()
+        return self
+
+    def _finish_cut_short(self) -> None:
         for p in self.tmp.iterdir():
             p.unlink(missing_ok=True)
         for p in self.queue.glob("*.eml"):
-            if not p.with_suffix(".json").exists():     # never acknowledged: the client got no 250
+            if p.with_suffix(".json").exists():
+                continue
+            if (self.dead / f"{p.stem}.json").exists():  # `queue retry` of a dead one cut short: it stays dead
+                os.replace(p, self.dead / p.name)
+            else:                                        # never acknowledged: the client got no 250
                 p.unlink(missing_ok=True)
-        self.prune()
-        return self
+        for mid, truth in self.cut_short().items():     # finish what a crash cut short, as its journal says
+            for folder in (self.queue, self.dead, self.done):
+                if folder.name != truth:
+                    (folder / f"{mid}.json").unlink(missing_ok=True)
+            if truth == "done":
+                (self.queue / f"{mid}.eml").unlink(missing_ok=True)
+        for mid in self.ids():                           # bury() cut short before its journal: queued again
+            eml = self.queue / f"{mid}.eml"
+            if not eml.exists() and (self.dead / eml.name).exists():
+                os.replace(self.dead / eml.name, eml)
+        for folder in (self.queue, self.dead):
+            sync_folder(folder)
+
+    def cut_short(self) -> dict[str, str]:
+        """Messages a crash left with a journal in two folders, and the folder whose journal is the truth:
+        "done" (delivered() stopped after writing it), "dead" (bury() did), "queue" (`queue retry` of a
+        dead message did: its .eml is back in queue/)."""
+        queue = set(self.ids())
+        out = {mid: "done" for mid in queue & set(self.ids("done"))}
+        for mid in (queue & set(self.ids("dead"))) - set(out):
+            out[mid] = "queue" if (self.queue / f"{mid}.eml").exists() else "dead"
+        return out
 
     # -- the lock shared with the CLI ---------------------------------------------------------
     @contextlib.contextmanager
@@ -193,6 +224,7 @@ class Spool:
             if j is not None:
                 j.update(next_attempt=0.0)
                 self._write_journal(self.queue, j)
+                self._mark_changed()
                 return True
             j = self.journal(mid, "dead")
             if j is None:
@@ -203,6 +235,7 @@ class Spool:
             self._write_journal(self.queue, j)
             (self.dead / f"{mid}.json").unlink(missing_ok=True)
             sync_folder(self.dead)
+            self._mark_changed()
             return True
 
     def drop(self, mid: str) -> bool:
@@ -215,7 +248,25 @@ class Spool:
                         p.unlink()
                         found = True
                 sync_folder(folder)
+            if found:
+                self._mark_changed()
             return found
+
+    # -- telling a running relay (its scheduler keeps the queue's next attempts in memory) -----
+    def changed_mark(self) -> int:
+        """When `relay queue retry|drop` last changed the spool (ns; 0: never): the relay reads the
+        queue's journals again when this moves."""
+        try:
+            return os.stat(self.root / ".changed").st_mtime_ns
+        except OSError:
+            return 0
+
+    def _mark_changed(self) -> None:
+        """Under the lock: move the mark strictly forward (two changes within one clock tick differ too)."""
+        path, stamp = self.root / ".changed", max(time.time_ns(), self.changed_mark() + 1)
+        with contextlib.suppress(OSError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+            os.utime(path, ns=(stamp, stamp))
 
     def prune(self, now: float | None = None) -> None:
         """Forget delivered messages' journals after KEEP_DONE (at start, then at most hourly)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from datetime import date, datetime
 
@@ -38,26 +39,40 @@ def ews_shut_down(cfg, today: date | None = None) -> bool:
 
 
 def status(spool, protocol: str, now: float | None = None, warning: str = "", root=None) -> dict:
-    """What `relay status` shows. ``spool`` None: the relay never ran here (all 0, the spool
-    it will use is ``root``)."""
+    """What `relay status` shows. ``spool`` None: the relay never ran here (all 0, the spool it will
+    use is ``root``). Read under the spool's lock (the one delivery and `relay queue retry|drop` take):
+    a message moving between folders meanwhile is counted once. Without write access, read unlocked."""
+    with contextlib.ExitStack() as stack:
+        if spool is not None:
+            try:
+                stack.enter_context(spool.locked())
+            except OSError:
+                pass
+        data = _read(spool, protocol, now, root)
+    if warning:
+        data["warning"] = warning
+    return data
+
+
+def _read(spool, protocol: str, now: float | None, root) -> dict:
     now = now or time.time()
     journals = spool.journals if spool is not None else (lambda where="queue": [])
     queued, retrying = [], []
+    twice = spool.cut_short() if spool is not None else {}   # a crash between two folders: count it where its truth is
     for j in journals():
+        if twice.get(j.get("id"), "queue") != "queue":
+            continue
         if int(j.get("attempts") or 0) > 0:
             retrying.append({**_row(j), "next_attempt": _iso(max(float(j.get("next_attempt") or 0), now))})
         else:
             queued.append(_row(j))
-    dead = [{**_row(j), "dead_at": _iso(j.get("dead_at"))} for j in journals("dead")]
+    dead = [{**_row(j), "dead_at": _iso(j.get("dead_at"))} for j in journals("dead")
+            if twice.get(j.get("id"), "dead") == "dead"]
     midnight = datetime.fromtimestamp(now).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
     delivered = sum(1 for j in journals("done") if float(j.get("delivered_at") or 0) >= midnight)
-    data = {"queued": len(queued), "retrying": retrying, "dead": len(dead), "delivered_today": delivered,
+    return {"queued": len(queued), "retrying": retrying, "dead": len(dead), "delivered_today": delivered,
             "queued_messages": queued, "dead_messages": dead, "spool": str(spool.root if spool is not None else root),
-            "protocol": protocol,
-            "delivery": guarantee(protocol)}
-    if warning:
-        data["warning"] = warning
-    return data
+            "protocol": protocol, "delivery": guarantee(protocol)}
 
 
 def guarantee(protocol: str) -> str:

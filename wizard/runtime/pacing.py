@@ -68,46 +68,59 @@ class Pacer:
         """``with pacer.sending(box, n): <send the request>``: admits (waiting as ``admit``
         does), then, once the block is left (sent or failed: a failed request may still
         have reached the server), moves the record to that moment."""
-        admitted = self._admit(mailbox, recipients)
+        waited, went_out = self._admit(mailbox, recipients)
         try:
-            yield admitted[0]
+            yield waited
         finally:
-            self._restamp(mailbox.lower(), admitted[1], recipients)
-
-    def _restamp(self, key: str, stamp: float, recipients: int) -> None:
-        with self._lock, self._shared():
-            log = self._log.setdefault(key, deque())
-            now = self.clock()
-            with contextlib.suppress(ValueError):
-                log.remove((stamp, recipients))
-            log.append((max(now, stamp), recipients))
-            self._log[key] = deque(sorted(log))
-            self._store()
+            went_out()
 
     def admit(self, mailbox: str, recipients: int = 1) -> float:
         """Wait (with the injected sleep) until ``mailbox`` may send a message to
         ``recipients`` recipients, record it, and return the seconds waited."""
         return self._admit(mailbox, recipients)[0]
 
-    def _admit(self, mailbox: str, recipients: int) -> tuple[float, float]:
-        """(seconds waited, the time recorded)."""
+    def _admit(self, mailbox: str, recipients: int):
+        waited = 0.0
+        while True:
+            delay, went_out = self.try_send(mailbox, recipients)
+            if went_out is not None:
+                self.waited += waited
+                return waited, went_out
+            self.sleep(delay)
+            waited += delay
+
+    def reserve(self, mailbox: str, recipients: int = 1) -> float:
+        """``admit`` without waiting: 0.0 when ``mailbox`` may send now (the send is recorded), else the
+        seconds until it may (nothing recorded). The relay uses it so that one mailbox at its limit does
+        not hold the workers the other mailboxes' mail needs."""
+        return self.try_send(mailbox, recipients)[0]
+
+    def try_send(self, mailbox: str, recipients: int = 1):
+        """``reserve`` that also says when the request went: ``(0.0, went_out)`` when ``mailbox`` may
+        send now (recorded; call ``went_out()`` once the request has gone, sent or failed, to move the
+        record to that moment), else ``(seconds to wait, None)``."""
         if recipients > self.per_day:
             raise error("config.invalid", service_message=f"one message to {recipients} recipients is over the "
                         f"daily limit of {self.per_day}: split the recipient list")
         key = mailbox.lower()
-        waited = 0.0
-        while True:
-            with self._lock, self._shared():
-                log = self._log.setdefault(key, deque())
-                now = self.clock()
-                delay = self._delay(log, now, recipients)
-                if delay <= 0:
-                    log.append((now, recipients))
-                    self._store()
-                    self.waited += waited
-                    return waited, now
-            self.sleep(delay)
-            waited += delay
+        with self._lock, self._shared():
+            log = self._log.setdefault(key, deque())
+            now = self.clock()
+            delay = self._delay(log, now, recipients)
+            if delay > 0:
+                return delay, None
+            log.append((now, recipients))
+            self._store()
+        return 0.0, lambda: self._restamp(key, now, recipients)
+
+    def _restamp(self, key: str, stamp: float, recipients: int) -> None:
+        with self._lock, self._shared():
+            log = self._log.setdefault(key, deque())
+            with contextlib.suppress(ValueError):
+                log.remove((stamp, recipients))
+            log.append((max(self.clock(), stamp), recipients))
+            self._log[key] = deque(sorted(log))
+            self._store()
 
     # -- the shared state file ---------------------------------------------------------------
     @contextlib.contextmanager
