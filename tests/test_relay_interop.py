@@ -13,6 +13,7 @@ import email
 import email.policy
 import imaplib
 import os
+import shutil
 import ssl
 import uuid
 from email.message import EmailMessage
@@ -111,6 +112,21 @@ def test_postfix_relays_over_verified_starttls_and_sasl_graph_delivers_once(sand
         assert not any(PASSWORD in line for line in relay.lines + [pf.log()])
     finally:
         relay.close()
+
+
+def test_postfix_does_not_relay_to_a_certificate_its_ca_file_did_not_sign(sandbox, tmp_path, started):
+    """The README's lines verify the relay's certificate: one from another CA keeps the mail queued."""
+    from wizard.sandbox.ca import _generate
+    other = _generate()                 # a throwaway CA and a certificate for 127.0.0.1 it signed
+    relay = RunningRelay(relay_config(sandbox, tmp_path, certificate=other.cert_path, key=other.key_path))
+    try:
+        pf = started(relay.port, "erp", PASSWORD, tls="verify", ca_path=sandbox.ca_path)
+        pf.sendmail(business_mail("unverified").as_bytes(), SENDER)
+        wait_for(lambda: any("Server certificate not verified" in r for r in _reasons(pf)), 20, "Postfix to defer")
+        assert relay.spool.ids() == [] and not any("refused AUTH" in line for line in relay.lines)
+    finally:
+        relay.close()
+        shutil.rmtree(other.directory, ignore_errors=True)
 
 
 def test_postfix_plain_text_auth_on_loopback_needs_noanonymous(sandbox, tmp_path, started):
