@@ -7,6 +7,7 @@ Cyrus SASL's PLAIN/LOGIN client modules (Debian: libsasl2-modules).
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import pwd
@@ -22,8 +23,6 @@ from interop_servers import POSTFIX, POSTFIX_MASTER, SETPRIV, _run, settled
 SENDMAIL = shutil.which("sendmail") or "/usr/sbin/sendmail"
 POSTQUEUE = shutil.which("postqueue") or "/usr/sbin/postqueue"
 POSTCONF = shutil.which("postconf") or "/usr/sbin/postconf"
-SASL_MODULES = ("/usr/lib/x86_64-linux-gnu/sasl2", "/usr/lib/aarch64-linux-gnu/sasl2", "/usr/lib64/sasl2",
-                "/usr/lib/sasl2")
 SERVICES = [  # master.cf: no smtpd (mail comes in through sendmail: postdrop, pickup), no chroot
     ("pickup", "n", "60", "1", "pickup"), ("cleanup", "n", "-", "0", "cleanup"), ("qmgr", "n", "300", "1", "qmgr"),
     ("tlsmgr", "-", "1000?", "1", "tlsmgr"), ("rewrite", "-", "-", "-", "trivial-rewrite"),
@@ -39,7 +38,7 @@ def missing() -> str | None:
     for path in (POSTFIX, POSTFIX_MASTER, SENDMAIL, POSTQUEUE, POSTCONF):
         if not os.path.exists(path):
             return f"{path} is not installed"
-    if not any(Path(d, "libplain.so.2").exists() for d in SASL_MODULES):
+    if not any(glob.glob(f"{d}/sasl2/libplain.so*") for d in ("/usr/lib/*", "/usr/lib", "/usr/lib64")):
         return "Cyrus SASL's PLAIN/LOGIN client modules are not installed (libsasl2-modules)"
     if os.geteuid() != 0:
         return "Postfix's master needs root to start"
