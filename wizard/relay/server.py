@@ -69,6 +69,9 @@ class Handler:
         client = self._client(session)
         if not self._allowed(client, address):
             allowed = ", ".join(client.senders) if client else "none"
+            if address in ("", "<>"):     # aiosmtpd hands the null reverse-path over as "<>"
+                return (f"553 5.7.1 The null sender <> (a bounce or other notification) cannot be relayed: "
+                        f"client '{session.auth_data}' sends only as {allowed}")
             return (f"553 5.7.1 Sender <{address}> is not allowed for client '{session.auth_data}' "
                     f"(allowed: {allowed})")
         envelope.mail_from = address
