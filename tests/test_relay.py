@@ -325,3 +325,28 @@ def test_a_draft_refused_for_want_of_mail_readwrite_says_so(sandbox, relay):
     wait_for(lambda: relay.status()["dead"] == 1, what="the dead letter")
     reason = relay.status()["dead_messages"][0]["last_error"]
     assert reason.startswith("graph.draft") and "Mail.ReadWrite" in reason and "large" not in reason
+
+
+def test_smtp_upstream_declares_8bit_bodies(sandbox, tmp_path, monkeypatch):
+    """A message with 8-bit bytes (a UTF-8 body sent as it came) goes upstream with BODY=8BITMIME
+    (RFC 6152: never undeclared); a 7-bit one without it."""
+    import smtplib
+    seen, real = [], smtplib.SMTP.mail
+
+    def mail(self, sender, options=()):
+        if self.sock.getpeername()[1] == sandbox.smtp_port:
+            seen.append([o for o in options if not o.lower().startswith("size=")])
+        return real(self, sender, options)
+    monkeypatch.setattr(smtplib.SMTP, "mail", mail)
+    r = RunningRelay(relay_config(sandbox, tmp_path, protocol="smtp"))
+    try:
+        plain, eight = message(subject="7bit"), message(subject="8bit", body="Grüße, Åsa\n")
+        eight.replace_header("Content-Transfer-Encoding", "8bit")
+        with _login(r.port) as s:
+            s.send_message(plain)
+            s.sendmail(SENDER, [TO], eight.as_bytes())
+        wait_for(lambda: eight["Message-ID"] in inbox_ids(sandbox, TO), what="the 8-bit message")
+        wait_for(lambda: plain["Message-ID"] in inbox_ids(sandbox, TO), what="the 7-bit message")
+        assert sorted(seen) == [[], ["BODY=8BITMIME"]]
+    finally:
+        r.close()

@@ -202,7 +202,9 @@ class SmtpTransport:
                     if entry.smtp is None:
                         entry.smtp = self._open(user, token)
                     if isinstance(msg, bytes):
-                        refused = entry.smtp.sendmail(envelope_from or sender, recipients, msg)
+                        refused = entry.smtp.sendmail(envelope_from or sender, recipients, msg,
+                                                      mail_options=_mail_options(entry.smtp, msg,
+                                                                                 envelope_from or sender, recipients))
                     else:
                         refused = entry.smtp.send_message(msg, from_addr=sender, to_addrs=recipients)
                 if refused:         # some recipients took it, these were refused
@@ -294,3 +296,15 @@ def _quit(smtp) -> None:
         smtp.quit()
     except Exception:
         smtp.close()
+
+
+def _mail_options(smtp, data: bytes, envelope_from: str, recipients) -> list[str]:
+    """MAIL FROM parameters for bytes sent as they came (the relay): ``BODY=8BITMIME`` when the
+    message has 8-bit bytes (RFC 6152: not to be sent undeclared) and ``SMTPUTF8`` when an envelope
+    address is not ASCII (RFC 6531), each when the server offers it."""
+    options = []
+    if smtp.has_extn("8bitmime") and not data.isascii():
+        options.append("BODY=8BITMIME")
+    if smtp.has_extn("smtputf8") and not all(a.isascii() for a in [envelope_from, *recipients]):
+        options.append("SMTPUTF8")
+    return options
