@@ -69,3 +69,19 @@ def test_delivered_journals_are_forgotten_after_a_week(tmp_path):
     third = running.store(message().as_bytes(), envelope)
     running.delivered(third)
     assert running.ids("done") == [third]
+
+
+def test_a_message_held_by_the_pacer_says_so(sandbox, tmp_path, capsys):
+    cfg = relay_config(sandbox, tmp_path)
+    path = save(cfg, tmp_path / "mw.toml")
+    spool = Spool(tmp_path / "spool").open()
+    envelope = {"client": "erp", "mail_from": SENDER, "rcpts": [TO], "bcc": [], "sender": SENDER}
+    held = spool.store(message().as_bytes(), envelope)
+    later = time.time() + 40
+    spool.update(held, next_attempt=later)              # what the delivery does at the sending limit
+    st = _status(path, capsys)
+    assert st["queued"] == 1 and st["retrying"] == [] and st["queued_messages"][0]["next_attempt"]
+    assert main(["relay", "status", "--config", str(path)]) == 0
+    assert "sending limit" in capsys.readouterr().out
+    assert main(["relay", "queue", "list", "--config", str(path)]) == 0
+    assert f"paced (sending limit), next {time.strftime('%H:%M:%S', time.localtime(later))}" in capsys.readouterr().out

@@ -85,6 +85,10 @@ def _status(spool, relay, cfg, as_json: bool) -> int:
         print(f"warning: {data['warning']}")
     for r in data["retrying"]:
         print(f"  retrying {r['id']}  next attempt {r['next_attempt']}  ({r['attempts']} tried): {r['last_error']}")
+    for r in data["queued_messages"]:
+        if r.get("next_attempt"):
+            print(f"  paced {r['id']}  next attempt {r['next_attempt']}: the mailbox is at Exchange Online's "
+                  "sending limit (30 messages a minute, 10,000 recipients a day)")
     for r in data["dead_messages"]:
         print(f"  dead {r['id']}  {r['from']} -> {', '.join(r['to'])}: {r['last_error']}")
     return EXIT_OK
@@ -96,11 +100,14 @@ def _queue_state(row: dict, spool) -> str:
         return "dead"
     if row["state"] in ("drafted", "sending"):
         return row["state"]
+    from datetime import datetime
+    import time
+    j = spool.journal(row["id"]) or {}
+    when = float(j.get("next_attempt") or 0)
     if row["attempts"]:
-        from datetime import datetime
-        j = spool.journal(row["id"]) or {}
-        when = datetime.fromtimestamp(float(j.get("next_attempt") or 0)).astimezone()
-        return f"retrying, next {when:%H:%M:%S}"
+        return f"retrying, next {datetime.fromtimestamp(when).astimezone():%H:%M:%S}"
+    if when > time.time():
+        return f"paced (sending limit), next {datetime.fromtimestamp(when).astimezone():%H:%M:%S}"
     return "queued"
 
 

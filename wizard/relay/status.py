@@ -64,6 +64,8 @@ def _read(spool, protocol: str, now: float | None, root) -> dict:
             continue
         if int(j.get("attempts") or 0) > 0:
             retrying.append({**_row(j), "next_attempt": _iso(max(float(j.get("next_attempt") or 0), now))})
+        elif float(j.get("next_attempt") or 0) > now:    # held by the pacer (Exchange's sending limits)
+            queued.append({**_row(j), "next_attempt": _iso(j.get("next_attempt"))})
         else:
             queued.append(_row(j))
     dead = [{**_row(j), "dead_at": _iso(j.get("dead_at"))} for j in journals("dead")
