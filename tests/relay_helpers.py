@@ -13,6 +13,7 @@ from wizard.relay.auth import hash_password
 SENDER = "erp@contoso.com"
 TO = "test.recipient@contoso.com"
 PASSWORD = "relay-Passw0rd"
+ENVELOPE = {"client": "erp", "mail_from": SENDER, "rcpts": [TO], "bcc": [], "sender": SENDER}
 
 
 def wait_for(predicate, timeout: float = 60.0, what: str = "condition"):
@@ -36,6 +37,18 @@ def message(sender: str = SENDER, to: str = TO, subject: str = "Invoice", body: 
     m["Message-ID"] = f"<{uuid.uuid4().hex}@contoso.com>"
     m.set_content(body)
     return m
+
+
+def cut_by_a_crash(spool, upstream, who, state: str, sent: bool) -> tuple[str, str]:
+    """A spooled message whose delivery a crash cut at ``state`` ("drafted" or "sending"): its draft
+    made upstream (Graph or EWS) and, when ``sent``, already sent. (spool id, Message-ID)."""
+    m = message(subject=state)
+    mid = spool.store(m.as_bytes(), ENVELOPE)
+    draft = upstream.create_mime_draft(who, SENDER, m.as_bytes())
+    if sent:                                   # the crash came after the upstream took the send
+        upstream.send_draft(who, SENDER, draft)
+    spool.update(mid, state=state, draft_id=draft, sending_at=0.0)
+    return mid, m["Message-ID"]
 
 
 def inbox_ids(sb, address: str) -> list[str]:

@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from relay_helpers import PASSWORD, SENDER, TO, RunningRelay, inbox_ids, message, relay_config, wait_for
+from relay_helpers import (PASSWORD, SENDER, TO, RunningRelay, cut_by_a_crash, inbox_ids, message, relay_config,
+                           wait_for)
 from wizard.config.relay import RelayClient
 from wizard.relay.auth import hash_password
 from wizard.sandbox import sample
@@ -297,17 +298,9 @@ def test_graph_recovery_after_a_crash_sends_each_draft_once(sandbox, tmp_path):
         graph, (who, _) = mailer.transport(), mailer.sender_of(SENDER)
         mailer.sign_in(who)
 
-        def queued(state: str, sent: bool):
-            m = message(subject=state)
-            mid = spool.store(m.as_bytes(), {"client": "erp", "mail_from": SENDER, "rcpts": [TO], "bcc": [],
-                                             "sender": SENDER})
-            draft = graph.create_mime_draft(who, SENDER, m.as_bytes())
-            if sent:                                   # the crash came after Graph took the send
-                graph.send_draft(who, SENDER, draft)
-            spool.update(mid, state=state, draft_id=draft, sending_at=0.0)
-            return mid, m["Message-ID"]
 
-        cases = [queued("sending", True), queued("sending", False), queued("drafted", False)]
+        cases = [cut_by_a_crash(spool, graph, who, "sending", True), cut_by_a_crash(spool, graph, who, "sending", False),
+                 cut_by_a_crash(spool, graph, who, "drafted", False)]
         for mid, _ in cases:
             delivery.process(mid)
         for mid, message_id in cases:

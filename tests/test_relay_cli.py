@@ -7,7 +7,7 @@ import json
 import re
 import time
 
-from relay_helpers import SENDER, TO, message, relay_config
+from relay_helpers import ENVELOPE, message, relay_config
 from wizard.cli.main import main
 from wizard.config.files import save
 from wizard.relay.spool import Spool
@@ -35,12 +35,11 @@ def test_queue_list_says_retrying_with_the_next_attempt_and_dead(sandbox, tmp_pa
     cfg = relay_config(sandbox, tmp_path)
     path = save(cfg, tmp_path / "mw.toml")
     spool = Spool(tmp_path / "spool").open()
-    envelope = {"client": "erp", "mail_from": SENDER, "rcpts": [TO], "bcc": [], "sender": SENDER}
-    fresh = spool.store(message().as_bytes(), envelope)
+    fresh = spool.store(message().as_bytes(), ENVELOPE)
     later = time.time() + 600
-    retried = spool.store(message().as_bytes(), envelope)
+    retried = spool.store(message().as_bytes(), ENVELOPE)
     spool.update(retried, attempts=2, next_attempt=later, last_error="http.5xx: busy")
-    dead = spool.store(message().as_bytes(), envelope)
+    dead = spool.store(message().as_bytes(), ENVELOPE)
     spool.bury(dead, last_error="smtp.rcpt: no such user")
     assert main(["relay", "queue", "list", "--config", str(path)]) == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
@@ -55,8 +54,7 @@ def test_delivered_journals_are_forgotten_after_a_week(tmp_path):
     import os
     from wizard.relay.spool import KEEP_DONE
     spool = Spool(tmp_path / "spool").open()
-    envelope = {"client": "erp", "mail_from": SENDER, "rcpts": [TO], "bcc": [], "sender": SENDER}
-    old, recent = (spool.store(message().as_bytes(), envelope) for _ in range(2))
+    old, recent = (spool.store(message().as_bytes(), ENVELOPE) for _ in range(2))
     spool.delivered(old)
     spool.delivered(recent)
     week_ago = time.time() - KEEP_DONE - 60
@@ -66,7 +64,7 @@ def test_delivered_journals_are_forgotten_after_a_week(tmp_path):
     os.utime(spool.done / f"{recent}.json", (week_ago, week_ago))
     running = Spool(tmp_path / "spool").open()
     running._pruned_at -= 3601                             # an hour into a long run
-    third = running.store(message().as_bytes(), envelope)
+    third = running.store(message().as_bytes(), ENVELOPE)
     running.delivered(third)
     assert running.ids("done") == [third]
 
@@ -75,8 +73,7 @@ def test_a_message_held_by_the_pacer_says_so(sandbox, tmp_path, capsys):
     cfg = relay_config(sandbox, tmp_path)
     path = save(cfg, tmp_path / "mw.toml")
     spool = Spool(tmp_path / "spool").open()
-    envelope = {"client": "erp", "mail_from": SENDER, "rcpts": [TO], "bcc": [], "sender": SENDER}
-    held = spool.store(message().as_bytes(), envelope)
+    held = spool.store(message().as_bytes(), ENVELOPE)
     later = time.time() + 40
     spool.update(held, next_attempt=later)              # what the delivery does at the sending limit
     st = _status(path, capsys)

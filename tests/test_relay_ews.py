@@ -14,7 +14,8 @@ from datetime import date
 
 import pytest
 
-from relay_helpers import PASSWORD, SENDER, TO, RunningRelay, inbox_ids, message, relay_config, wait_for
+from relay_helpers import (PASSWORD, SENDER, TO, RunningRelay, cut_by_a_crash, inbox_ids, message, relay_config,
+                           wait_for)
 from wizard.sandbox.server import Fault
 
 BCC = "orders@contoso.com"
@@ -77,17 +78,9 @@ def test_recovery_after_a_crash_sends_each_draft_once(sandbox, tmp_path):
     with Mailer(cfg) as before_crash, Mailer(cfg) as mailer:
         ews, (who, _) = before_crash.transport(), before_crash.sender_of(SENDER)
 
-        def queued(state: str, sent: bool):
-            m = message(subject=state)
-            mid = spool.store(m.as_bytes(), {"client": "erp", "mail_from": SENDER, "rcpts": [TO], "bcc": [],
-                                             "sender": SENDER})
-            draft = ews.create_mime_draft(who, SENDER, m.as_bytes())
-            if sent:                                   # the crash came after Exchange took the SendItem
-                ews.send_draft(who, SENDER, draft)
-            spool.update(mid, state=state, draft_id=draft, sending_at=0.0)
-            return mid, m["Message-ID"]
 
-        cases = [queued("sending", True), queued("sending", False), queued("drafted", False)]
+        cases = [cut_by_a_crash(spool, ews, who, "sending", True), cut_by_a_crash(spool, ews, who, "sending", False),
+                 cut_by_a_crash(spool, ews, who, "drafted", False)]
         delivery = Delivery(cfg, spool, mailer, log_line=lambda line: None, settle=0.0)
         for mid, _ in cases:
             delivery.process(mid)

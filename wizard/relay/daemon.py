@@ -69,8 +69,8 @@ def run(cfg, load_again, *, log=None, stop_event: threading.Event | None = None,
         log(f"cannot listen on {relay.listen}: {getattr(exc, 'strerror', None) or exc}")
         mailer.close()
         return 1
-    imap = _start_imap(cfg, mailer, log, lambda: handler.relay)
-    pop3 = _start_pop3(cfg, mailer, log, lambda: handler.relay)
+    imap = _start_reader("imap", cfg, mailer, log, lambda: handler.relay)
+    pop3 = _start_reader("pop3", cfg, mailer, log, lambda: handler.relay)
     host = relay.host_port()[0]
     tls = "no TLS (loopback only), AUTH PLAIN/LOGIN in plain text" if not relay.certificate else \
         ("implicit TLS" if relay.tls == "implicit" else "STARTTLS required before AUTH")
@@ -111,65 +111,46 @@ def run(cfg, load_again, *, log=None, stop_event: threading.Event | None = None,
     return 0
 
 
-def _start_imap(cfg, mailer, log, relay_of):
-    """The IMAP pass-through, when [relay] imap_listen is set and [incoming] protocol is imap."""
+_READERS = {   # kind: (its [relay] key, its name in the log, why it is off on another [incoming] protocol)
+    "imap": ("imap_listen", "IMAP pass-through", "it needs"),
+    "pop3": ("pop3_listen", "POP3", "it reads the mailbox over IMAP and needs"),
+}
+
+
+def _start_reader(kind: str, cfg, mailer, log, relay_of):
+    """The IMAP pass-through or the POP3 side (each client's INBOX read over the upstream IMAP), when
+    its [relay] key is set and [incoming] protocol is imap."""
+    key, name, needs = _READERS[kind]
     relay = cfg.relay
-    if not relay.imap_listen:
+    listen = getattr(relay, key)
+    if not listen:
         return None
     if cfg.incoming.protocol != "imap":
-        log(f"IMAP pass-through off: it needs [incoming] protocol = \"imap\" (now \"{cfg.incoming.protocol}\")")
+        log(f"{name} off: {needs} [incoming] protocol = \"imap\" (now \"{cfg.incoming.protocol}\")")
         return None
     from wizard.config.relay import split_listen
-    from wizard.relay.imap import ImapPassThrough
     from wizard.relay.server import tls_context
-    upstream, open_upstream = _imap_upstream(cfg, mailer)
-    imap = ImapPassThrough(relay_of, open_upstream, log_line=log, tls_context=tls_context(relay))
-    host, port = split_listen(relay.imap_listen)
-    try:
-        imap.start(host, port)
-    except OSError as exc:
-        log(f"IMAP pass-through off: cannot listen on {relay.imap_listen}: {exc.strerror or exc}")
-        return None
-    log(f"IMAP pass-through on {host}:{imap.port} to {upstream.server}:{upstream.port} "
-        f"({'implicit TLS' if relay.certificate else 'no TLS, loopback only'})")
-    return imap
-
-
-def _imap_upstream(cfg, mailer):
-    """The upstream IMAP server (``[incoming]``) and ``open_upstream(mailbox)``: a signed-in session of its own."""
     from wizard.runtime.imap import ImapTransport
+    if kind == "imap":
+        from wizard.relay.imap import ImapPassThrough as Server
+    else:
+        from wizard.relay.pop3 import Pop3Server as Server
     upstream = ImapTransport(cfg, mailer.tokens, server=cfg.incoming.server, port=cfg.incoming.port)
 
     def open_upstream(mailbox: str):
         who, address = mailer.reader_of(mailbox)
         return upstream.open_session(address, who)
-    return upstream, open_upstream
-
-
-def _start_pop3(cfg, mailer, log, relay_of):
-    """POP3 (the client's INBOX read over the upstream IMAP), when [relay] pop3_listen is set and
-    [incoming] protocol is imap."""
-    relay = cfg.relay
-    if not relay.pop3_listen:
-        return None
-    if cfg.incoming.protocol != "imap":
-        log(f"POP3 off: it reads the mailbox over IMAP and needs [incoming] protocol = \"imap\" "
-            f"(now \"{cfg.incoming.protocol}\")")
-        return None
-    from wizard.config.relay import split_listen
-    from wizard.relay.pop3 import Pop3Server
-    from wizard.relay.server import tls_context
-    upstream, open_upstream = _imap_upstream(cfg, mailer)
-    pop3 = Pop3Server(relay_of, open_upstream, log_line=log, tls_context=tls_context(relay))
-    host, port = split_listen(relay.pop3_listen)
+    server = Server(relay_of, open_upstream, log_line=log, tls_context=tls_context(relay))
+    host, port = split_listen(listen)
     try:
-        pop3.start(host, port)
+        server.start(host, port)
     except OSError as exc:
-        log(f"POP3 off: cannot listen on {relay.pop3_listen}: {exc.strerror or exc}")
+        log(f"{name} off: cannot listen on {listen}: {exc.strerror or exc}")
         return None
-    log(f"POP3 on {host}:{pop3.port}, each client's INBOX over IMAP from {upstream.server}:{upstream.port} "
-        f"({'implicit TLS' if relay.certificate else 'no TLS, loopback only'})")
-    return pop3
+    what = f"to {upstream.server}:{upstream.port}" if kind == "imap" else \
+        f"each client's INBOX over IMAP from {upstream.server}:{upstream.port}"
+    log(f"{name} on {host}:{server.port} {what} ({'implicit TLS' if relay.certificate else 'no TLS, loopback only'})")
+    return server
 
 
 def _reload(load_again, handler, delivery, log) -> None:

@@ -16,7 +16,7 @@ import re
 import selectors
 import time
 
-from wizard.relay.listener import FAIL_DELAY, Lines, Listener, check_login
+from wizard.relay.listener import FAIL_DELAY, Lines, ReaderServer, check_login
 
 CAPS = "IMAP4rev1 AUTH=PLAIN"
 _TOKEN = r'(?:"((?:[^"\\]|\\.)*)"|([^\s"(){}%*\\]+))'
@@ -27,27 +27,11 @@ def _unquote(quoted, atom) -> str:
     return atom if atom is not None else re.sub(r"\\(.)", r"\1", quoted or "")
 
 
-class ImapPassThrough:
-    def __init__(self, relay_of, open_upstream, *, log_line=print, tls_context=None):
-        """``relay_of()`` returns the [relay] settings in force (they change on SIGHUP);
-        ``open_upstream(mailbox)`` returns a connected, signed-in ``imaplib.IMAP4_SSL`` or raises."""
-        self.relay_of = relay_of
-        self.open_upstream = open_upstream
-        self.log_line = log_line
-        self.listener = Listener("relay-imap", self._session, tls_context=tls_context, timeout=300)
-
-    @property
-    def port(self) -> int:
-        return self.listener.port
-
-    def start(self, host: str, port: int) -> None:
-        self.listener.start(host, port)
-
-    def stop(self) -> None:
-        self.listener.stop()
+class ImapPassThrough(ReaderServer):
+    name, timeout = "relay-imap", 300
 
     # -- one client ---------------------------------------------------------------------------
-    def _session(self, sock, peer) -> None:
+    def session(self, sock, peer) -> None:
         reader = Lines(sock)
         send = lambda text: sock.sendall(text.encode() + b"\r\n")     # noqa: E731
         send(f"* OK [CAPABILITY {CAPS}] mailwizard relay ready")

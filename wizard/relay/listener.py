@@ -81,3 +81,31 @@ class Listener:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+
+class ReaderServer:
+    """What the IMAP pass-through and the POP3 side share: the [relay] settings in force
+    (``relay_of()``, they change on SIGHUP), ``open_upstream(mailbox)`` (a connected, signed-in
+    ``imaplib.IMAP4_SSL``, or it raises), the log, and a Listener calling ``session(sock, peer)``."""
+
+    name = "relay-reader"
+    timeout = IDLE_TIMEOUT
+
+    def __init__(self, relay_of, open_upstream, *, log_line=print, tls_context=None):
+        self.relay_of = relay_of
+        self.open_upstream = open_upstream
+        self.log_line = log_line
+        self.listener = Listener(self.name, self.session, tls_context=tls_context, timeout=self.timeout)
+
+    def session(self, sock, peer) -> None:
+        raise NotImplementedError
+
+    @property
+    def port(self) -> int:
+        return self.listener.port
+
+    def start(self, host: str, port: int) -> None:
+        self.listener.start(host, port)
+
+    def stop(self) -> None:
+        self.listener.stop()

@@ -38,7 +38,7 @@ import imaplib
 import re
 import time
 
-from wizard.relay.listener import FAIL_DELAY, Lines, Listener, check_login
+from wizard.relay.listener import FAIL_DELAY, Lines, ReaderServer, check_login
 
 PIECE = 1024 * 1024          # bytes fetched upstream per round trip while a message streams
 LINE_LIMIT = 16384           # a command line (AUTH PLAIN responses included)
@@ -244,25 +244,11 @@ class PopText:
         return b"".join(out)
 
 
-class Pop3Server:
-    def __init__(self, relay_of, open_upstream, *, log_line=print, tls_context=None):
-        """``relay_of()`` returns the [relay] settings in force (they change on SIGHUP);
-        ``open_upstream(mailbox)`` returns a connected, signed-in ``imaplib.IMAP4_SSL`` or raises."""
-        self.relay_of = relay_of
-        self.open_upstream = open_upstream
-        self.log_line = log_line
-        self.listener = Listener("relay-pop3", lambda sock, peer: _Session(self, sock, peer).run(),
-                                 tls_context=tls_context)
+class Pop3Server(ReaderServer):
+    name = "relay-pop3"
 
-    @property
-    def port(self) -> int:
-        return self.listener.port
-
-    def start(self, host: str, port: int) -> None:
-        self.listener.start(host, port)
-
-    def stop(self) -> None:
-        self.listener.stop()
+    def session(self, sock, peer) -> None:
+        _Session(self, sock, peer).run()
 
 
 class _Session:
