@@ -310,11 +310,18 @@ def test_export_systemd_writes_units_without_secrets(sandbox, tmp_path, capsys):
     assert exec_line.endswith(f"check --config {path} --textfile /srv/metrics/mw.prom")
     relay = (units / "mailwizard-relay.service").read_text()
     assert f"relay --config {path}" in relay and "WantedBy=multi-user.target" in relay
+    assert "ExecReload=/bin/kill -HUP $MAINPID" in relay.splitlines()     # `systemctl reload` is SIGHUP
     for unit in units.iterdir():
         text = unit.read_text()
         assert sample.SECRET_VALUE not in text and "client_secret" not in text
         assert stat.S_IMODE(unit.stat().st_mode) == 0o644
     assert run(capsys, "export", "systemd", "--config", str(tmp_path / "missing.toml"))[0] == 2
+    import shutil
+    import subprocess
+    if shutil.which("systemd-analyze"):                # systemd's own reading of the units
+        done = subprocess.run(["systemd-analyze", "verify", *sorted(str(u) for u in units.iterdir())],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0 and not done.stderr.strip(), done.stderr
 
 
 def test_help_stays_light(tmp_path):

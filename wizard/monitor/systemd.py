@@ -60,6 +60,8 @@ def units(config: Path, *, profile: str | None = None, textfile: str = DEFAULT_T
     relay = (f"[Unit]\nDescription=mailwizard SMTP relay to Microsoft 365 ({config})\n"
              "Wants=network-online.target\nAfter=network-online.target\n\n"
              f"[Service]\nType=simple\n{run_as}ExecStart={cmd} relay --config {cfg}\n"
+             "ExecReload=/bin/kill -HUP $MAINPID\n"      # `systemctl reload`: new clients, senders, max_age
+             "TimeoutStopSec=90\n"                       # SIGTERM: the deliveries in flight finish
              "Restart=on-failure\nRestartSec=10\n\n"
              "[Install]\nWantedBy=multi-user.target\n")
     check = (f"[Unit]\nDescription=mailwizard connection test, metrics for node_exporter ({config})\n"
