@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App
@@ -12,6 +13,9 @@ from textual.binding import Binding
 
 from screens import guide_data
 from screens.commands import WizardCommands
+
+if TYPE_CHECKING:
+    from wizard.config.schema import Config
 
 # Imported where used, once the app runs (Textual's own start-up comes first):
 # wizard.config.schema, wizard.config.files, wizard.config.drafts, the guide, the stage screens;

@@ -11,7 +11,6 @@ import pytest
 from screens import clipboard
 from screens.app import make_app
 from screens.clipboard import PlainTextScreen, TextViewScreen
-from wizard.guide import exports
 from wizard.config.schema import Config
 from wizard.sandbox import sample as s
 

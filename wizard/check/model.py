@@ -147,4 +147,4 @@ def scrub_step(step: Step, secrets) -> None:
     step.details = scrub_value(step.details, secrets)
 
 
-__all__ = ["Step", "Report", "Tuning", "plan", "run_check"]
+__all__ = ["Step", "Report", "Tuning"]

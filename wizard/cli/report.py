@@ -9,7 +9,6 @@ from wizard.cli.common import EXIT_OK, EXIT_USAGE
 
 
 def run(args) -> int:
-    from wizard.config.schema import ConfigError
     from wizard.config.files import load_lenient, resolve_path, write_private
     from wizard.cli.support import build_bundle
 
