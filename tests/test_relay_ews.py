@@ -193,3 +193,15 @@ def test_ews_blocked_by_the_tenant_is_dead_without_dsn_naming_the_policy(sandbox
     assert relay.status()["dead_messages"][0]["last_error"].startswith("X-EWS-Policy-Reason")
     wait_for(lambda: any("no DSN" in line for line in relay.lines), what="the log line")
     assert relay.status()["queued"] == 0                    # no DSN queued either
+
+
+def test_the_settings_sheet_names_ews_as_the_upstream_with_its_end(sandbox, tmp_path):
+    """`export sheet` for a relay over EWS: the upstream and its end date, not "not a relay upstream"."""
+    from wizard.guide import relay_settings as rs
+    from wizard.guide.steps import load_guide
+    cfg = relay_config(sandbox, tmp_path, protocol="ews")
+    text = " ".join(rs.sheet_lines(cfg))
+    assert "delivers over EWS (exactly once)" in text
+    assert load_guide().ews_retirement.shutdown.isoformat() in text and "graph" in text
+    cfg.microsoft.exchange = "on_premises"
+    assert "switches EWS off" not in " ".join(rs.sheet_lines(cfg))

@@ -67,7 +67,8 @@ class RelayScreen(Screen):
             intro.can_focus = True   # focused first: read it (arrows scroll), Tab goes on to the fields
             yield intro
             if cfg.outgoing.protocol not in ("graph", "smtp"):
-                yield Static("The relay delivers over Graph or SMTP, not EWS; mailwizard will use:",
+                yield Static("The relay could deliver over EWS, but only until Exchange Online switches EWS off; "
+                             "mailwizard will use:",
                              classes="field-label")
                 default = "smtp+imap" if cfg.system in ("monitor_g5", "efecte_esm") else "graph"
                 with RadioSet(id="relay-upstream"):

@@ -165,6 +165,15 @@ def as_text(sections, indent: str = "  ") -> str:
     return "\n".join(lines)
 
 
+def _ews_upstream(cfg) -> str:
+    if cfg.microsoft.exchange == "on_premises":
+        return "EWS (exactly once)"
+    from wizard.guide.steps import load_guide
+    shutdown = load_guide().ews_retirement.shutdown
+    return (f"EWS (exactly once) until Exchange Online switches EWS off for good on {shutdown.isoformat()}: "
+            "set [outgoing] protocol = \"graph\" before then")
+
+
 def sheet_lines(cfg) -> list[str]:
     """The relay part of the settings sheet ([] without a [relay] section)."""
     relay = cfg.relay
@@ -173,8 +182,7 @@ def sheet_lines(cfg) -> list[str]:
     title = "The local relay (mailwizard relay): what the system types in"
     out = ["", title, "-" * len(title)]
     up = "Microsoft Graph (exactly once)" if cfg.outgoing.protocol == "graph" else \
-        "SMTP XOAUTH2 (at least once)" if cfg.outgoing.protocol == "smtp" else \
-        f"{cfg.outgoing.protocol}: not a relay upstream, set [outgoing] protocol to graph or smtp"
+        "SMTP XOAUTH2 (at least once)" if cfg.outgoing.protocol == "smtp" else _ews_upstream(cfg)
     also = [f"{name} {value}" for name, value in (("IMAP", relay.imap_listen), ("POP3", relay.pop3_listen)) if value]
     out.append(f"  The relay listens on {relay.listen}" + (f" ({', '.join(also)})" if also else "")
                + f"; it delivers over {up}.")
