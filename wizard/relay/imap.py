@@ -14,11 +14,14 @@ from __future__ import annotations
 import base64
 import re
 import selectors
+import ssl
 import time
 
 from wizard.relay.listener import FAIL_DELAY, Lines, ReaderServer, check_login
 
 CAPS = "IMAP4rev1 AUTH=PLAIN"
+_HELD = 1 << 20             # bytes the pass-through holds for a side that reads slowly
+_WAIT = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 _TOKEN = r'(?:"((?:[^"\\]|\\.)*)"|([^\s"(){}%*\\]+))'
 _LOGIN = re.compile(rf"^LOGIN\s+{_TOKEN}\s+{_TOKEN}\s*$", re.IGNORECASE)
 
@@ -87,11 +90,14 @@ class ImapPassThrough(ReaderServer):
                 send("+ ")
                 blob = reader.readline(16384).decode("ascii", "replace").strip()
             try:
-                _, user, password = base64.b64decode(blob, validate=True).decode("utf-8").split("\0")
-                return user, password
+                authzid, user, password = base64.b64decode(blob, validate=True).decode("utf-8").split("\0")
             except (ValueError, UnicodeDecodeError):
                 send(f"{tag} BAD Invalid AUTHENTICATE PLAIN response")
                 return None
+            if authzid and authzid != user:                # RFC 4616: no acting as another client
+                send(f"{tag} NO [AUTHORIZATIONFAILED] {user} may not act as {authzid}")
+                return None
+            return user, password
         send(f"{tag} BAD Use LOGIN user password or AUTHENTICATE PLAIN")
         return None
 
@@ -99,38 +105,54 @@ class ImapPassThrough(ReaderServer):
         return check_login(self.relay_of(), user, password)
 
     @staticmethod
-    def _splice(client_sock, early: bytes, upstream) -> None:
-        """Pass bytes both ways until one side closes (what the client sent early goes first)."""
+    def _splice(client_sock, early: bytes, upstream, idle: float = 1800.0) -> None:
+        """Pass bytes both ways until one side closes or nothing moves for ``idle`` seconds (what
+        the client sent early goes first). Both sockets non-blocking, TLS or not: a read drains what
+        the TLS layer has already decrypted (``SSLWantReadError`` means a record is only partly
+        here, not that the peer left); at most ``_HELD`` bytes wait for a slow reader."""
         up = upstream.sock
-        if early:
-            up.sendall(bytes(early))
+        other = {client_sock: up, up: client_sock}
+        out = {client_sock: bytearray(), up: bytearray(early or b"")}     # bytes waiting to go to each
         sel = selectors.DefaultSelector()
-        client_sock.setblocking(False)
-        up.setblocking(False)
-        sel.register(client_sock, selectors.EVENT_READ, up)
-        sel.register(up, selectors.EVENT_READ, client_sock)
+        for s in (client_sock, up):
+            s.setblocking(False)
+        ended = False
         try:
-            while True:
-                for key, _ in sel.select(timeout=1800):
-                    src, dst = key.fileobj, key.data
-                    try:
-                        data = src.recv(65536)
-                    except (BlockingIOError, InterruptedError):
-                        continue
-                    except OSError:
-                        return
-                    if not data:
-                        return
-                    dst.setblocking(True)
-                    dst.sendall(data)
-                    dst.setblocking(False)
-                    while getattr(src, "pending", lambda: 0)():        # TLS: bytes already decrypted
-                        more = src.recv(65536)
-                        if not more:
+            while not ended:
+                for src in (client_sock, up):                   # read what is there (and decrypted)
+                    while not ended and len(out[other[src]]) < _HELD:
+                        try:
+                            data = src.recv(65536)
+                        except _WAIT:
                             break
-                        dst.setblocking(True)
-                        dst.sendall(more)
-                        dst.setblocking(False)
+                        except OSError:
+                            return
+                        ended = not data                        # one side left: pass on what it said
+                        out[other[src]] += data
+                for dst in (client_sock, up):                   # write what waits, as far as it goes
+                    while out[dst]:
+                        try:
+                            sent = dst.send(out[dst])
+                        except _WAIT:
+                            break
+                        except OSError:
+                            return
+                        del out[dst][:sent]
+                if ended:
+                    for dst in (client_sock, up):
+                        if out[dst]:
+                            dst.settimeout(30)
+                            dst.sendall(out[dst])
+                    return
+                for s in (client_sock, up):                     # wait for room to write, or bytes to read
+                    events = (selectors.EVENT_READ if len(out[other[s]]) < _HELD else 0) | \
+                        (selectors.EVENT_WRITE if out[s] else 0)
+                    if s in sel.get_map():
+                        sel.unregister(s)
+                    if events:
+                        sel.register(s, events)
+                if not sel.select(timeout=idle):
+                    return                                      # idle too long: both sides are closed
         finally:
             sel.close()
             for s in (client_sock, up):

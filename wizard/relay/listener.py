@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import socketserver
+import ssl
 import threading
 
 from wizard.relay import auth
@@ -46,8 +47,10 @@ class Listener:
     """``session(sock, peer)`` in a thread of its own per connection, on ``host:port`` (``.port`` is
     the bound port, for port 0)."""
 
-    def __init__(self, name: str, session, *, tls_context=None, timeout: float = IDLE_TIMEOUT):
+    def __init__(self, name: str, session, *, tls_context=None, timeout: float = IDLE_TIMEOUT, log=None):
+        self.log = log or (lambda text: None)
         self.name = name
+        self.kind = name.removeprefix("relay-")
         self.session = session
         self.tls_context = tls_context
         self.timeout = timeout
@@ -62,7 +65,14 @@ class Listener:
                 sock = self.request
                 sock.settimeout(outer.timeout)
                 if outer.tls_context is not None:
-                    sock = outer.tls_context.wrap_socket(sock, server_side=True)
+                    try:
+                        sock = outer.tls_context.wrap_socket(sock, server_side=True)
+                    except (ssl.SSLError, OSError) as exc:    # the commonest setup mistake: say it
+                        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or type(exc).__name__
+                        outer.log(f"{outer.kind}: TLS handshake with {self.client_address[0]} failed ({reason}): "
+                                  "the system must use implicit TLS (SSL/TLS, not STARTTLS) and trust the "
+                                  "relay's certificate")
+                        return
                 outer.session(sock, self.client_address)
 
         class Server(socketserver.ThreadingTCPServer):
@@ -70,8 +80,12 @@ class Listener:
             allow_reuse_address = True
             address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
 
-            def handle_error(self, request, client_address):     # a client's broken session: not ours to print
-                pass
+            def handle_error(self, request, client_address):     # no traceback: one line, for a bug report
+                import sys
+                exc = sys.exc_info()[1]
+                if not isinstance(exc, (OSError, EOFError)):       # a dropped connection is not news
+                    outer.log(f"{outer.kind}: session from {client_address[0]} ended by "
+                              f"{type(exc).__name__}: {str(exc)[:200]}")
 
         self.server = Server((host, port), Handler)
         self.port = self.server.server_address[1]
@@ -95,7 +109,8 @@ class ReaderServer:
         self.relay_of = relay_of
         self.open_upstream = open_upstream
         self.log_line = log_line
-        self.listener = Listener(self.name, self.session, tls_context=tls_context, timeout=self.timeout)
+        self.listener = Listener(self.name, self.session, tls_context=tls_context, timeout=self.timeout,
+                                 log=log_line)
 
     def session(self, sock, peer) -> None:
         raise NotImplementedError

@@ -244,6 +244,11 @@ class PopText:
         return b"".join(out)
 
 
+def _digits(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also takes '²', which ``int`` refuses)."""
+    return bool(re.fullmatch(r"[0-9]{1,9}", text))
+
+
 class Pop3Server(ReaderServer):
     name = "relay-pop3"
 
@@ -427,7 +432,7 @@ class _Session:
                 self._send_message(n, None)
         elif command == "TOP":
             n = self._number(args[0] if args else "")
-            if n and (len(args) != 2 or not args[1].isdigit()):
+            if n and (len(args) != 2 or not _digits(args[1])):
                 self.send("-ERR TOP needs a message number and a number of lines, e.g. TOP 1 10")
             elif n:
                 self._send_message(n, int(args[1]))
@@ -453,7 +458,7 @@ class _Session:
 
     def _number(self, text: str) -> int:
         """The message number in ``text`` when it names a message not marked deleted (else 0, told)."""
-        n = int(text) if text.isdigit() else 0
+        n = int(text) if _digits(text) else 0
         if not 1 <= n <= len(self.drop.items):
             self.send(f"-ERR no such message{'' if text else ': give its number'}")
             return 0
