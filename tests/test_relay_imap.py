@@ -66,3 +66,78 @@ def test_curl_lists_the_mailbox(relay):
                           "--user", f"esm:{PASSWORD}"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("* SEARCH") and out.stdout.split()[2:]
+
+
+@pytest.fixture
+def tls_relay(sandbox, tmp_path):
+    """The pass-through with a certificate (implicit TLS), a client whose mailbox holds an 8 MB message."""
+    import os
+    from email.message import EmailMessage
+    from wizard.sandbox.mailstore import deliver, from_mime
+    big = EmailMessage()
+    big["From"], big["To"], big["Subject"] = "scanner@example.com", MAILBOX, "Scans"
+    big.set_content("Scans attached.\n")
+    payload = os.urandom(6 * 1024 * 1024)
+    big.add_attachment(payload, maintype="application", subtype="octet-stream", filename="scans.bin")
+    raw = big.as_bytes()
+    deliver(sandbox.tenant, from_mime(raw), [MAILBOX])
+    mat = sandbox.material
+    cfg = relay_config(sandbox, tmp_path, protocol="graph+imap", certificate=mat.cert_path, key=mat.key_path,
+                       clients=[RelayClient(name="esm", password_hash=hash_password(PASSWORD),
+                                            senders=["invoices@contoso.com"], mailbox=MAILBOX)])
+    r = RunningRelay(cfg)
+    wait_for(lambda: r.imap_port, what="the IMAP listener")
+    yield r, payload
+    r.close()
+
+
+def _tls_imap(sandbox, port):
+    import ssl
+    return imaplib.IMAP4_SSL("127.0.0.1", port, timeout=30,
+                             ssl_context=ssl.create_default_context(cafile=sandbox.ca_path))
+
+
+def test_a_large_message_passes_whole_over_tls(sandbox, tls_relay):
+    """An 8 MB FETCH through the pass-through: TLS records arrive in pieces on both sides
+    (a partial record is a wait, not the end of the session)."""
+    import email
+    import email.policy
+    r, payload = tls_relay
+    for _ in range(2):
+        with _tls_imap(sandbox, r.imap_port[0]) as imap:
+            imap.login("esm", PASSWORD)
+            imap.select("INBOX", readonly=True)
+            typ, data = imap.fetch("1", "(BODY.PEEK[])")
+            assert typ == "OK"
+            got = email.message_from_bytes(data[0][1], policy=email.policy.default)
+            attachment = next(got.iter_attachments())
+            assert attachment.get_content() == payload          # all 6 MB, nothing cut
+            # what the client sends right behind its login arrives too (bytes TLS already decrypted)
+            tags = [imap._new_tag() for _ in range(300)]
+            imap.send(b"".join(t + b" NOOP\r\n" for t in tags))
+            answered = set()
+            while len(answered) < len(tags):
+                line = imap.readline()
+                assert line, "the pass-through dropped the session"
+                answered.add(line.split(b" ", 1)[0])
+
+
+def test_a_plain_client_on_the_tls_port_is_logged(sandbox, tls_relay):
+    import socket
+    r, _ = tls_relay
+    with socket.create_connection(("127.0.0.1", r.imap_port[0]), timeout=10) as s:
+        s.sendall(b"a1 CAPABILITY\r\n")
+        try:
+            s.recv(100)
+        except OSError:                                  # the relay closes it: no TLS hello came
+            pass
+    wait_for(lambda: any("TLS handshake with 127.0.0.1 failed" in line for line in r.lines),
+             what="the handshake log line")
+
+
+def test_authenticate_plain_as_another_client_is_refused(relay):
+    import base64
+    with imaplib.IMAP4("127.0.0.1", relay.imap_port[0], timeout=10) as imap:
+        blob = base64.b64encode(f"someone-else\0esm\0{PASSWORD}".encode()).decode()
+        typ, data = imap._simple_command("AUTHENTICATE", "PLAIN", blob)
+        assert typ == "NO" and b"may not act as" in data[-1]

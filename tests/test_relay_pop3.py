@@ -296,3 +296,14 @@ def test_implicit_tls_with_a_certificate(sandbox, tmp_path):
         assert any("POP3 on 127.0.0.1:" in line and "(implicit TLS)" in line for line in r.lines)
     finally:
         r.close()
+
+
+def test_a_number_that_is_not_ascii_digits_is_an_error_not_a_dropped_session(relay):
+    pop = poplib.POP3("127.0.0.1", relay.pop3_port[0], timeout=10)
+    pop.user("esm")
+    pop.pass_(PASSWORD)
+    for command in ("RETR \u00b2", "TOP 1 \u00b2", "DELE \u0661"):
+        with pytest.raises(poplib.error_proto, match="-ERR"):
+            pop._shortcmd(command)
+    assert pop.noop().startswith(b"+OK")                    # the session goes on
+    pop.quit()
