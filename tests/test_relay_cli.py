@@ -82,3 +82,31 @@ def test_a_message_held_by_the_pacer_says_so(sandbox, tmp_path, capsys):
     assert "sending limit" in capsys.readouterr().out
     assert main(["relay", "queue", "list", "--config", str(path)]) == 0
     assert f"paced (sending limit), next {time.strftime('%H:%M:%S', time.localtime(later))}" in capsys.readouterr().out
+
+
+def test_a_second_relay_on_the_same_spool_does_not_start_nor_touch_it(sandbox, tmp_path):
+    """Two relays on one spool would deliver the same queue (duplicates), and a second start would
+    clear files the first is writing: the second one says so and leaves."""
+    from relay_helpers import RunningRelay
+    from wizard.relay import daemon
+    cfg = relay_config(sandbox, tmp_path)
+    first = RunningRelay(cfg)
+    try:
+        being_written = first.spool.queue / "01a2-being-written.eml"   # a message between its two renames
+        being_written.write_bytes(b"From: erp@contoso.com\r\n\r\nhalf\r\n")
+        lines = []
+        assert daemon.run(cfg, lambda: cfg, log=lines.append, install_signals=False) == 1
+        assert any("another mailwizard relay runs on this spool" in line and str(tmp_path / "spool") in line
+                   for line in lines), lines
+        assert being_written.exists()
+    finally:
+        first.close()
+    assert daemon.run(cfg, lambda: cfg, log=lines.append, install_signals=False,
+                      stop_event=_set_event()) == 0                 # once it stopped, the next one starts
+
+
+def _set_event():
+    import threading
+    event = threading.Event()
+    event.set()
+    return event

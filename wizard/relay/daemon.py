@@ -42,15 +42,35 @@ def check_ready(cfg, today=None) -> str | None:
     return None
 
 
-def run(cfg, load_again, *, log=None, stop_event: threading.Event | None = None, ready=None,
-        install_signals: bool = True, delivery_options: dict | None = None, on_imap=None,
-        on_pop3=None) -> int:
+def run(cfg, load_again, *, log=None, **options) -> int:
     """Serve until stopped. ``load_again()`` returns a new config (or raises ConfigError) on SIGHUP.
-    ``ready(port)`` is called once listening. Returns an exit code."""
+    ``ready(port)`` is called once listening. Returns an exit code. One relay per spool: a second
+    one on the same spool does not start (and touches nothing in it)."""
+    import os
+    from wizard.relay.spool import SpoolBusy
+    log = log or LogLine()
+    path = cfg.relay.spool_path()
+    try:
+        held = Spool(path).claim()
+    except SpoolBusy as exc:
+        log(f"cannot start: {exc.strerror} ({path}). Stop that relay first (systemctl stop), or give this "
+            "config a [relay] spool of its own.")
+        return 1
+    except OSError as exc:
+        log(f"cannot open the spool {path}: {exc.strerror or exc}")
+        return 1
+    try:
+        return _serve(cfg, load_again, log=log, **options)
+    finally:
+        os.close(held)
+
+
+def _serve(cfg, load_again, *, log, stop_event: threading.Event | None = None, ready=None,
+           install_signals: bool = True, delivery_options: dict | None = None, on_imap=None,
+           on_pop3=None) -> int:
     from wizard.relay.delivery import Delivery
     from wizard.relay.server import Handler, make_controller
     from wizard.runtime import Mailer
-    log = log or LogLine()
     stop = stop_event or threading.Event()
     reload_wanted = threading.Event()
     relay = cfg.relay

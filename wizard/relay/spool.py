@@ -34,6 +34,10 @@ class SpoolFull(OSError):
     """No room to store a message (ENOSPC, EDQUOT, EFBIG): the SMTP side answers 452."""
 
 
+class SpoolBusy(OSError):
+    """Another relay process holds this spool."""
+
+
 def new_id(now: float | None = None) -> str:
     return f"{int((now or time.time()) * 1000):012x}-{secrets.token_hex(5)}"
 
@@ -104,6 +108,30 @@ class Spool:
         for mid in (queue & set(self.ids("dead"))) - set(out):
             out[mid] = "queue" if (self.queue / f"{mid}.eml").exists() else "dead"
         return out
+
+    # -- one relay per spool ------------------------------------------------------------------
+    def claim(self) -> int:
+        """Hold the spool for this relay process until ``os.close()`` of the returned descriptor
+        (flock on <spool>/.running, released by the kernel when the process dies). Raises SpoolBusy
+        when another relay holds it: two would deliver the same queue, and a second one's start
+        would clear files the first is writing."""
+        import errno
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.root / ".running", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            import fcntl
+        except ImportError:         # Windows: no such guard
+            return fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip()
+            os.close(fd)
+            raise SpoolBusy(errno.EBUSY, "another mailwizard relay runs on this spool"
+                            + (f" (pid {holder})" if holder.isdigit() else "")) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        return fd
 
     # -- the lock shared with the CLI ---------------------------------------------------------
     @contextlib.contextmanager
