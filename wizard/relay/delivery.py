@@ -15,6 +15,11 @@ EWS, exactly once the same way (``_via_draft`` serves both): CreateItem with the
   the ItemId journaled, then SendItem (``SaveItemToFolder``: Sent Items); after a crash GetItem tells
   (``ErrorItemNotFound``: sent, it left Drafts under a new ID; ``IsDraft`` still true: unsent). No 4 MB
   rule: one EWS request takes about 64 MB, the MIME in base64 (``runtime.ews.MAX_REQUEST``).
+The send of a draft is never repeated blindly (Graph's transport does not retry it): a not-found on the send of
+  a draft never sent makes it again; one that may have been sent (``sending``) is delivered when the draft is gone,
+  and never buried with a DSN unless ``draft_state`` says it is still a draft. ``draft_via`` journals the protocol
+  that made the draft: after ``[outgoing] protocol`` changes, a ``sending`` draft is checked and sent over it, a
+  ``drafted`` one deleted there and the message sent over the current protocol.
 SMTP upstream (XOAUTH2): the bytes as they came to the envelope recipients; a crash after the
 upstream ``250`` and before the journal says so sends it again: at least once.
 

@@ -19,7 +19,8 @@ our CA bundle on every request, proxies from the environment, bounded timeouts).
   "Processed" folder (found by ``$filter=displayName eq``, created when missing).
   Both need ``Mail.ReadWrite``.
 - 429 / 503 / 504: wait ``Retry-After`` (bounded by ``max_wait``) and retry a
-  few times with the injected sleep; 401 once more with a new token.
+  few times with the injected sleep (not the relay's ``send_draft``: a gateway's 504
+  may follow a send Exchange took); 401 once more with a new token.
 """
 
 from __future__ import annotations
