@@ -47,7 +47,8 @@ def cut_by_a_crash(spool, upstream, who, state: str, sent: bool) -> tuple[str, s
     draft = upstream.create_mime_draft(who, SENDER, m.as_bytes())
     if sent:                                   # the crash came after the upstream took the send
         upstream.send_draft(who, SENDER, draft)
-    spool.update(mid, state=state, draft_id=draft, sending_at=0.0)
+    via = "ews" if type(upstream).__name__ == "EwsTransport" else "graph"
+    spool.update(mid, state=state, draft_id=draft, draft_via=via, sending_at=0.0)
     return mid, m["Message-ID"]
 
 

@@ -15,6 +15,11 @@ EWS, exactly once the same way (``_via_draft`` serves both): CreateItem with the
   the ItemId journaled, then SendItem (``SaveItemToFolder``: Sent Items); after a crash GetItem tells
   (``ErrorItemNotFound``: sent, it left Drafts under a new ID; ``IsDraft`` still true: unsent). No 4 MB
   rule: one EWS request takes about 64 MB, the MIME in base64 (``runtime.ews.MAX_REQUEST``).
+The send of a draft is never repeated blindly (Graph's transport does not retry it): a not-found on the send of
+  a draft never sent makes it again; one that may have been sent (``sending``) is delivered when the draft is gone,
+  and never buried with a DSN unless ``draft_state`` says it is still a draft. ``draft_via`` journals the protocol
+  that made the draft: after ``[outgoing] protocol`` changes, a ``sending`` draft is checked and sent over it, a
+  ``drafted`` one deleted there and the message sent over the current protocol.
 SMTP upstream (XOAUTH2): the bytes as they came to the envelope recipients; a crash after the
 upstream ``250`` and before the journal says so sends it again: at least once.
 
@@ -238,8 +243,8 @@ class Delivery:
             self.log_line(f"{mid}: dead: the message file is missing from the spool")
             return
         try:
-            if self.protocol in ("graph", "ews"):
-                done = self._via_draft(j, data)
+            if self.protocol in ("graph", "ews") or (j.get("draft_id") and j.get("state") in ("drafted", "sending")):
+                done = self._via_draft(j, data)         # a draft journaled under another protocol: checked first
             elif self.protocol == "smtp":
                 done = self._smtp(j, data)
             else:
@@ -250,10 +255,11 @@ class Delivery:
             self._failed(j, d, max_age)
             return
         if done:
-            self.spool.delivered(mid, via=self.protocol)
+            over = done if isinstance(done, str) else self.protocol
+            self.spool.delivered(mid, via=over)
             took = self.clock() - started
             self.log_line(f"{mid}: delivered from {j.get('sender')} to {', '.join(j.get('rcpts') or [])} over "
-                          f"{self.protocol} in {took:.1f} s{' (DSN)' if j.get('dsn') else ''}")
+                          f"{over} in {took:.1f} s{' (DSN)' if j.get('dsn') else ''}")
 
     def _failed(self, j: dict, d, max_age: float) -> None:
         mid, now = j["id"], self.clock()
@@ -266,6 +272,8 @@ class Delivery:
                 self.log_line(f"{mid}: attempt {attempts} failed ({d.code}); next attempt in {delay:.0f} s")
                 return
             said = f"gave up after {attempts} attempts (max_age {self.cfg.relay.max_age if self.cfg.relay else '2d'}): " + said
+        if self._maybe_sent(mid, d, attempts):
+            return
         dead = self.spool.bury(mid, attempts=attempts, last_error=said)
         if dead is None:
             return
@@ -285,19 +293,34 @@ class Delivery:
                 self.wake(dsn_id)
         self.log_line(f"{mid}: dead: {said}{note}")
 
-    def _via_draft(self, j: dict, data: bytes) -> bool:
-        """Graph or EWS, exactly once: a draft, its id journaled, then its send. True when the message has been
-        sent; False when it must wait (a draft still settling)."""
+    def _via_draft(self, j: dict, data: bytes):
+        """Graph or EWS, exactly once: a draft, its id journaled, then its send. The protocol that sent it (truthy)
+        when the message has been sent; False when it must wait (a draft settling, made again, or dropped).
+        A draft journaled under another protocol (``draft_via``: ``[outgoing] protocol`` changed since) is
+        checked and sent over the protocol that made it when it may already have been sent (``sending``);
+        one never sent (``drafted``) is deleted there and the message goes over the current protocol."""
         mid = j["id"]
         who, sender = self.mailer.sender_of(j.get("sender") or j.get("mail_from"))
-        self.mailer.sign_in(who)
-        upstream = self.mailer.transport()          # GraphTransport or EwsTransport: the same draft calls
         state, draft = j.get("state"), j.get("draft_id")
+        via = self._draft_via(j) if draft else self.protocol
+        if draft and via != self.protocol and state == "drafted":
+            try:                                      # never sent: away with it, the message goes the new way
+                self._draft_upstream(via, who).delete_message(who, sender, draft)
+            except MailError as exc:
+                self.log_line(f"{mid}: its unsent {via} draft could not be deleted ({exc.diagnosis.code}); it stays "
+                              f"in {sender}'s Drafts")
+            j = self.spool.update(mid, state="queued", draft_id=None, draft_via=None, sending_at=None)
+            if j is None:
+                return False
+            if self.protocol == "smtp":
+                return self._smtp(j, data)
+            state, draft, via = "queued", None, self.protocol
+        upstream = self._draft_upstream(via, who)     # GraphTransport or EwsTransport: the same draft calls
         if draft and state in ("drafted", "sending"):
             now_state = upstream.draft_state(who, sender, draft)
             if now_state != "draft":
                 if state == "sending":
-                    return True                       # sent before the crash: Exchange took it
+                    return via                        # sent before the crash: Exchange took it
                 draft = None                          # drafted, never sent, but gone: make it again
             elif state == "sending" and self.clock() < float(j.get("sending_at") or 0) + self.settle:
                 self.spool.update(mid, next_attempt=float(j.get("sending_at") or 0) + self.settle)
@@ -314,15 +337,79 @@ class Delivery:
                 draft = upstream.create_mime_draft(who, sender, data, bcc=bcc)
             else:
                 draft = self._graph_draft(upstream, who, sender, mid, with_bcc(data, bcc))
-            self.spool.update(mid, state="drafted", draft_id=draft, building=None)
+            state = "drafted"
+            if self.spool.update(mid, state="drafted", draft_id=draft, draft_via=via, building=None) is None:
+                return self._dropped(upstream, who, sender, mid, draft)
         went_out = self._paced(j, sender)
         if went_out is None:
             return False
-        self.spool.update(mid, state="sending", sending_at=self.clock())
         try:
+            if self.spool.update(mid, state="sending", sending_at=self.clock()) is None:
+                return self._dropped(upstream, who, sender, mid, draft)
             upstream.send_draft(who, sender, draft)
+        except MailError as exc:
+            if not _not_found(exc.diagnosis):
+                raise
+            if state == "sending":                    # an earlier send may have gone out: the draft says
+                if upstream.draft_state(who, sender, draft) != "draft":
+                    return via
+                raise
+            # never sent (drafted): it left Drafts (a user, a retention policy) before its send: make it again
+            remade = int(j.get("remade") or 0) + 1
+            wait = 0.0 if remade == 1 else min(self.base_delay * 2 ** (remade - 2), self.max_delay)
+            self.spool.update(mid, state="queued", draft_id=None, draft_via=None, sending_at=None, remade=remade,
+                              next_attempt=self.clock() + wait)
+            self.log_line(f"{mid}: its draft left {sender}'s Drafts before it was sent; made again "
+                          f"{'now' if not wait else f'in {wait:.0f} s'}")
+            return False
         finally:
             went_out()
+        return via
+
+    def _draft_via(self, j: dict) -> str:
+        """The protocol that made the journaled draft (journals from before ``draft_via``: the current one)."""
+        return j.get("draft_via") or (self.protocol if self.protocol in ("graph", "ews") else "graph")
+
+    def _draft_upstream(self, via: str, who):
+        """The transport for drafts made over ``via``, signed in (the same sign-in reaches Graph and EWS)."""
+        from wizard.runtime.tokens import api_of
+        self.mailer.sign_in(who, api=api_of(via))
+        return self.mailer.transport() if via == self.protocol else self.mailer.transport(via)
+
+    def _dropped(self, upstream, who, sender: str, mid: str, draft: str) -> bool:
+        """`relay queue drop` took the message while its draft was being made: no send; the draft goes."""
+        try:
+            upstream.delete_message(who, sender, draft)
+        except MailError:
+            pass
+        self.log_line(f"{mid}: dropped before sending (`relay queue drop`); its draft deleted")
+        return False
+
+    def _maybe_sent(self, mid: str, d, attempts: int) -> bool:
+        """Before a message is buried as undelivered: one whose send may have gone out (``sending``) is buried
+        only when its draft is still a draft. Gone or sent: delivered. No answer: it stays queued. True when
+        the message is not to be buried."""
+        j = self.spool.journal(mid)
+        if j is None or j.get("state") != "sending" or not j.get("draft_id"):
+            return False
+        via = self._draft_via(j)
+        try:
+            who, sender = self.mailer.sender_of(j.get("sender") or j.get("mail_from"))
+            state = self._draft_upstream(via, who).draft_state(who, sender, j["draft_id"])
+        except Exception as exc:
+            code = exc.diagnosis.code if isinstance(exc, MailError) else type(exc).__name__
+            delay = min(self.base_delay * 2 ** (attempts - 1), self.max_delay) * (0.5 + self.rand())
+            self.spool.update(mid, attempts=attempts, next_attempt=self.clock() + delay,
+                              last_error=f"{d.code}: {d.cause}")
+            self.log_line(f"{mid}: attempt {attempts} failed ({d.code}) after its send may have gone out, and "
+                          f"{via} could not say whether its draft was sent ({code}): kept in the queue, next "
+                          f"check in {delay:.0f} s")
+            return True
+        if state == "draft":
+            return False
+        self.spool.delivered(mid, via=via)
+        self.log_line(f"{mid}: delivered from {j.get('sender')} to {', '.join(j.get('rcpts') or [])} over {via} "
+                      f"(its draft was sent although the answer said {d.code})")
         return True
 
     def _graph_draft(self, graph, who, sender: str, mid: str, mime: bytes) -> str:
@@ -362,6 +449,11 @@ class Delivery:
         self.log_line(f"{j['id']}: {sender} is at Exchange Online's sending limit (30 messages a minute, 10,000 "
                       f"recipients a day): waits {wait:.0f} s in the queue")
         return None
+
+
+def _not_found(d) -> bool:
+    """Exchange says the item is not there (Graph 404, EWS ErrorItemNotFound)."""
+    return d.code == "ErrorItemNotFound" or "ErrorItemNotFound" in (d.service_message or "")
 
 
 def _config_error(text: str):

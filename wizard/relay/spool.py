@@ -258,7 +258,8 @@ class Spool:
             if j is None:
                 return False
             j.update(state="queued", next_attempt=0.0, attempts=0, received=time.time(), last_error="")
-            j.pop("draft_id", None)
+            if j.get("draft_id"):       # its draft may have been sent: the next attempt checks it, makes none anew
+                j["state"] = "sending" if j.get("sending_at") is not None else "drafted"
             os.replace(self.dead / f"{mid}.eml", self.queue / f"{mid}.eml")
             self._write_journal(self.queue, j)
             (self.dead / f"{mid}.json").unlink(missing_ok=True)

@@ -207,6 +207,21 @@ class EwsTransport:
         self._run(owner, who, work)
         self._change_keys.pop(draft_id, None)
 
+    def delete_message(self, who, sender: str, message_id: str) -> None:
+        """DeleteItem (HardDelete) of a draft that will not be sent; one already gone is no error."""
+        owner = self._drafts_owner(who, sender)
+
+        def work(account):
+            from exchangelib.errors import ErrorItemNotFound
+            from exchangelib.services import DeleteItem
+            for answer in DeleteItem(account=account).call(
+                    items=[(message_id, None)], delete_type="HardDelete", send_meeting_cancellations="SendToNone",
+                    affected_task_occurrences="AllOccurrences", suppress_read_receipts=True):
+                if isinstance(answer, Exception) and not isinstance(answer, ErrorItemNotFound):
+                    raise answer
+        self._run(owner, who, work)
+        self._change_keys.pop(message_id, None)
+
     def check(self, address: str, who) -> None:
         """Open the inbox of ``address`` (GetFolder)."""
         def work(account):

@@ -19,7 +19,8 @@ our CA bundle on every request, proxies from the environment, bounded timeouts).
   "Processed" folder (found by ``$filter=displayName eq``, created when missing).
   Both need ``Mail.ReadWrite``.
 - 429 / 503 / 504: wait ``Retry-After`` (bounded by ``max_wait``) and retry a
-  few times with the injected sleep; 401 once more with a new token.
+  few times with the injected sleep (not the relay's ``send_draft``: a gateway's 504
+  may follow a send Exchange took); 401 once more with a new token.
 """
 
 from __future__ import annotations
@@ -67,10 +68,11 @@ class GraphTransport:
     # -- HTTP ------------------------------------------------------------------------------
     def _request(self, method: str, url: str, who, address: str, *, json=None, params=None, data=None,
                  headers=None, auth: bool = True, need: str | None = None, denied: str = "graph.large_attachment",
-                 ok=(200, 201, 202, 204)):
+                 ok=(200, 201, 202, 204), retry: bool = True):
         """One Graph call with bounded retries. ``auth=False``: an upload session URL (it carries its own
         token). ``need``: the permission to name when Graph answers 403, with the catalogue code ``denied``
-        (a large attachment's draft, or the relay's MIME draft)."""
+        (a large attachment's draft, or the relay's MIME draft). ``retry=False``: a 429/503/504 is raised, not
+        tried again (a send a gateway timed out may have been taken: the caller checks before sending again)."""
         if not url.startswith("https://"):
             url = self.base + url
         fresh_token = False
@@ -93,7 +95,7 @@ class GraphTransport:
                 fresh_token = True
                 self.tokens.forget("graph", who)
                 continue
-            if resp.status_code in RETRY_STATUSES and attempt < self.attempts:
+            if resp.status_code in RETRY_STATUSES and attempt < self.attempts and retry:
                 after = resp.headers.get("Retry-After", "")
                 wait = float(after) if after.replace(".", "", 1).isdigit() else 2.0 ** attempt
                 wait = min(wait, self.max_wait)
@@ -228,9 +230,11 @@ class GraphTransport:
             self._upload(who, sender, path, attachment, "Mail.ReadWrite")
 
     def send_draft(self, who, sender: str, draft_id: str) -> None:
-        """``POST /users/{sender}/messages/{id}/send`` (202)."""
+        """``POST /users/{sender}/messages/{id}/send`` (202). A 429/503/504 is raised, not retried here: a 504 from
+        a gateway may come after Exchange took the send, and a second POST would then get 404 (the draft left
+        Drafts). The relay checks the draft (``draft_state``) before it sends again."""
         self._request("POST", f"/users/{quote(sender)}/messages/{quote(draft_id, safe='')}/send", who, sender,
-                      ok=(202,))
+                      ok=(202,), retry=False)
 
     def draft_state(self, who, sender: str, draft_id: str) -> str:
         """"draft" (still unsent in the mailbox), "sent" (no longer a draft) or "gone" (not found: sent and moved

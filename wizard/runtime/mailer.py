@@ -167,10 +167,27 @@ class Mailer:
         with self.pacer.sending(address, len(to_list) + len(cc_list)):
             transport.send(who, address, to_list, cc_list, subject, body or "", files, save_copy=self.save_copy)
 
-    def transport(self):
+    def transport(self, protocol: str | None = None):
         """The outgoing protocol's transport (``runtime.graph.GraphTransport``, ``runtime.smtp.SmtpTransport``
-        or ``runtime.ews.EwsTransport``), made once and kept: for callers that send MIME as it is (the relay)."""
-        return self._outgoing()
+        or ``runtime.ews.EwsTransport``), made once and kept: for callers that send MIME as it is (the relay).
+        ``protocol`` "graph" or "ews": that API's transport with the same sign-in although ``[outgoing]
+        protocol`` is another (the relay finishes drafts made before the protocol changed). EWS then goes to
+        ``[incoming] server`` when one is set for EWS or Graph, else the cloud's Exchange host on 443."""
+        p = self.cfg.outgoing.protocol
+        if protocol is None or protocol == p:
+            return self._outgoing()
+        if protocol == "graph":
+            return self._transport("graph", "out")
+        if protocol != "ews":
+            raise error("config.invalid", service_message=f"no drafts over {protocol!r}: only graph or ews")
+        i = self.cfg.incoming
+        server, port = (i.server.lower(), int(i.port or 443)) if i.protocol in ("ews", "graph") and i.server \
+            else (self.cfg.cloud.exchange_host.lower(), 443)
+        with self._lock:
+            t = self._transports.get(("ews", server, port))
+            if t is None:
+                t = self._transports[("ews", server, port)] = self._make("ews", server, port)
+            return t
 
     def sign_in(self, who: SignIn | None = None, api: str | None = None) -> str:
         """The access token of ``who`` (default: the config's sign-in) for ``api``

@@ -1,5 +1,5 @@
 """The sandbox's EWS messages from MIME and their sending: CreateItem with ``MimeContent`` (base64 RFC 5322,
-parsed as Graph's MIME drafts are: ``mailstore.mime_draft``) and SendItem of a saved item.
+parsed as Graph's MIME drafts are: ``mailstore.mime_draft``), SendItem of a saved item and DeleteItem.
 
 As Exchange documents it:
 - CreateItem ``MessageDisposition="SaveOnly"`` saves the item in ``SavedItemFolderId`` (Drafts when absent) and
@@ -132,6 +132,22 @@ class DraftOperations:
                     _items(*place, create=True).append(kept)
             out.append("")
         return self._message("SendItem", out)
+
+    def op_DeleteItem(self, op, actor, claims) -> Response:
+        """DeleteItem (any ``DeleteType``): the items leave their folder; one not there: ``ErrorItemNotFound``."""
+        ids = op.find(_q(M, "ItemIds"))
+        out = []
+        for elem in list(ids) if ids is not None else []:
+            with LOCK:
+                res = self._locate(elem, actor)
+                if isinstance(res, str):
+                    out.append(self._error_msg("DeleteItem", res))
+                    continue
+                mailbox, key, m = res
+                self.bcc.pop(m.id, None)
+                _items(mailbox, key).remove(m)
+            out.append("")
+        return self._message("DeleteItem", out)
 
 
 def _deliver(tenant, m, bcc: list[str]) -> None:
