@@ -343,3 +343,32 @@ def test_smtp_upstream_declares_8bit_bodies(sandbox, tmp_path, monkeypatch):
         assert sorted(seen) == [[], ["BODY=8BITMIME"]]
     finally:
         r.close()
+
+
+def test_smtp_upstream_partial_refusal_retries_only_the_refused(sandbox, tmp_path, monkeypatch):
+    """One recipient refused with 450 at RCPT, the other took the message: the retry goes to the
+    refused one only (no second copy for the other), and delivers it once the server takes it."""
+    import wizard.sandbox.smtp as sbsmtp
+    refuse = {"on": True}
+    real = sbsmtp.SmtpHandler.do_RCPT
+
+    def do_RCPT(self, arg):
+        if refuse["on"] and "orders@" in arg:
+            self.send("450 4.2.1 Mailbox temporarily unavailable")
+            return
+        return real(self, arg)
+    monkeypatch.setattr(sbsmtp.SmtpHandler, "do_RCPT", do_RCPT)
+    r = RunningRelay(relay_config(sandbox, tmp_path, protocol="smtp"), base_delay=0.05, max_delay=0.1)
+    try:
+        m = message()
+        with _login(r.port) as s:
+            s.send_message(m, to_addrs=[TO, "orders@contoso.com"])
+        wait_for(lambda: any(x["attempts"] >= 2 for x in r.status()["retrying"]), what="two attempts")
+        assert inbox_ids(sandbox, TO).count(m["Message-ID"]) == 1
+        assert r.status()["retrying"][0]["to"] == ["orders@contoso.com"]
+        refuse["on"] = False
+        wait_for(lambda: m["Message-ID"] in inbox_ids(sandbox, "orders@contoso.com"), what="the refused one")
+        assert inbox_ids(sandbox, TO).count(m["Message-ID"]) == 1
+        assert inbox_ids(sandbox, "orders@contoso.com").count(m["Message-ID"]) == 1
+    finally:
+        r.close()

@@ -434,6 +434,14 @@ class Delivery:
         try:
             self.mailer.transport().send_raw(who, sender, j.get("rcpts") or [], data,
                                              envelope_from=j.get("mail_from") or sender)
+        except MailError as exc:
+            took = {a.lower() for a in getattr(exc, "sent_to", None) or ()}
+            if took:        # some recipients have it: what follows (a retry, a DSN) is for the others only
+                left = [r for r in j.get("rcpts") or [] if r.lower() not in took]
+                self.spool.update(j["id"], rcpts=left, bcc=[b for b in j.get("bcc") or [] if b.lower() not in took],
+                                  delivered_to=(j.get("delivered_to") or []) + sorted(took))
+                self.log_line(f"{j['id']}: delivered to {', '.join(sorted(took))}; not yet to {', '.join(left)}")
+            raise
         finally:
             went_out()
         return True

@@ -216,7 +216,9 @@ class SmtpTransport:
                 if dropped >= 2:
                     raise MailError(self._diagnose(exc, sender, who, user), account=sender) from None
             except RecipientRefused as exc:
-                raise MailError(self._diagnose(exc, sender, who, user), account=sender) from None
+                err = MailError(self._diagnose(exc, sender, who, user), account=sender)
+                err.sent_to = list(exc.sent_to)         # they have it: a retry must not send it to them again
+                raise err from None
             except Exception as exc:
                 self._drop(ukey, entry)
                 if _temporary(exc) and transient + 1 < self.attempts:
