@@ -372,3 +372,27 @@ def test_smtp_upstream_partial_refusal_retries_only_the_refused(sandbox, tmp_pat
         assert inbox_ids(sandbox, "orders@contoso.com").count(m["Message-ID"]) == 1
     finally:
         r.close()
+
+
+def test_a_dsn_cut_off_by_a_crash_goes_at_the_next_start_once(sandbox, tmp_path):
+    """The relay died after burying a message and before queuing its DSN: the dead journal says
+    the DSN is owed, and the next start sends it (once: a DSN already stored is not made twice)."""
+    from relay_helpers import ENVELOPE
+    from wizard.relay.spool import Spool
+    cfg = relay_config(sandbox, tmp_path)
+    spool = Spool(cfg.relay.spool_path()).open()
+    lost = spool.store(message(subject="Order 8").as_bytes(), ENVELOPE)
+    spool.bury(lost, last_error="ErrorInvalidRecipients: no such user", dsn_due=True)
+    stored = spool.store(message(subject="Order 9").as_bytes(), ENVELOPE)
+    spool.bury(stored, last_error="ErrorInvalidRecipients: no such user", dsn_due=True)
+    from wizard.relay.dsn import queue_dsn
+    queue_dsn(spool, spool.journal(stored, "dead"), "no such user")        # stored, the crash before the mark
+    r = RunningRelay(cfg)
+    try:
+        def dsns():
+            return sorted(x.subject for x in sandbox.tenant.mailbox(SENDER).inbox if x.subject.startswith("Undeliverable"))
+        wait_for(lambda: len(dsns()) >= 2 and not r.spool.ids(), what="the DSNs")
+        assert dsns() == ["Undeliverable: Order 8", "Undeliverable: Order 9"]
+        assert not any(j.get("dsn_due") for j in r.spool.journals("dead"))
+    finally:
+        r.close()

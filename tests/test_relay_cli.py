@@ -110,3 +110,16 @@ def _set_event():
     event = threading.Event()
     event.set()
     return event
+
+
+def test_retry_of_a_dead_message_without_its_file_says_so(sandbox, tmp_path, capsys):
+    cfg = relay_config(sandbox, tmp_path)
+    path = save(cfg, tmp_path / "mw.toml")
+    spool = Spool(tmp_path / "spool").open()
+    mid = spool.store(message().as_bytes(), ENVELOPE)
+    (spool.queue / f"{mid}.eml").unlink()
+    spool.bury(mid, last_error="the message file is missing from the spool")
+    assert main(["relay", "queue", "retry", mid, "--config", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "no message file left" in err and f"queue drop {mid}" in err and "Traceback" not in err
+    assert spool.ids("dead") == [mid]

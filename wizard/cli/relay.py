@@ -135,7 +135,11 @@ def _queue(spool, args) -> int:
         return EXIT_FAIL
     where, mid = found.split(":", 1)
     if args.action == "retry":
-        spool.retry(mid)
+        if not spool.retry(mid):
+            print(f"mailwizard relay queue retry: {mid} has no message file left in {spool.dead} (only its "
+                  f"journal): nothing to send again; `mailwizard relay queue drop {mid}` removes it",
+                  file=sys.stderr)
+            return EXIT_FAIL
         print(f"{mid}: due now" + (" (back from the dead-letter folder)" if where == "dead" else ""))
     else:
         spool.drop(mid)

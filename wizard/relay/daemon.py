@@ -81,6 +81,7 @@ def _serve(cfg, load_again, *, log, stop_event: threading.Event | None = None, r
         return 1
     mailer = Mailer(cfg)
     delivery = Delivery(cfg, spool, mailer, log_line=log, **_settle_option(log), **(delivery_options or {}))
+    delivery.owed_dsns()
     handler = Handler(relay, spool, on_accept=delivery.wake, log_line=log)
     controller = make_controller(relay, handler)
     try:

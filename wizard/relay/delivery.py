@@ -274,24 +274,44 @@ class Delivery:
             said = f"gave up after {attempts} attempts (max_age {self.cfg.relay.max_age if self.cfg.relay else '2d'}): " + said
         if self._maybe_sent(mid, d, attempts):
             return
-        dead = self.spool.bury(mid, attempts=attempts, last_error=said)
+        owed = not j.get("dsn") and not is_account_failure(d)
+        dead = self.spool.bury(mid, attempts=attempts, last_error=said, **({"dsn_due": True} if owed else {}))
         if dead is None:
             return
         note = ""
         if j.get("dsn"):
             note = " (a DSN: never bounced)"
-        elif is_account_failure(d):
+        elif not owed:
             note = " (the mailbox or sign-in failed: no DSN, see `mailwizard relay status`)"
         else:
-            from wizard.relay.dsn import queue_dsn
-            try:
-                dsn_id = queue_dsn(self.spool, dead, said)
-            except Exception as exc:
-                dsn_id, note = None, f" (no DSN: {type(exc).__name__})"
-            if dsn_id:
-                note = f" (DSN {dsn_id} to {dead.get('mail_from')})"
-                self.wake(dsn_id)
+            note = self._send_dsn(dead, said)
         self.log_line(f"{mid}: dead: {said}{note}")
+
+    def _send_dsn(self, dead: dict, reason: str) -> str:
+        """Queue the DSN a dead message is owed (its journal says ``dsn_due`` until the DSN is stored,
+        so a crash in between is caught up at the next start); the words for the log line."""
+        from wizard.relay.dsn import queue_dsn
+        try:
+            dsn_id = queue_dsn(self.spool, dead, reason)
+        except Exception as exc:
+            return f" (no DSN yet: {type(exc).__name__}; tried again at the next start)"
+        self.spool.update_dead(dead["id"], dsn_due=False, dsn_id=dsn_id)
+        if not dsn_id:
+            return ""
+        self.wake(dsn_id)
+        return f" (DSN {dsn_id} to {dead.get('mail_from')})"
+
+    def owed_dsns(self) -> None:
+        """At start: the DSNs that dead messages are owed and a crash (or a full disk) kept from the queue."""
+        bounced = {j.get("bounce_of") for where in ("queue", "done", "dead") for j in self.spool.journals(where)}
+        for dead in self.spool.journals("dead"):
+            if not dead.get("dsn_due"):
+                continue
+            if dead["id"] in bounced:                  # stored before the crash, not yet marked
+                self.spool.update_dead(dead["id"], dsn_due=False)
+                continue
+            note = self._send_dsn(dead, dead.get("last_error") or "undeliverable")
+            self.log_line(f"{dead['id']}: the DSN it was owed{note or ' (none due)'}")
 
     def _via_draft(self, j: dict, data: bytes):
         """Graph or EWS, exactly once: a draft, its id journaled, then its send. The protocol that sent it (truthy)

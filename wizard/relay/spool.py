@@ -245,6 +245,16 @@ class Spool:
             sync_folder(self.queue)
             return j
 
+    def update_dead(self, mid: str, **changes) -> dict | None:
+        """Change a dead message's journal durably (under the lock)."""
+        with self.locked():
+            j = self.journal(mid, "dead")
+            if j is None:
+                return None
+            j.update(changes)
+            self._write_journal(self.dead, j)
+            return j
+
     def retry(self, mid: str) -> bool:
         """Due now: a queued message's next attempt, or a dead one back into the queue."""
         with self.locked():
@@ -255,9 +265,10 @@ class Spool:
                 self._mark_changed()
                 return True
             j = self.journal(mid, "dead")
-            if j is None:
+            if j is None or not (self.dead / f"{mid}.eml").exists():   # no message left to send
                 return False
             j.update(state="queued", next_attempt=0.0, attempts=0, received=time.time(), last_error="")
+            j.pop("dsn_due", None)
             if j.get("draft_id"):       # its draft may have been sent: the next attempt checks it, makes none anew
                 j["state"] = "sending" if j.get("sending_at") is not None else "drafted"
             os.replace(self.dead / f"{mid}.eml", self.queue / f"{mid}.eml")
