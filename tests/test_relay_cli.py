@@ -13,6 +13,11 @@ from wizard.config.files import save
 from wizard.relay.spool import Spool
 
 
+def _saved(sandbox, tmp_path):
+    """(a saved config with a relay client, its opened spool)."""
+    return save(relay_config(sandbox, tmp_path), tmp_path / "mw.toml"), Spool(tmp_path / "spool").open()
+
+
 def _status(path, capsys) -> dict:
     assert main(["relay", "status", "--json", "--config", str(path)]) == 0
     return json.loads(capsys.readouterr().out)
@@ -32,9 +37,7 @@ def test_status_json_has_the_same_keys_before_the_first_run(sandbox, tmp_path, c
 
 
 def test_queue_list_says_retrying_with_the_next_attempt_and_dead(sandbox, tmp_path, capsys):
-    cfg = relay_config(sandbox, tmp_path)
-    path = save(cfg, tmp_path / "mw.toml")
-    spool = Spool(tmp_path / "spool").open()
+    path, spool = _saved(sandbox, tmp_path)
     fresh = spool.store(message().as_bytes(), ENVELOPE)
     later = time.time() + 600
     retried = spool.store(message().as_bytes(), ENVELOPE)
@@ -70,9 +73,7 @@ def test_delivered_journals_are_forgotten_after_a_week(tmp_path):
 
 
 def test_a_message_held_by_the_pacer_says_so(sandbox, tmp_path, capsys):
-    cfg = relay_config(sandbox, tmp_path)
-    path = save(cfg, tmp_path / "mw.toml")
-    spool = Spool(tmp_path / "spool").open()
+    path, spool = _saved(sandbox, tmp_path)
     held = spool.store(message().as_bytes(), ENVELOPE)
     later = time.time() + 40
     spool.update(held, next_attempt=later)              # what the delivery does at the sending limit
@@ -113,9 +114,7 @@ def _set_event():
 
 
 def test_retry_of_a_dead_message_without_its_file_says_so(sandbox, tmp_path, capsys):
-    cfg = relay_config(sandbox, tmp_path)
-    path = save(cfg, tmp_path / "mw.toml")
-    spool = Spool(tmp_path / "spool").open()
+    path, spool = _saved(sandbox, tmp_path)
     mid = spool.store(message().as_bytes(), ENVELOPE)
     (spool.queue / f"{mid}.eml").unlink()
     spool.bury(mid, last_error="the message file is missing from the spool")

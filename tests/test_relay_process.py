@@ -19,17 +19,12 @@ import time
 
 import pytest
 
+from interop_servers import free_port
 from relay_helpers import TO, inbox_ids, message, wait_for
 from wizard.cli.main import main
 from wizard.config.files import save
 from wizard.config.relay import Relay
 from wizard.sandbox.tenant import Mailbox
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _add_client(path, name, *senders, capsys) -> str:
@@ -86,7 +81,7 @@ def _config(sb, tmp_path, port, protocol="graph"):
 
 def test_cli_add_client_status_queue_and_signals(tenant_with_senders, tmp_path, capsys):
     sb, senders = tenant_with_senders
-    port = _free_port()
+    port = free_port()
     path = _config(sb, tmp_path, port)
     assert main(["relay", "--config", str(path)]) == 2                      # no client yet: says how to add one
     assert "add-client" in capsys.readouterr().err
@@ -236,7 +231,7 @@ def test_crash_test_sigkill_exactly_once(tenant_with_senders, tmp_path, capsys, 
     seed = int(os.environ.get("MAILWIZARD_CRASH_SEED") or random.randrange(1 << 30))
     rng = random.Random(seed)
     sb.latency = 0.02                          # Graph/EWS take a moment: kills find deliveries in flight
-    port = _free_port()
+    port = free_port()
     path = _config(sb, tmp_path, port, protocol)
     clients = [(f"c{i}", _add_client(path, f"c{i}", senders[i], capsys=capsys), senders[i]) for i in range(10)]
     print(f"crash test seed {seed} (MAILWIZARD_CRASH_SEED={seed} repeats the kill moments)")

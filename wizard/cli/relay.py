@@ -94,17 +94,17 @@ def _status(spool, relay, cfg, as_json: bool) -> int:
     return EXIT_OK
 
 
-def _queue_state(row: dict, spool) -> str:
-    """'queued', 'retrying, next 14:05:09', 'sending' (a Graph draft on its way) or 'dead'."""
-    if row["folder"] == "dead":
+def _queue_state(folder: str, j: dict) -> str:
+    """'queued', 'retrying, next 14:05:09', 'paced (sending limit), next ...', 'sending' (a draft on its way)
+    or 'dead', from a message's journal."""
+    if folder == "dead":
         return "dead"
-    if row["state"] in ("drafted", "sending"):
-        return row["state"]
+    if j.get("state") in ("drafted", "sending"):
+        return j["state"]
     from datetime import datetime
     import time
-    j = spool.journal(row["id"]) or {}
     when = float(j.get("next_attempt") or 0)
-    if row["attempts"]:
+    if j.get("attempts"):
         return f"retrying, next {datetime.fromtimestamp(when).astimezone():%H:%M:%S}"
     if when > time.time():
         return f"paced (sending limit), next {datetime.fromtimestamp(when).astimezone():%H:%M:%S}"
@@ -114,14 +114,15 @@ def _queue_state(row: dict, spool) -> str:
 def _queue(spool, args) -> int:
     if args.action == "list":
         from wizard.relay.status import _row
-        rows = [] if spool is None else [dict(_row(j), folder="queue") for j in spool.journals()] + \
-            [dict(_row(j), folder="dead") for j in spool.journals("dead")]
+        found = [] if spool is None else [("queue", j) for j in spool.journals()] + \
+            [("dead", j) for j in spool.journals("dead")]
+        rows = [dict(_row(j), folder=folder) for folder, j in found]
         if args.json:
             print(json.dumps(rows))
         elif not rows:
             print("the queue is empty")
-        for r in rows if not args.json else ():
-            print(f"{r['id']}  {_queue_state(r, spool)}  {r['attempts']} tried  {r['from']} -> "
+        for r, (folder, j) in zip(rows, found) if not args.json else ():
+            print(f"{r['id']}  {_queue_state(folder, j)}  {r['attempts']} tried  {r['from']} -> "
                   f"{', '.join(r['to'])}  {r['size']} bytes" + (f"  ({r['last_error']})" if r["last_error"] else ""))
         return EXIT_OK
     if not args.id:
