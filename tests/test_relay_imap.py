@@ -141,3 +141,25 @@ def test_authenticate_plain_as_another_client_is_refused(relay):
         blob = base64.b64encode(f"someone-else\0esm\0{PASSWORD}".encode()).decode()
         typ, data = imap._simple_command("AUTHENTICATE", "PLAIN", blob)
         assert typ == "NO" and b"may not act as" in data[-1]
+
+
+@pytest.mark.parametrize("plus", ["", "+"])
+def test_login_with_literals_and_the_password_never_comes_back(relay, plus):
+    """`LOGIN esm {14}` with the password as a literal (RFC 3501; `{14+}` without waiting, RFC 7888),
+    as clients do for a password with odd characters: logged in, and no reply repeats the password."""
+    import socket
+    with socket.create_connection(("127.0.0.1", relay.imap_port[0]), timeout=10) as s:
+        f = s.makefile("rb")
+        f.readline()
+        s.sendall(f"a1 LOGIN {{3{plus}}}\r\n".encode())
+        if not plus:
+            assert f.readline().startswith(b"+ ")
+        s.sendall(f"esm {{{len(PASSWORD)}{plus}}}\r\n".encode())
+        if not plus:
+            assert f.readline().startswith(b"+ ")
+        s.sendall(PASSWORD.encode() + b"\r\n")
+        said = f.readline()
+        assert said.startswith(b"a1 OK"), said
+        s.sendall(b"a2 LOGOUT\r\n")
+        rest = f.read()
+    assert PASSWORD.encode() not in said + rest

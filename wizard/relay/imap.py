@@ -24,6 +24,25 @@ _HELD = 1 << 20             # bytes the pass-through holds for a side that reads
 _WAIT = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 _TOKEN = r'(?:"((?:[^"\\]|\\.)*)"|([^\s"(){}%*\\]+))'
 _LOGIN = re.compile(rf"^LOGIN\s+{_TOKEN}\s+{_TOKEN}\s*$", re.IGNORECASE)
+_LITERAL = re.compile(rb"\{([0-9]{1,4})(\+?)\}\r?\n$")      # before the login: short literals only
+
+
+def _with_literals(reader, sock) -> bytes:
+    """A command line with its literals (``{n}``, or ``{n+}`` without waiting for ``+``: RFC 3501,
+    RFC 7888) read in and written as quoted strings, so that ``LOGIN esm {14}`` and the password on
+    the next line parse as one command (and the password is never taken for a command of its own)."""
+    line = reader.readline(16384)
+    while True:
+        m = _LITERAL.search(line)
+        if not m:
+            return line
+        if not m.group(2):
+            sock.sendall(b"+ Ready for the literal\r\n")
+        value = reader.read(int(m.group(1)))
+        if len(value) < int(m.group(1)) or re.search(rb"[\r\n\0]", value):
+            return b""                                   # gone, or not a user name or password: end here
+        quoted = b'"' + value.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+        line = line[:m.start()] + quoted + reader.readline(16384)
 
 
 def _unquote(quoted, atom) -> str:
@@ -39,7 +58,7 @@ class ImapPassThrough(ReaderServer):
         send = lambda text: sock.sendall(text.encode() + b"\r\n")     # noqa: E731
         send(f"* OK [CAPABILITY {CAPS}] mailwizard relay ready")
         while True:
-            line = reader.readline(16384)
+            line = _with_literals(reader, sock)
             if not line:
                 return
             parts = line.decode("utf-8", "replace").rstrip("\r\n").split(" ", 1)

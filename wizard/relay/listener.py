@@ -42,6 +42,16 @@ class Lines:
         line, self.buffer = bytes(self.buffer[:end]), self.buffer[end:]
         return line
 
+    def read(self, n: int) -> bytes:
+        """Exactly ``n`` bytes (fewer only when the peer left)."""
+        while len(self.buffer) < n:
+            data = self.sock.recv(4096)
+            if not data:
+                break
+            self.buffer += data
+        out, self.buffer = bytes(self.buffer[:n]), self.buffer[n:]
+        return out
+
 
 class Listener:
     """``session(sock, peer)`` in a thread of its own per connection, on ``host:port`` (``.port`` is
