@@ -142,6 +142,32 @@ def test_cli_add_client_status_queue_and_signals(tenant_with_senders, tmp_path, 
             relay.kill()
 
 
+def test_signals_in_a_burst_never_hang_the_relay(tenant_with_senders, tmp_path, capsys):
+    """SIGHUPs sent as fast as a script can (logrotate, a loop of `systemctl reload`), then SIGTERM: the
+    relay reloads, stays up and stops within its time. Its handlers once took the lock of a
+    threading.Event the interrupted main thread could hold, and then waited for it forever."""
+    sb, senders = tenant_with_senders
+    port = free_port()
+    path = _config(sb, tmp_path, port)
+    _add_client(path, "erp", senders[0], capsys=capsys)
+    log = tmp_path / "relay.log"
+    relay = RelayProcess(path, log)
+    relay.start(port)
+    try:
+        for _ in range(1500):
+            relay.proc.send_signal(signal.SIGHUP)
+            relay.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reloaded the config" in log.read_text(), what="a reload")
+        assert relay._listening(port), log.read_text()
+        for _ in range(200):
+            relay.proc.send_signal(signal.SIGTERM)
+        assert relay.proc.wait(30) == 0, log.read_text()
+        assert "stopped;" in log.read_text() and "Traceback" not in log.read_text()
+    finally:
+        if relay.proc.poll() is None:
+            relay.kill()
+
+
 def _status_cli(path) -> dict:
     """`mailwizard relay status --json` as its own process (what an operator or a monitor runs)."""
     done = subprocess.run([sys.executable, "-m", "wizard", "relay", "status", "--json", "--config", str(path)],

@@ -256,6 +256,30 @@ def test_main_prints_ids_but_no_secrets():
     assert proc.returncode == 0
 
 
+def test_stop_on_signals_survives_a_burst_of_signals(tmp_path):
+    """A burst of SIGINT/SIGTERM while the main loop waits: the process ends normally. The handler once
+    set a threading.Event, whose lock the interrupted main thread may hold inside wait(): the
+    sandbox then hung on Ctrl-C (or handlers piled up to a RecursionError)."""
+    script = tmp_path / "burst.py"
+    script.write_text(
+        "import os, signal, sys, threading, time\n"
+        "from wizard.sandbox.cleanup import stop_on_signals\n"
+        "stop = stop_on_signals()\n"
+        "def burst():\n"
+        "    for i in range(2000):\n"
+        "        os.kill(os.getpid(), signal.SIGINT if i % 2 else signal.SIGTERM)\n"
+        "        time.sleep(0.001)\n"
+        "    done.set()\n"
+        "done = threading.Event()\n"
+        "threading.Thread(target=burst, daemon=True).start()\n"
+        "while not done.is_set():\n"
+        "    stop.wait(0.0001)\n"
+        "print('stopped', stop.wait(0))\n")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert (done.returncode, done.stdout, done.stderr[-300:]) == (0, "stopped True\n", "")
+
+
 # -- discovery ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("tenant", [sample.TENANT_ID, sample.DOMAIN, "CONTOSO.onmicrosoft.com"])

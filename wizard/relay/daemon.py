@@ -72,7 +72,8 @@ def _serve(cfg, load_again, *, log, stop_event: threading.Event | None = None, r
     from wizard.relay.server import Handler, make_controller
     from wizard.runtime import Mailer
     stop = stop_event or threading.Event()
-    reload_wanted = threading.Event()
+    asked = {"stop": False, "reload": False}    # by a signal: its handler sets only this (an Event's set()
+    #   there can wait forever for the lock the interrupted main thread holds in stop.wait below)
     relay = cfg.relay
     try:
         spool = Spool(relay.spool_path()).open()
@@ -103,10 +104,10 @@ def _serve(cfg, load_again, *, log, stop_event: threading.Event | None = None, r
         f"max size {relay.max_size_mb} MB, max_age {relay.max_age}")
     _log_upstream_limits(cfg, log)
     if install_signals:
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        signal.signal(signal.SIGTERM, lambda *_: asked.update(stop=True))
+        signal.signal(signal.SIGINT, lambda *_: asked.update(stop=True))
         if hasattr(signal, "SIGHUP"):
-            signal.signal(signal.SIGHUP, lambda *_: reload_wanted.set())
+            signal.signal(signal.SIGHUP, lambda *_: asked.update(reload=True))
     delivery.start()
     if ready:
         ready(controller.port)
@@ -115,9 +116,9 @@ def _serve(cfg, load_again, *, log, stop_event: threading.Event | None = None, r
     if on_pop3 and pop3 is not None:
         on_pop3(pop3.port)
     try:
-        while not stop.wait(0.5):
-            if reload_wanted.is_set():
-                reload_wanted.clear()
+        while not stop.wait(0.5) and not asked["stop"]:
+            if asked["reload"]:
+                asked["reload"] = False      # a SIGHUP from here on is read again next round
                 _reload(load_again, handler, delivery, log)
     finally:
         controller.stop()

@@ -65,13 +65,32 @@ def _tell(path: str) -> None:
         pass
 
 
-def stop_on_signals() -> threading.Event:
-    """An event set by SIGINT, SIGTERM or SIGHUP (where it exists), so the
+class Stop:
+    """Asked for by SIGINT, SIGTERM or SIGHUP. Not a threading.Event: a handler
+    runs in the main thread between two bytecodes, maybe while that thread holds
+    the Event's lock inside wait(), and Event.set() there waits for it forever."""
+
+    def __init__(self) -> None:
+        self.asked = False
+
+    def ask(self, *_) -> None:
+        self.asked = True
+
+    def wait(self, timeout: float) -> bool:
+        """Sleep up to timeout (a signal's handler runs meanwhile); whether a stop was asked."""
+        if not self.asked:
+            import time
+            time.sleep(timeout)
+        return self.asked
+
+
+def stop_on_signals() -> Stop:
+    """A Stop asked for by SIGINT, SIGTERM or SIGHUP (where it exists), so the
     caller returns normally and everything is cleaned up. Main thread only."""
     import signal
-    stop = threading.Event()
+    stop = Stop()
     for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         sig = getattr(signal, name, None)
         if sig is not None:
-            signal.signal(sig, lambda *_: stop.set())
+            signal.signal(sig, stop.ask)
     return stop
