@@ -112,6 +112,27 @@ def test_dele_quit_removes_upstream_rset_and_a_dropped_session_do_not(relay):
     assert any("pop3: esm closed orders@contoso.com: 1 message(s) deleted" in line for line in relay.lines)
 
 
+def test_one_session_per_mailbox_in_use_until_it_ends(relay):
+    """RFC 1939's exclusive lock: a second poll while one is open gets [IN-USE] (RFC 2449) instead of the
+    same messages (two overlapping polls would both take them); the lock goes with the session."""
+    first = _pop(relay)
+    second = poplib.POP3("127.0.0.1", relay.pop3_port[0], timeout=20)
+    second.user("esm")
+    with pytest.raises(poplib.error_proto, match=r"^b.-ERR \[IN-USE\] orders@contoso.com is open in another POP3 "
+                                                 r"session \(esm from 127.0.0.1 since \d\d:\d\d:\d\d\)"):
+        second.pass_(PASSWORD)
+    first.dele(1)
+    first.quit()
+    second.user("esm")                           # the same connection may try again once it is free
+    assert second.pass_(PASSWORD).startswith(b"+OK orders@contoso.com has 1 message(s)")
+    second.close()                               # gone without QUIT: the lock goes too
+    wait_for(lambda: any("esm left orders@contoso.com without QUIT" in line for line in relay.lines), 10,
+             "the dropped session's end")
+    for _ in range(10):                          # polls back to back: each QUIT frees it before its reply
+        _pop(relay).quit()
+    assert [m.subject for m in _inbox(relay)] == ["Scan 7"]
+
+
 def test_another_clients_deleted_messages_are_neither_shown_nor_expunged(relay):
     other = _inbox(relay)[0]
     other.flags.add("\\Deleted")                              # flagged by another IMAP client, not expunged

@@ -26,6 +26,10 @@ How POP3 maps onto IMAP:
   is sent only when no other message is flagged; otherwise the marked messages stay flagged \\Deleted
   (POP3 never shows them again) until the server's next expunge. A session that ends without QUIT,
   or QUIT before the login, changes nothing.
+- RFC 1939's exclusive-access lock: one POP3 session at a time per mailbox (whichever client logs
+  in to it). A second login while one is open gets ``-ERR [IN-USE] ...`` (RFC 2449) naming who holds
+  it and since when, so two overlapping polls never take the same message twice. The lock goes when
+  that session ends: QUIT, a closed connection, or 10 minutes idle.
 - An upstream failure is ``-ERR [SYS/TEMP] ...`` naming the mailbox and the reason (the relay's log
   line says more); a wrong user name or password ``-ERR [AUTH] ...`` after a delay.
 """
@@ -36,6 +40,7 @@ import base64
 import binascii
 import imaplib
 import re
+import threading
 import time
 
 from wizard.relay.listener import FAIL_DELAY, Lines, ReaderServer, check_login
@@ -252,6 +257,23 @@ def _digits(text: str) -> bool:
 class Pop3Server(ReaderServer):
     name = "relay-pop3"
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._lock = threading.Lock()
+        self.in_use: dict[str, str] = {}      # mailbox (lower case): who holds its lock, and since when
+
+    def take(self, mailbox: str, holder: str) -> str:
+        """The mailbox's exclusive lock for ``holder``: "" when taken, else who holds it."""
+        with self._lock:
+            held = self.in_use.get(mailbox.lower())
+            if held is None:
+                self.in_use[mailbox.lower()] = holder
+            return held or ""
+
+    def give_back(self, mailbox: str) -> None:
+        with self._lock:
+            self.in_use.pop(mailbox.lower(), None)
+
     def session(self, sock, peer) -> None:
         _Session(self, sock, peer).run()
 
@@ -266,6 +288,7 @@ class _Session:
         self.name = self.mailbox = ""
         self.drop: Maildrop | None = None
         self.quit = False
+        self.released = False
 
     def send(self, text: str) -> None:
         self.write(text.encode("utf-8") + b"\r\n")
@@ -305,7 +328,7 @@ class _Session:
             return
         finally:
             if self.drop is not None:        # without QUIT nothing changes upstream (RFC 1939 section 6)
-                self.drop.close()
+                self._release()
                 if not self.quit:
                     marks = f" ({len(self.drop.deleted)} DELE undone)" if self.drop.deleted else ""
                     self.log(f"{self.name} left {self.mailbox} without QUIT: nothing deleted{marks}")
@@ -369,15 +392,36 @@ class _Session:
             self.send("-ERR [AUTH] Authentication failed.")
             return
         mailbox = client.own_mailbox
+        held = self.server.take(mailbox, f"{client.name} from {self.peer[0]} since {time.strftime('%H:%M:%S')}")
+        if held:
+            self.log(f"{client.name}: {mailbox} is in use by another POP3 session ({held}): login refused")
+            self.send(f"-ERR [IN-USE] {mailbox} is open in another POP3 session ({held}); try again when "
+                      "it ends (QUIT, or 10 minutes idle)")
+            return
+        drop = None
+        try:
+            drop = self._open(client, mailbox)
+        finally:
+            if drop is None:                  # not opened: the lock goes at once
+                self.server.give_back(mailbox)
+        if drop is None:
+            return
+        self.drop, self.name, self.mailbox = drop, client.name, mailbox      # run() gives the lock back
+        count = len(drop.items)
+        self.log(f"{client.name} opened {mailbox} ({count} message(s), {drop.octets()} octets)")
+        self.send(f"+OK {mailbox} has {count} message(s) ({drop.octets()} octets)")
+
+    def _open(self, client, mailbox: str):
+        """The mailbox's maildrop, or None (the client told why)."""
         try:
             imap = self.server.open_upstream(mailbox)
         except Exception as exc:
             self.log(f"{client.name}: upstream sign-in to {mailbox} failed ({_said(exc)}){_explained(exc)}")
             self.send(f"-ERR [SYS/TEMP] The relay could not open {mailbox} upstream ({_said(exc)}); "
                       "the relay's log says why and what to do. Try again later.")
-            return
+            return None
         try:
-            drop = Maildrop(imap)
+            return Maildrop(imap)
         except Exception as exc:
             try:
                 imap.logout()
@@ -386,11 +430,14 @@ class _Session:
             self.log(f"{client.name}: reading the INBOX of {mailbox} failed ({_said(exc)})")
             self.send(f"-ERR [SYS/TEMP] The relay could not read the INBOX of {mailbox} ({_said(exc)}). "
                       "Try again later.")
-            return
-        self.drop, self.name, self.mailbox = drop, client.name, mailbox
-        count = len(drop.items)
-        self.log(f"{client.name} opened {mailbox} ({count} message(s), {drop.octets()} octets)")
-        self.send(f"+OK {mailbox} has {count} message(s) ({drop.octets()} octets)")
+            return None
+
+    def _release(self) -> None:
+        """Sign out upstream and give the mailbox's lock back (once)."""
+        if not self.released:
+            self.released = True
+            self.drop.close()
+            self.server.give_back(self.mailbox)
 
     # -- TRANSACTION --------------------------------------------------------------------------------
     def _transaction_guarded(self, command: str, arg: str) -> bool:
@@ -497,10 +544,12 @@ class _Session:
             note = self.drop.update()
         except (UpstreamError, imaplib.IMAP4.error, OSError, EOFError) as exc:
             self.log(f"{self.name}: {marked} deleted message(s) not removed from {self.mailbox} ({_said(exc)})")
+            self._release()
             self.send(f"-ERR [SYS/TEMP] some deleted messages not removed from {self.mailbox} ({_said(exc)}); "
                       "they show again at the next login")
             return
         self.log(f"{self.name} closed {self.mailbox}: {marked} message(s) deleted" + (f" ({note})" if note else ""))
+        self._release()                      # before the reply: a poll right behind this one finds it free
         self.send(f"+OK mailwizard relay POP3 signing off ({marked} message(s) deleted)")
 
 
