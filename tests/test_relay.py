@@ -396,3 +396,30 @@ def test_a_dsn_cut_off_by_a_crash_goes_at_the_next_start_once(sandbox, tmp_path)
         assert not any(j.get("dsn_due") for j in r.spool.journals("dead"))
     finally:
         r.close()
+
+
+def test_stopping_ends_a_wait_exchange_asked_for_and_the_next_start_delivers(sandbox, tmp_path):
+    """Graph answers 429 with Retry-After: 60 (up to 3 waits a request): SIGTERM (here the stop event) no
+    longer sits through them (systemd's TimeoutStopSec is 90 s, then SIGKILL); the message stays
+    queued, untouched, and the next start delivers it once."""
+    cfg = relay_config(sandbox, tmp_path)
+    r = RunningRelay(cfg)
+    throttled = sandbox.inject(Fault(f"/v1.0/users/{SENDER}/messages", status=429, times=None, retry_after=60))
+    try:
+        m = message(subject="throttled")
+        with _login(r.port) as s:
+            s.send_message(m)
+        wait_for(lambda: any(q.status == 429 for q in sandbox.requests), what="the throttled request")
+    finally:
+        r.close()
+    assert not r.thread.is_alive(), "the relay still waits for the Retry-After"
+    assert any("stopped while waiting for Exchange" in line for line in r.lines), r.lines
+    st = r.status()
+    assert st["queued"] == 1 and st["retrying"] == [] and st["dead"] == 0
+    throttled.times = 0
+    again = RunningRelay(cfg)
+    try:
+        wait_for(lambda: m["Message-ID"] in inbox_ids(sandbox, TO), what="delivery at the next start")
+        assert inbox_ids(sandbox, TO).count(m["Message-ID"]) == 1
+    finally:
+        again.close()

@@ -68,7 +68,7 @@ def run(cfg, load_again, *, log=None, **options) -> int:
 def _serve(cfg, load_again, *, log, stop_event: threading.Event | None = None, ready=None,
            install_signals: bool = True, delivery_options: dict | None = None, on_imap=None,
            on_pop3=None) -> int:
-    from wizard.relay.delivery import Delivery
+    from wizard.relay.delivery import Delivery, stop_aware_sleep
     from wizard.relay.server import Handler, make_controller
     from wizard.runtime import Mailer
     stop = stop_event or threading.Event()
@@ -80,7 +80,8 @@ def _serve(cfg, load_again, *, log, stop_event: threading.Event | None = None, r
     except OSError as exc:
         log(f"cannot open the spool {relay.spool_path()}: {exc.strerror or exc}")
         return 1
-    mailer = Mailer(cfg)
+    stopping = threading.Event()        # set once the loop below ends: waits Exchange asked for end then
+    mailer = Mailer(cfg, sleep=stop_aware_sleep(stopping))
     delivery = Delivery(cfg, spool, mailer, log_line=log, **_settle_option(log), **(delivery_options or {}))
     delivery.owed_dsns()
     handler = Handler(relay, spool, on_accept=delivery.wake, log_line=log)
@@ -121,6 +122,7 @@ def _serve(cfg, load_again, *, log, stop_event: threading.Event | None = None, r
                 asked["reload"] = False      # a SIGHUP from here on is read again next round
                 _reload(load_again, handler, delivery, log)
     finally:
+        stopping.set()
         controller.stop()
         if imap is not None:
             imap.stop()

@@ -96,6 +96,19 @@ def _remove(msg, target) -> None:
                 return
 
 
+class Stopping(Exception):
+    """The relay is stopping: a wait Exchange asked for (Retry-After, a busy server) ends here, and the
+    message is tried again at the next start (a SIGKILL after TimeoutStopSec would cut it anyway)."""
+
+
+def stop_aware_sleep(stopping: threading.Event):
+    """A sleep for the runtime that ends with Stopping once ``stopping`` is set."""
+    def pause(seconds: float) -> None:
+        if stopping.wait(seconds):
+            raise Stopping()
+    return pause
+
+
 class Delivery:
     """Worker threads that deliver what is due in the spool."""
 
@@ -250,6 +263,10 @@ class Delivery:
             else:
                 raise MailError(_config_error(f"the relay delivers over graph, ews or smtp, not [outgoing] protocol "
                                               f"= \"{self.protocol}\""))
+        except Stopping:
+            self.log_line(f"{mid}: stopped while waiting for Exchange (it asked to wait); tried again at the next "
+                          "start")
+            return
         except Exception as exc:
             d = diagnosis_of(exc, self.cfg)
             self._failed(j, d, max_age)
