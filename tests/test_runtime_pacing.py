@@ -43,6 +43,20 @@ def test_recipients_per_day_wait_for_the_oldest_to_expire():
         pacer.admit("erp@contoso.com", 101)
 
 
+def test_a_clock_set_back_holds_mail_a_window_at_most(tmp_path):
+    """The shared send log keeps wall-clock times. When the clock goes back an hour (NTP stepping a
+    clock that ran fast, a VM resumed), its sends stamped "in the future" count as sent now: the next
+    message waits out a minute, not the hour, and the day's count stays the same."""
+    clock = FakeClock(10_000.0)
+    pacer = Pacer(per_day=100, clock=clock, sleep=clock.sleep, state_path=tmp_path / "pacing.json")
+    for _ in range(30):
+        pacer.admit("erp@contoso.com", 3)
+    clock.now -= 3600
+    assert pacer.admit("erp@contoso.com") == pytest.approx(60 + MARGIN)
+    assert pacer.reserve("erp@contoso.com", 10) > 3600              # 91 recipients today: 100 is the day's limit
+    assert pacer.reserve("erp@contoso.com", 9) == 0.0
+
+
 def test_pacer_is_safe_across_threads():
     clock = FakeClock(0.0)
     lock = threading.Lock()

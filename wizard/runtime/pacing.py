@@ -106,6 +106,9 @@ class Pacer:
         with self._lock, self._shared():
             log = self._log.setdefault(key, deque())
             now = self.clock()
+            if log and log[-1][0] > now:    # the clock went back: a send stamped later would hold a whole
+                self._log[key] = log = deque((min(t, now), n) for t, n in log)     # window: it counts as now
+                self._store()
             delay = self._delay(log, now, recipients)
             if delay > 0:
                 return delay, None
