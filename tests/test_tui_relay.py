@@ -172,6 +172,48 @@ async def test_relay_dialog_for_efecte_esm_at_60x20(tmp_path):
         assert_focus_visible(app)
 
 
+async def test_a_system_that_reads_over_pop3_gets_the_pop3_settings_at_60x20(tmp_path):
+    app = quiet(make_app(tmp_path / "mw.toml", initial=config("efecte_esm")))
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(pilot)
+        await tab_to(pilot, "use-relay")
+        await pilot.press("enter")
+        await settle(pilot)
+        await tab_to(pilot, "relay-pop3")
+        assert_focus_visible(app)
+        assert "Reads mail over POP3 (127.0.0.1:1110), not IMAP" in screen_text(app)     # not cut at 60 columns
+        await pilot.press("space", "f5")
+        await settle(pilot)
+        relay = app.config.relay
+        assert (relay.pop3_listen, relay.clients[0].name) == ("127.0.0.1:1110", "esm")
+        rows = dict(row.split("  ", 1) for row in
+                    (line.strip() for line in app.screen.settings_text().splitlines()) if "  " in row)
+        assert (rows["POP3 server"].strip(), rows["Port"].strip()) == ("127.0.0.1", "1110")
+
+
+async def test_pop3_with_the_graph_upstream_is_refused_with_the_way_out(tmp_path):
+    app = quiet(make_app(tmp_path / "mw.toml", initial=config()))           # Monitor G5 on EWS
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await tab_to(pilot, "use-relay")
+        await pilot.press("enter")
+        await settle(pilot)
+        await tab_to(pilot, "relay-upstream")
+        await pilot.press("space")                                          # the highlighted first: Graph
+        assert app.screen.upstream() == "graph"
+        await tab_to(pilot, "relay-pop3")
+        await pilot.press("space", "f5")
+        await settle(pilot)
+        assert app.config.relay is None
+        said = shown(app, "#relay-error")
+        assert "POP3" in said and "SMTP + IMAP upstream" in said and "untick" in said
+        assert app.config.outgoing.protocol == "ews"                        # nothing applied
+        assert app.focused.id == "relay-upstream"                           # where the way out is
+        await pilot.press("down", "space", "f5")
+        await settle(pilot)
+        assert app.config.relay.pop3_listen == "127.0.0.1:1110" and app.config.incoming.protocol == "imap"
+
+
 def test_settings_sheet_lists_the_relay(tmp_path, capsys):
     from wizard.cli.main import main
     from wizard.relay.clients import add_client

@@ -1,6 +1,6 @@
 """The local relay (``mailwizard relay``) from the wizard: the ``[relay]`` section, a client
 (made by ``wizard.relay.clients.add_client``: its password is shown here once, only the hash is
-kept) and what to type into the business system's SMTP and IMAP settings.
+kept) and what to type into the business system's SMTP and IMAP (or POP3) settings.
 
 Opened from the target stage's "Use the local relay" (where ``wizard.guide.relay_settings.offer``
 says it fits). Dismisses with True when a client was added. Keys: F5 add, F6 copy the
@@ -14,10 +14,10 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Input, RadioSet, Static
 
-from wizard.config.relay import DEFAULT_IMAP_LISTEN, DEFAULT_LISTEN, Relay
+from wizard.config.relay import DEFAULT_IMAP_LISTEN, DEFAULT_LISTEN, DEFAULT_POP3_LISTEN, Relay
 from wizard.guide import relay_settings as rs
 
-from screens.widgets.fields import Choice
+from screens.widgets.fields import Choice, Tick
 from screens.widgets.keybar import KeyBar
 
 CLIENT_NAMES = {"monitor_g5": "monitor", "efecte_esm": "esm"}
@@ -80,6 +80,8 @@ class RelayScreen(Screen):
             yield Input(cfg.outgoing.sender, id="relay-sender", placeholder="e.g. erp@contoso.com")
             yield Static("The relay listens on (SMTP, host:port)", classes="field-label")
             yield Input(relay.listen or DEFAULT_LISTEN, id="relay-listen")
+            yield Tick(f"Reads mail over POP3 ({relay.pop3_listen or DEFAULT_POP3_LISTEN}), not IMAP",
+                       value=bool(relay.pop3_listen), id="relay-pop3")
             yield Static("", id="relay-error", classes="field-msg -warning", markup=False)
             yield Button("Add the client (F5)", variant="primary", id="relay-add")
             password = Static("", id="relay-password", markup=False)
@@ -142,9 +144,15 @@ class RelayScreen(Screen):
             split_listen(listen)
         except ValueError as exc:
             return self.error(f"Listen address: {exc}", "#relay-listen")
+        pop3 = self.query_one("#relay-pop3", Tick).value
+        choice = self.upstream()
+        if pop3 and (choice or cfg.incoming.protocol) not in ("imap", "smtp+imap"):
+            return self.error("POP3: the relay reads the mailbox over IMAP, so POP3 needs the SMTP + IMAP upstream"
+                              + (" (chosen above)" if choice else f" (this config reads over {cfg.incoming.protocol})")
+                              + "; or untick POP3.", "#relay-upstream" if choice else "#relay-pop3")
         before = (cfg.relay, cfg.outgoing.protocol, cfg.incoming.protocol, cfg.outgoing.sender)
         relay = cfg.relay if cfg.relay is not None else Relay()
-        old_listen, old_imap = relay.listen, relay.imap_listen
+        old_listen, old_imap, old_pop3 = relay.listen, relay.imap_listen, relay.pop3_listen
         cfg.relay = relay
         try:
             password = add_client(cfg, name, [sender])
@@ -153,18 +161,18 @@ class RelayScreen(Screen):
             return self.error(f"{'Client name' if exc.field == 'name' else 'Sender'}: {exc}",
                               "#relay-name" if exc.field == "name" else "#relay-sender")
         relay.listen = listen
-        choice = self.upstream()
         if choice is not None and self.apply_upstream is not None:
             self.apply_upstream(choice)
         if cfg.incoming.protocol == "imap":
             relay.imap_listen = relay.imap_listen or DEFAULT_IMAP_LISTEN
         else:
             relay.imap_listen = ""
+        relay.pop3_listen = (relay.pop3_listen or DEFAULT_POP3_LISTEN) if pop3 and relay.imap_listen else ""
         problems: list = []
         validate(relay, lambda field, message, *_: problems.append(f"{field}: {message}"), lambda *_: None)
         if problems:
             relay.clients.pop()
-            relay.listen, relay.imap_listen = old_listen, old_imap
+            relay.listen, relay.imap_listen, relay.pop3_listen = old_listen, old_imap, old_pop3
             cfg.relay = before[0]
             return self.error(problems[0], "#relay-listen")
         if not cfg.outgoing.sender:

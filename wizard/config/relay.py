@@ -32,6 +32,7 @@ from wizard.config import fields as f
 
 DEFAULT_LISTEN = "127.0.0.1:2525"
 DEFAULT_IMAP_LISTEN = "127.0.0.1:1143"
+DEFAULT_POP3_LISTEN = "127.0.0.1:1110"      # what the wizard sets when the system reads over POP3
 DEFAULT_MAX_MB = 35          # Exchange Online's default message size limit
 MAX_MB = 150                 # Exchange Online's largest (MaxSendSize)
 DEFAULT_MAX_AGE = "2d"
