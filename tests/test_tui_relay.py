@@ -52,6 +52,14 @@ async def settle(pilot) -> None:
     await pilot.pause()
 
 
+async def open_relay_dialog(pilot) -> None:
+    """From the first stage: Tab to "Use the local relay" and press Enter."""
+    await settle(pilot)
+    await tab_to(pilot, "use-relay")
+    await pilot.press("enter")
+    await settle(pilot)
+
+
 async def test_relay_offered_only_where_it_fits(tmp_path):
     app = quiet(make_app(tmp_path / "mw.toml", initial=config()))
     async with app.run_test(size=SIZE) as pilot:
@@ -152,10 +160,7 @@ async def test_relay_dialog_adds_a_client_shown_once(tmp_path, size):
 async def test_relay_dialog_for_efecte_esm_at_60x20(tmp_path):
     app = quiet(make_app(tmp_path / "mw.toml", initial=config("efecte_esm")))
     async with app.run_test(size=SMALL) as pilot:
-        await settle(pilot)
-        await tab_to(pilot, "use-relay")
-        await pilot.press("enter")
-        await settle(pilot)
+        await open_relay_dialog(pilot)
         assert not app.screen.query("#relay-upstream")            # already SMTP + IMAP upstream
         await tab_to(pilot, "relay-name")
         await pilot.press("ctrl+u", *"bad name!", "f5")           # a bad name: told, nothing added
@@ -175,10 +180,7 @@ async def test_relay_dialog_for_efecte_esm_at_60x20(tmp_path):
 async def test_a_system_that_reads_over_pop3_gets_the_pop3_settings_at_60x20(tmp_path):
     app = quiet(make_app(tmp_path / "mw.toml", initial=config("efecte_esm")))
     async with app.run_test(size=SMALL) as pilot:
-        await settle(pilot)
-        await tab_to(pilot, "use-relay")
-        await pilot.press("enter")
-        await settle(pilot)
+        await open_relay_dialog(pilot)
         await tab_to(pilot, "relay-pop3")
         assert_focus_visible(app)
         assert "Reads mail over POP3 (127.0.0.1:1110), not IMAP" in screen_text(app)     # not cut at 60 columns
@@ -194,10 +196,7 @@ async def test_a_system_that_reads_over_pop3_gets_the_pop3_settings_at_60x20(tmp
 async def test_pop3_with_the_graph_upstream_is_refused_with_the_way_out(tmp_path):
     app = quiet(make_app(tmp_path / "mw.toml", initial=config()))           # Monitor G5 on EWS
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await tab_to(pilot, "use-relay")
-        await pilot.press("enter")
-        await settle(pilot)
+        await open_relay_dialog(pilot)
         await tab_to(pilot, "relay-upstream")
         await pilot.press("space")                                          # the highlighted first: Graph
         assert app.screen.upstream() == "graph"
