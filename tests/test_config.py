@@ -196,3 +196,17 @@ def test_masked_copy_hides_every_secret_and_leaves_the_config_alone(tmp_path):
     assert sample.SECRET_VALUE not in shown and "Webshop-Passw0rd!" not in shown
     assert sample.SECRET_VALUE[:3] + "********" in shown
     assert cfg.auth.client_secret == sample.SECRET_VALUE and cfg.users[0].password == "Webshop-Passw0rd!"
+
+
+@pytest.mark.parametrize("written", ["{day}T10:00:00", "{day}T10:00:00Z", '"{day}T10:00:00Z"', "{day} 23:59:59+02:00"])
+def test_an_expiry_with_a_time_counts_its_day(tmp_path, capsys, written):
+    """Graph's endDateTime (2027-06-30T10:00:00Z) pasted as secret_expires: its day is the expiry
+    (it crashed every command with a TypeError traceback)."""
+    from wizard.cli.main import main
+    day = date.today() + timedelta(days=200)
+    p = write(tmp_path, GOOD.replace(f"secret_expires = {(date.today() + timedelta(days=400)).isoformat()}",
+                                     "secret_expires = " + written.format(day=day.isoformat())))
+    assert config_io.load(p).auth.secret_expires == day
+    assert main(["show", "--config", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert day.isoformat() in out and "Traceback" not in out

@@ -267,6 +267,50 @@ def test_a_second_writer_waits_for_the_lock(tmp_path):
     assert not any(p.name.endswith(".lock") for p in tmp_path.iterdir())
 
 
+def test_add_clients_at_once_keep_every_client(sandbox, tmp_path):
+    """Six `relay add-client` at the same time: each one's client is in the file with the password it
+    printed (each used to write the file as it had read it, and the last writer undid the others)."""
+    import subprocess
+    import sys
+    from wizard.relay.auth import verify
+    path = config_io.save(sandbox.config(flow="client_secret"), tmp_path / "mw.toml")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    procs = [subprocess.Popen([sys.executable, "-m", "wizard", "relay", "add-client", f"shop{i}", "--from",
+                               sample.SENDER, "--config", str(path)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for i in range(6)]
+    said = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, said
+    clients = {c.name: c for c in config_io.load(path).relay.clients}
+    assert sorted(clients) == [f"shop{i}" for i in range(6)]
+    for i, (out, _) in enumerate(said):
+        assert verify(out.split("password: ", 1)[1].strip(), clients[f"shop{i}"].password_hash)
+
+
+def test_a_command_that_read_the_file_earlier_keeps_what_was_saved_meanwhile(sandbox, tmp_path, monkeypatch):
+    """rotate saved a new secret (or an editor changed a value) after `relay add-client` and `register`
+    read the file: their writes keep it."""
+    from wizard.relay.clients import add_client
+    path = config_io.save(sandbox.config(flow="client_secret"), tmp_path / "mw.toml")
+    early = config_io.load(path)                      # what add-client read
+    theirs = config_io.load(path)
+    theirs.auth.client_secret, theirs.incoming.poll_minutes = NEW_VALUE, 15
+    config_io.save(theirs, path)                       # rotate / an editor, meanwhile
+    config_io.update(path, lambda now: add_client(now, "erp", [sample.SENDER]))
+    kept = config_io.load(path)
+    assert (kept.auth.client_secret, kept.incoming.poll_minutes, kept.relay.clients[0].name) == (NEW_VALUE, 15, "erp")
+    mine = config_io.load(path)                        # register: read, then a long run
+    original = config_io.load(path)
+    mine.microsoft.client_id, mine.auth.client_secret = NEW_ID, "Ab1" + "x" * 37
+    meanwhile = config_io.load(path)
+    meanwhile.outgoing.sender, meanwhile.auth.client_secret = "noreply@contoso.com", NEW_VALUE
+    config_io.save(meanwhile, path)
+    config_io.save_changes(path, original, mine)
+    last = config_io.load(path)
+    assert (last.microsoft.client_id, last.auth.client_secret) == (NEW_ID, "Ab1" + "x" * 37)     # its own changes
+    assert last.outgoing.sender == "noreply@contoso.com" and last.relay.clients[0].name == "erp"   # and theirs
+    assert early.relay is None or not early.relay.clients
+
+
 async def test_wizard_asks_before_replacing_a_config_changed_since_it_was_read(sandbox, tmp_path):
     from screens.app import make_app
     from screens.dialogs.confirm import ConfirmDialog

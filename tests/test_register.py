@@ -428,3 +428,22 @@ def test_plan_guide_steps_exist_in_the_guides():
                 lo, _, hi = span.partition("-")
                 for n in range(int(lo), int(hi or lo) + 1):
                     assert (guide, section, n) in have, (guide, section, n, label)
+
+
+def test_an_edit_made_during_the_registration_stays(sandbox, tmp_path, capsys, monkeypatch):
+    """The admin (or `relay add-client`) changes the file while register waits on Graph: register writes
+    its tenant, client ID and secret onto the file as it is then, and the edit stays."""
+    from wizard.registration.engine import _Run
+    _approve_as(sandbox, sample.ADMIN_USER)
+    path = _fresh(sandbox, tmp_path, protocol="graph")
+    real = _Run.write_config
+
+    def edited_meanwhile(run):
+        path.write_text(path.read_text().replace("poll_minutes = 60", "poll_minutes = 15"))
+        real(run)
+    monkeypatch.setattr(_Run, "write_config", edited_meanwhile)
+    code, doc = _register(capsys, path)
+    assert code == 0, doc
+    cfg = load(path)
+    assert cfg.incoming.poll_minutes == 15
+    assert cfg.microsoft.client_id == doc["client_id"] != "" and cfg.auth.client_secret[3:6] == "8Q~"

@@ -119,18 +119,19 @@ def _create(args) -> int:
 
 def _save(args, info, key_path) -> int:
     from wizard.config.schema import ConfigError
-    from wizard.config.files import load, resolve_path, save
+    from wizard.config.files import resolve_path, update
     path = resolve_path(args.config)
+
+    def use_certificate(cfg) -> None:
+        a = cfg.auth
+        a.flow, a.certificate, a.thumbprint, a.certificate_expires = "certificate", str(key_path), info.thumbprint, \
+            info.expires
+        a.client_secret, a.secret_expires, a.username, a.password = "", None, "", ""   # one method at a time
     try:
-        cfg = load(path, strict=False)
+        update(path, use_certificate, strict=False)     # the file as it is now, under its lock
     except ConfigError as exc:
         print(f"\nmailwizard cert: the config was not changed: {exc.render()}", file=sys.stderr)
         return EXIT_USAGE
-    a = cfg.auth
-    a.flow, a.certificate, a.thumbprint, a.certificate_expires = "certificate", str(key_path), info.thumbprint, info.expires
-    a.client_secret, a.secret_expires, a.username, a.password = "", None, "", ""   # one method at a time
-    try:
-        save(cfg, path)
     except OSError as exc:
         print(f"\nmailwizard cert: cannot write {path}: {exc}", file=sys.stderr)
         return EXIT_FAIL

@@ -149,20 +149,27 @@ def _queue(spool, args) -> int:
 
 
 def _add_client(args, path, cfg) -> int:
-    from wizard.config.files import WriteError, save
+    """Added to the file as it is when written (under its lock): two add-clients at once, or one beside
+    `rotate` or an editor, keep each other's changes."""
+    from wizard.config.files import WriteError, update
+    from wizard.config.schema import ConfigError
     from wizard.relay.clients import ClientError, add_client
+
+    def add(now):
+        return add_client(now, args.name, args.senders, args.mailbox or ""), now.relay.listen
     try:
-        password = add_client(cfg, args.name, args.senders, args.mailbox or "")
+        password, listen = update(path, add)
     except ClientError as exc:
         where = f" in {path}" if "already exists" in str(exc) else ""
         print(f"mailwizard relay add-client: {exc}{where}", file=sys.stderr)
         return EXIT_USAGE
-    try:
-        save(cfg, path)
+    except ConfigError as exc:
+        print(f"mailwizard relay add-client: the config was not changed: {exc.render()}", file=sys.stderr)
+        return EXIT_USAGE
     except WriteError as exc:
         print(f"mailwizard relay add-client: {exc}", file=sys.stderr)
         return EXIT_FAIL
     print(f"password: {password}", flush=True)
-    print(f"client {args.name} added to {path}; SMTP settings: server {cfg.relay.listen}, user {args.name}, "
+    print(f"client {args.name} added to {path}; SMTP settings: server {listen}, user {args.name}, "
           "AUTH PLAIN or LOGIN. A running relay picks it up on SIGHUP.", file=sys.stderr)
     return EXIT_OK

@@ -416,30 +416,94 @@ def save(cfg: Config, path: str | os.PathLike, *, tested: bool = False, expect=A
     (the file as this process last read or wrote it) or a ``fingerprint()``;
     when the file holds something else, ConfigChanged is raised and nothing is
     written. Failures raise WriteError (an OSError) in plain words. Returns the
-    path given."""
+    path given. A command that read the file earlier and changes a part of it
+    uses ``update`` or ``save_changes`` instead: they never undo another writer."""
     path = Path(path).expanduser()
     with locked(path) as target:
-        current = None
-        try:
-            current = target.read_bytes()
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise WriteError(target, plain_reason(exc), exc.errno) from None
-        if expect is not ANY:
-            wanted = _seen.get(str(target), _digest(current) if current is not None else None) \
-                if expect is SEEN else expect
-            now = None if current is None else _digest(current)
-            if now != wanted:
-                raise ConfigChanged(target)
-        # not UTF-8 (a wrong --config): start afresh, the old bytes are kept as .bak
-        existing = None if current is None else current.decode("utf-8-sig", errors="replace")
-        text = render(cfg, existing)
-        _write(target, text.encode("utf-8"), backup=current is not None, mode=0o600)
-        if tested:
-            _write(good_path(target), text.encode("utf-8"), backup=False, mode=0o600)
-        _remember(target, text.encode("utf-8"))
+        _save_locked(cfg, target, tested, expect)
     return path
+
+
+def _save_locked(cfg: Config, target: Path, tested: bool, expect) -> None:
+    current = None
+    try:
+        current = target.read_bytes()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise WriteError(target, plain_reason(exc), exc.errno) from None
+    if expect is not ANY:
+        wanted = _seen.get(str(target), _digest(current) if current is not None else None) \
+            if expect is SEEN else expect
+        now = None if current is None else _digest(current)
+        if now != wanted:
+            raise ConfigChanged(target)
+    # not UTF-8 (a wrong --config): start afresh, the old bytes are kept as .bak
+    existing = None if current is None else current.decode("utf-8-sig", errors="replace")
+    text = render(cfg, existing)
+    _write(target, text.encode("utf-8"), backup=current is not None, mode=0o600)
+    if tested:
+        _write(good_path(target), text.encode("utf-8"), backup=False, mode=0o600)
+    _remember(target, text.encode("utf-8"))
+
+
+def update(path: str | os.PathLike, change, *, strict: bool = True):
+    """Read, change and write the config holding its lock, so that what another
+    writer saved meanwhile (a second ``relay add-client``, ``rotate``, an editor)
+    is kept: ``change(cfg)`` gets the file as it is now. Returns what it returns.
+    Raises ConfigError (the file is broken or gone) or WriteError, writing nothing."""
+    path = Path(path).expanduser()
+    with locked(path) as target:
+        cfg = load(target, strict=strict)
+        result = change(cfg)
+        _save_locked(cfg, target, False, ANY)
+    return result
+
+
+def save_changes(path: str | os.PathLike, original: Config, cfg: Config, *, strict: bool = False) -> Path:
+    """Write onto the file as it is now the values ``cfg`` changed from ``original``
+    (what this command read earlier), holding the lock: values another writer
+    changed meanwhile stay, unless this command changed the same ones."""
+    from wizard.config.schema import from_dict, to_dict
+    if not real_target(path).exists():
+        return save(cfg, path)
+    before, after = _leaves(to_dict(original)), _leaves(to_dict(cfg))
+    changed = {k: v for k, v in after.items() if before.get(k, _GONE) != v}
+    removed = [k for k in before if k not in after]
+
+    def apply(now: Config) -> None:
+        data = to_dict(now)
+        for key, value in changed.items():
+            *parents, last = key
+            node = data
+            for name in parents:
+                node = node.setdefault(name, {})
+            node[last] = value
+        for *parents, last in removed:
+            node = data
+            for name in parents:
+                node = node.get(name, {})
+            node.pop(last, None)
+        merged, _ = from_dict(data)
+        for name in vars(merged):
+            setattr(now, name, getattr(merged, name))
+
+    update(path, apply, strict=strict)
+    return Path(path).expanduser()
+
+
+_GONE = object()
+
+
+def _leaves(data: dict, prefix: tuple = ()) -> dict:
+    """{("auth", "client_secret"): value, ...}: tables flattened, lists (clients, accounts) kept whole."""
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            out.update(_leaves(value, prefix + (key,)))
+        else:
+            out[prefix + (key,)] = value
+    return out
 
 
 def write_private(path: Path, text: str | bytes, *, backup: bool = False, mode: int = 0o600,

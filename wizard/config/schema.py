@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field, fields, is_dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from wizard.config import fields as f
@@ -241,9 +241,11 @@ def from_dict(data: dict, locate=lambda key: None) -> tuple[Config, list[Problem
     def typed(key: str, value, where: str):
         want = _TYPES[key]
         ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
+        if want is date and isinstance(value, datetime):     # Graph's endDateTime pasted: its day counts
+            return value.date()
         if want is date and isinstance(value, str):
             try:
-                return date.fromisoformat(value.strip())
+                return _day(value.strip())
             except ValueError:
                 ok = False
         if want is date and value == "":
@@ -284,6 +286,14 @@ def from_dict(data: dict, locate=lambda key: None) -> tuple[Config, list[Problem
         else:
             problems.append(Problem(key, f"unknown key '{key}'; known: version, system, {', '.join(_SECTIONS)}, users, relay", locate(key)))
     return cfg, problems
+
+
+def _day(text: str) -> date:
+    """A date, or a date and time (its day), as ISO 8601 text."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).date()
 
 
 def _is_secret_key(key: str) -> bool:

@@ -440,7 +440,7 @@ class _Run:
         self._save(a)
 
     def _save(self, a: Action) -> None:
-        from wizard.config.files import save, write_private
+        from wizard.config.files import save_changes, write_private
         from wizard.config.schema import to_dict
         if to_dict(self.cfg) == to_dict(self.original) and not getattr(self, "secret_file", None):
             self.exists["config_written"] = True
@@ -450,7 +450,7 @@ class _Run:
         if secret_file:
             from pathlib import Path
             write_private(Path(secret_file[0]).expanduser(), secret_file[1] + "\n", backup=True)
-        save(self.cfg, self.path)
+        save_changes(self.path, self.original, self.cfg)     # an edit made meanwhile stays
         self.exists["config_written"] = True
         self.done(a, "written", f"{self.path}: tenant {self.cfg.microsoft.tenant_id}, client "
                                 f"{self.cfg.microsoft.client_id}")
