@@ -143,3 +143,82 @@ def test_the_relay_counts_a_send_from_when_its_request_went(tmp_path):
         d.process(mid)
     assert len(sent) == 30
     assert spool.journal(mids[-1])["next_attempt"] == NOW + 5.0 + 60 + MARGIN
+
+
+def _disk_full(monkeypatch):
+    import errno
+    from wizard.relay import spool as spool_module
+    real = spool_module._write_synced
+
+    def full(path, data):
+        real(path, data[: len(data) // 2])                               # half written, then no room
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(spool_module, "_write_synced", full)
+
+
+def test_a_full_disk_backs_off_instead_of_spinning(tmp_path, monkeypatch):
+    """The journal cannot be written (ENOSPC): the message waits base_delay, then twice that, ... (it was
+    due again at once: 94,000 log lines in 7 s at full CPU, and an empty temp file each time)."""
+    spool, ids, reads, clock, d = _setup(tmp_path, waiting=1)
+    lines = []
+    d.log_line = lines.append
+    mid = ids[0]
+    spool.update(mid, next_attempt=NOW)                                  # due now
+    d.process = lambda m: spool.update(m, attempts=2)                   # any journal write fails now
+    _disk_full(monkeypatch)
+    d._run_one(mid)
+    assert d._due[mid] == NOW + d.base_delay and len(lines) == 1 and "next attempt in 30 s" in lines[0]
+    clock[0] = NOW + d.base_delay
+    d._dispatch()
+    assert d._pool.submitted == [mid]
+    d._run_one(mid)
+    assert d._due[mid] == NOW + 3 * d.base_delay                        # 30 s, then 60 s
+    clock[0] = NOW + 3 * d.base_delay
+    d._dispatch()
+    d._run_one(mid)
+    assert d._due[mid] == NOW + 7 * d.base_delay                        # then 120 s
+    clock[0] = NOW + 3 * d.base_delay + RESCAN + 1                       # a full read keeps the hold
+    assert clock[0] < NOW + 7 * d.base_delay
+    d._dispatch()
+    assert d._pool.submitted == [mid, mid] and d._due[mid] == NOW + 7 * d.base_delay
+    assert len(lines) == 3
+    assert list(spool.tmp.iterdir()) == []                               # no empty temp files left
+    monkeypatch.undo()
+    clock[0] = NOW + 7 * d.base_delay
+    d.process = lambda m: spool.update(m, attempts=2, next_attempt=NOW + 3600)   # room again: it works
+    d._run_one(mid)
+    assert d._due[mid] == NOW + 3600 and not d._held
+
+
+def test_a_message_buried_on_a_full_disk_stays_queued_whole(tmp_path, monkeypatch):
+    from wizard.relay.status import status
+    spool, ids, reads, clock, d = _setup(tmp_path, waiting=1)
+    _disk_full(monkeypatch)
+    import pytest
+    with pytest.raises(OSError):
+        spool.bury(ids[0], last_error="gave up")
+    monkeypatch.undo()
+    assert (spool.queue / f"{ids[0]}.eml").exists() and not list(spool.dead.iterdir())
+    st = status(spool, "graph")
+    assert [m["id"] for m in st["retrying"]] == ids and st["dead"] == 0
+
+
+def test_transient_failures_are_tried_until_max_age_not_a_backoff_short_of_it(tmp_path):
+    """max_age 2m, backoff 30 s, 60 s, 120 s: the third wait is cut to end at max_age, where the last
+    attempt is made; only its failure buries the message (it was buried at 90 s, 30 s short)."""
+    from types import SimpleNamespace
+
+    from wizard.diagnosis.catalogue import lookup
+    spool, ids, reads, clock, d = _setup(tmp_path, waiting=1)
+    d.cfg, d.rand = SimpleNamespace(relay=SimpleNamespace(max_age="2m", max_age_seconds=120.0)), lambda: 0.5
+    mid = ids[0]
+    spool.update(mid, received=NOW, attempts=0, next_attempt=NOW, dsn=True)      # dsn: no bounce to queue
+    throttled = lookup("http.429")
+    tried = []
+    while spool.journal(mid) is not None:
+        clock[0] = spool.journal(mid)["next_attempt"]
+        tried.append(clock[0] - NOW)
+        d._failed(spool.journal(mid), throttled, 120.0)
+    assert tried == [0, 30, 90, 120]
+    [dead] = spool.journals("dead")
+    assert dead["attempts"] == 4 and dead["last_error"].startswith("gave up after 4 attempts (max_age 2m)")

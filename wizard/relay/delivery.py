@@ -131,6 +131,8 @@ class Delivery:
         # the queue's schedule: id -> next attempt. Kept by the accepts (wake), the workers (after each
         # attempt) and a full read of the journals at start, after `relay queue retry|drop` and every RESCAN s
         self._due: dict[str, float] = {}
+        self._held: dict[str, float] = {}          # not before (after an internal error, e.g. a full disk)
+        self._troubles: dict[str, int] = {}        # internal errors in a row: the backoff
         self._touched: set[str] | None = None         # ids changed while a full read runs
         self._scanned_at: float | None = None
         self._mark = 0
@@ -195,7 +197,7 @@ class Delivery:
         for mid in self.spool.ids():
             j = self.spool.journal(mid)
             if j is not None:
-                fresh[mid] = float(j.get("next_attempt") or 0)
+                fresh[mid] = max(float(j.get("next_attempt") or 0), self._held.get(mid, 0.0))
         with self._wake:
             for mid in self._touched:               # newer than what the read saw
                 if mid in self._due:
@@ -209,6 +211,8 @@ class Delivery:
         now, soonest = self.clock(), 1.0
         mark, last = self.spool.changed_mark(), self._scanned_at
         if last is None or mark != self._mark or not last <= now < last + RESCAN:
+            if mark != self._mark:
+                self._held.clear()                  # `relay queue retry|drop`: the operator's word goes
             self._scanned_at, self._mark = now, mark
             self._scan()
         with self._wake:
@@ -231,13 +235,29 @@ class Delivery:
     def _run_one(self, mid: str) -> None:
         try:
             self.process(mid)
-        except Exception as exc:          # a bug must not stop the relay: try again later
-            self.log_line(f"{mid}: internal error {type(exc).__name__}: {exc}; trying again later")
-            self.spool.update(mid, next_attempt=self.clock() + self.base_delay)
+            self._held.pop(mid, None)
+        except Exception as exc:          # a bug, a full disk: must not stop the relay; try again later
+            tries = self._troubles[mid] = self._troubles.get(mid, 0) + 1
+            delay = min(self.base_delay * 2 ** (tries - 1), self.max_delay)
+            self._held[mid] = self.clock() + delay   # kept here too: the journal may not be writable
+            self.log_line(f"{mid}: internal error {type(exc).__name__}: {exc}; next attempt in {delay:.0f} s")
+            try:
+                self.spool.update(mid, next_attempt=self._held[mid])
+            except OSError:
+                pass
         finally:
-            j = self.spool.journal(mid)
+            try:
+                j = self.spool.journal(mid)
+            except OSError:
+                j = {}
+            if j is None:
+                self._held.pop(mid, None)
+                self._troubles.pop(mid, None)
+            elif mid not in self._held:
+                self._troubles.pop(mid, None)
             with self._wake:
-                self._note(mid, None if j is None else float(j.get("next_attempt") or 0))
+                self._note(mid, None if j is None else max(float(j.get("next_attempt") or 0),
+                                                           self._held.get(mid, 0.0)))
                 self._inflight.discard(mid)
                 self._woken = True
                 self._wake.notify_all()
@@ -284,7 +304,9 @@ class Delivery:
         said = f"{d.code}: {d.cause}"
         if is_transient(d):
             delay = min(self.base_delay * 2 ** (attempts - 1), self.max_delay) * (0.5 + self.rand())
-            if now + delay <= float(j.get("received") or now) + max_age:
+            deadline = float(j.get("received") or now) + max_age
+            delay = min(delay, deadline - now)         # the last attempt is at max_age, not a backoff before it
+            if delay > 0:
                 self.spool.update(mid, attempts=attempts, next_attempt=now + delay, last_error=said)
                 self.log_line(f"{mid}: attempt {attempts} failed ({d.code}); next attempt in {delay:.0f} s")
                 return

@@ -213,8 +213,12 @@ class Spool:
 
     def _write_journal(self, folder: Path, j: dict) -> None:
         tmp = self.tmp / f"{j['id']}.json.{secrets.token_hex(3)}"
-        _write_synced(tmp, json.dumps(j).encode())
-        os.replace(tmp, folder / f"{j['id']}.json")
+        try:
+            _write_synced(tmp, json.dumps(j).encode())
+            os.replace(tmp, folder / f"{j['id']}.json")
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
         sync_folder(folder)
 
     def delivered(self, mid: str, **changes) -> None:
@@ -238,9 +242,16 @@ class Spool:
             if j is None:
                 return None
             j.update(changes, state="dead", dead_at=time.time())
+            moved = False
             with contextlib.suppress(FileNotFoundError):
                 os.replace(self.queue / f"{mid}.eml", self.dead / f"{mid}.eml")
-            self._write_journal(self.dead, j)
+                moved = True
+            try:
+                self._write_journal(self.dead, j)
+            except OSError:              # a full disk: the message stays queued, whole
+                if moved:
+                    os.replace(self.dead / f"{mid}.eml", self.queue / f"{mid}.eml")
+                raise
             (self.queue / f"{mid}.json").unlink(missing_ok=True)
             sync_folder(self.queue)
             return j
