@@ -61,19 +61,25 @@ class DemoInfo:
         return cls(host, port, base_url, str(get("ca_path")), int(get("smtp_port") or 0),
                    int(get("imap_port") or 0))
 
-    def apply(self, cfg: Config) -> None:
+    def apply(self, cfg: Config) -> set[str]:
         """Point a config at the sandbox (TLS still verified, against its CA), on
-        the servers of the config's protocols."""
+        the servers of the config's protocols. Returns the keys it set: what was
+        typed or loaded for them (an earlier run's sandbox) no longer holds."""
         cfg.endpoints.authority = self.base_url
         cfg.endpoints.ca_bundle = self.ca_path
         cfg.outgoing.server = self.host
         cfg.outgoing.port = self.smtp_port if cfg.outgoing.protocol == "smtp" and self.smtp_port else self.port
+        keys = {"endpoints.authority", "endpoints.ca_bundle", "outgoing.server", "outgoing.port"}
         if cfg.incoming.protocol == "imap" and self.imap_port:
             cfg.incoming.server, cfg.incoming.port = self.host, self.imap_port
+            keys |= {"incoming.server", "incoming.port"}
         elif cfg.incoming.protocol in ("ews", "graph") and (cfg.incoming.server or cfg.incoming.port):
             cfg.incoming.server, cfg.incoming.port = self.host, self.port   # not a dead sandbox's port
+            keys |= {"incoming.server", "incoming.port"}
         if "graph" in (cfg.outgoing.protocol, cfg.incoming.protocol):
             cfg.endpoints.graph_url = self.base_url
+            keys.add("endpoints.graph_url")
+        return keys
 
 
 class _Loaded:
@@ -536,8 +542,9 @@ def make_app(config_path, *, demo=None, initial: Config | None = None,
             cfg = cfg or Config()
             from wizard.config.drafts import load_draft
             draft = load_draft(path)
-        if info is not None:
-            info.apply(cfg)
+        if info is not None:   # the sandbox running now, not the one the file names
+            replaced = info.apply(cfg)
+            problems = [p for p in problems or [] if p.field not in replaced]
         return {"config_path": path, "config": cfg, "guide": guide_data.load(),
                 "load_error": load_error, "problems": problems or [], "pending_draft": draft}
 

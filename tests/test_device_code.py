@@ -282,3 +282,18 @@ def test_display_shows_the_code_large_and_a_qr_code():
     assert device_code.big_text(flow.code_display) in text
     assert "▀" in text or "▄" in text                      # the QR code (segno installed)
     assert all(len(line) <= 78 for line in text.splitlines())
+
+
+@pytest.mark.parametrize("width", [40, 53])
+def test_display_fits_a_narrow_window_without_cutting_a_word(width):
+    url = "https://127.0.0.1:41234/devicelogin"
+    flow = device_code.Flow("B9GQP3N2L", url, 900, 5, "")
+    text = device_code.display(flow, width=width)
+    lines = text.splitlines()
+    assert all(len(line) <= width for line in lines), text
+    frame = lines[:next(n for n, line in enumerate(lines) if n and line.startswith("+")) + 1]
+    assert all(line[0] in "+|" and line[-1] in "+|" and len(line) == len(frame[0]) for line in frame)
+    inside = " ".join(line.strip("|").strip() for line in frame[1:-1])
+    assert "open this page:" in " ".join(inside.split())
+    assert "the account the system should use" in " ".join(inside.split())
+    assert url in inside.replace(" ", "") and "B 9 G" in inside

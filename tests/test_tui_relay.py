@@ -309,3 +309,37 @@ def test_security_follows_the_relay_certificate_and_dates_follow_the_guide():
     assert "was switched off for good on 2027-04-01" in rs.offer(monitor, today=date(2027, 5, 1))
     monitor.microsoft.exchange = "on_premises"
     assert rs.offer(monitor) == ""
+
+
+@pytest.mark.parametrize("size", [SIZE, SMALL], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_a_refused_client_is_said_right_under_its_field_in_view(tmp_path, size):
+    from test_tui_fit import visible
+    app = quiet(make_app(tmp_path / "mw.toml", initial=config()))
+    async with app.run_test(size=size) as pilot:
+        await open_relay_dialog(pilot)
+
+        async def refused(field_id: str) -> str:
+            await pilot.press("f5")
+            await settle(pilot)
+            await pilot.pause()
+            field, said = app.screen.query_one(f"#{field_id}"), app.screen.query_one("#relay-error")
+            assert app.config.relay is None and app.focused is field
+            assert visible(app, field) and visible(app, said), screen_text(app)
+            assert said.region.y == field.region.bottom          # the line right under the field
+            return shown(app, "#relay-error")
+
+        app.screen.query_one("#relay-name", Input).value = "my esm"
+        said = await refused("relay-name")
+        assert said.startswith("! Client name: must be letters, digits and . _ - @") and "NAME" not in said
+        app.screen.query_one("#relay-name", Input).value = "esm"
+        app.screen.query_one("#relay-sender", Input).value = ""
+        said = await refused("relay-sender")
+        assert said.startswith("! Sender: give at least one sender address")
+
+
+def test_the_cli_keeps_naming_its_argument_the_dialog_gets_the_words_alone():
+    from wizard.relay.clients import ClientError, add_client
+    with pytest.raises(ClientError) as e:
+        add_client(config(), "my esm", ["erp@contoso.com"])
+    assert str(e.value).startswith("NAME must be letters")            # `relay add-client NAME`
+    assert e.value.detail.startswith("must be letters") and e.value.field == "name"

@@ -120,11 +120,17 @@ class RelayScreen(Screen):
         self.focus_next()
 
     def error(self, text: str, focus: str | None = None) -> None:
+        """Say what is wrong right under the field it names (``focus``), focus that field
+        and scroll the message into view: where the user looks after F5."""
         box = self.query_one("#relay-error", Static)
         box.update(f"! {text}" if text else "")
         box.display = bool(text)
         if focus:
-            self.query_one(focus).focus()
+            field = self.query_one(focus)
+            self.query_one("#relay-body").move_child(box, after=field)
+            field.focus()
+            self.call_after_refresh(self.query_one("#relay-body").scroll_to_widget, box, animate=False,
+                                    immediate=True)   # before the focus's own scroll, which then keeps it
 
     def upstream(self) -> str | None:
         found = self.query("#relay-upstream")
@@ -158,7 +164,7 @@ class RelayScreen(Screen):
             password = add_client(cfg, name, [sender])
         except ClientError as exc:
             cfg.relay = before[0]
-            return self.error(f"{'Client name' if exc.field == 'name' else 'Sender'}: {exc}",
+            return self.error(f"{'Client name' if exc.field == 'name' else 'Sender'}: {exc.detail}",
                               "#relay-name" if exc.field == "name" else "#relay-sender")
         relay.listen = listen
         if choice is not None and self.apply_upstream is not None:

@@ -154,9 +154,11 @@ class DraftKeeper:
         """Take over the draft's values (the stage is entered by the caller)."""
         app = self.app
         app.config = draft.cfg
-        if app.demo is not None:
-            app.demo.apply(app.config)   # the sandbox listens on a new port each run
-        app.drafts = dict(draft.raw)
+        raw = dict(draft.raw)
+        if app.demo is not None:   # the sandbox listens on a new port each run
+            for key in app.demo.apply(app.config):
+                raw.pop(key, None)   # the old run's server and port, as typed
+        app.drafts = raw
         # secrets left out of a draft mean the user said no (asked when the first one was
         # filled); a draft without any secret yet leaves the question for later
         app.keep_secrets = True if draft.secrets_kept else (False if draft.missing_secrets else None)

@@ -123,6 +123,7 @@ class DeviceCodePanel(Vertical):
         super().__init__(**kwargs)
         self.cancel = threading.Event()
         self.running = False
+        self.flow = None       # the code shown (drawn again to the panel's width on a resize)
 
     def compose(self) -> ComposeResult:
         auth = self.app.config.auth
@@ -167,14 +168,26 @@ class DeviceCodePanel(Vertical):
         for name in ("-warning", "-error", "-pass"):
             box.set_class(name == cls, name)
 
-    def show_code(self, text: str) -> None:
+    def show_code(self, flow) -> None:
         if not self.is_attached:
             return
+        self.flow = flow
         box = self.query_one("#device-code", Static)
-        box.update(text)
+        self.draw_code()
         box.display = True
         box.border_title = "Device sign-in"
         self.call_after_refresh(box.scroll_visible, animate=False)
+
+    def draw_code(self) -> None:
+        """The framed instructions as wide as the box's inside (the frame never wraps)."""
+        from wizard.identity import device_code
+        box = self.query_one("#device-code", Static)
+        width = self.content_size.width - box.styles.gutter.width
+        box.update(device_code.display(self.flow, width=max(width, 20)))
+
+    def on_resize(self) -> None:
+        if self.flow is not None and self.query_one("#device-code").display:
+            self.draw_code()
 
     def tick(self, seconds: int) -> None:
         self.status(f"Waiting for the sign-in: the code expires in {seconds // 60}:{seconds % 60:02d}. "
@@ -200,7 +213,7 @@ class DeviceCodePanel(Vertical):
         call = self.app.call_from_thread
         try:
             flow = device_code.start(cfg)
-            call(self.show_code, device_code.display(flow, width=72))
+            call(self.show_code, flow)
             result = device_code.wait(cfg, flow, cancel=cancel,
                                       on_tick=lambda s: None if cancel.is_set() else call(self.tick, s))
         except AuthError as exc:

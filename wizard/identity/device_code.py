@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import textwrap
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -378,15 +379,20 @@ def display(flow: Flow, *, qr: bool = True, width: int = 78, who: str = "the acc
             "2. Type this code:", "", code, "",
             f"3. Sign in there with {who}", "(MFA is fine).", ""]
     inner = min(max(len(r) for r in rows) + 6, max(width - 2, 20))
+    # a row wider than the frame is wrapped inside it (a long address by characters), never cut
+    rows = [piece for r in rows for piece in (textwrap.wrap(r, inner - 2, break_on_hyphens=False) or [""])]
     lines = ["+" + "-" * inner + "+"]
-    lines += ["|" + r[:inner].center(inner) + "|" for r in rows]
+    lines += ["|" + r.center(inner) + "|" for r in rows]
     lines.append("+" + "-" * inner + "+")
-    if len(flow.user_code) * 5 + 4 <= width:
-        lines += ["", "The code, large:", "", big_text(flow.code_display)]
+    big = big_text(flow.code_display)
+    if max(len(line) for line in big.splitlines()) <= width:
+        lines += ["", "The code, large:", "", big]
     text = "\n".join(lines)
     if qr:
         picture = qr_text(flow.verification_uri)
-        if picture:
+        if picture and max(len(line) for line in picture.splitlines()) > width:
+            text += "\n\n(No QR code: the window is too narrow.)"
+        elif picture:
             text += "\n\nOr scan this QR code to open the page:\n" + picture
         else:
             text += "\n\n(QR code not shown: install the optional 'segno' package for it.)"

@@ -16,9 +16,10 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 class ClientError(ValueError):
     """A bad name, address or a duplicate: the message names the field and what is expected."""
 
-    def __init__(self, field: str, message: str):
+    def __init__(self, field: str, message: str, detail: str | None = None):
         super().__init__(message)
         self.field = field
+        self.detail = detail or message   # for a form that names the field itself (no CLI's NAME)
 
 
 def check_name(name: str) -> str | None:
@@ -36,7 +37,7 @@ def add_client(cfg, name: str, senders: list[str], mailbox: str = "") -> str:
     name = (name or "").strip()
     problem = check_name(name)
     if problem:
-        raise ClientError("name", f"NAME {problem}")
+        raise ClientError("name", f"NAME {problem}", problem)
     senders = [a.strip() for a in senders if a and a.strip()]
     if not senders:
         raise ClientError("senders", "give at least one sender address the client may use")
