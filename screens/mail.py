@@ -147,15 +147,35 @@ class MailScreen(StageScreen):
         return True
 
     def action_users(self) -> None:
+        self.commit()
+        self.open_users()
+
+    def open_users(self, focus: str | None = None) -> None:
         from screens.dialogs.users import UsersScreen
 
         def closed(_=None) -> None:
             n = len(self.cfg.users)
-            self.query_one("#users-line", Static).update(
-                f"Per-user e-mail settings (guide 003, e.g. WEBSHOP): {n} user(s). Press F7 to add or change them.")
+            for line in self.query("#users-line").results(Static):
+                line.update(f"Per-user e-mail settings (guide 003, e.g. WEBSHOP): {n} user(s). "
+                            "Press F7 to add or change them.")
 
-        self.commit()
-        self.app.push_screen(UsersScreen(), closed)
+        self.app.push_screen(UsersScreen(focus), closed)
+
+    def focus_field(self, key: str | None) -> bool:
+        """A per-user field (``users[n].username``, from a failed ``user:NAME`` test
+        step) is in the F7 dialog: open it on that user's field."""
+        from screens.dialogs.users import USER_KEY
+        m = USER_KEY.match(key or "")
+        if m is None:
+            return super().focus_field(key)
+        if int(m.group(1)) >= len(self.cfg.users):
+            return False
+        for button in self.query("#users-button"):   # focused under the dialog: where F7 is
+            self.show_focused(button)
+        if self.initial_focus == key:
+            self.initial_focus = None                # open the dialog once, not again on a rebuild
+        self.call_after_refresh(self.open_users, key)
+        return True
 
     def store(self, key: str, value) -> None:
         if key == ESM_MAILBOX:

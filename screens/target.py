@@ -33,6 +33,9 @@ FALLBACK_FLOWS = {
                         "Microsoft discourages this flow"],
     },
 }
+# The config fields chosen on this stage, by their widget (see wizard.check.model.TARGET_FIELDS).
+CHOICE_IDS = {"system": "#system", "auth.flow": "#flow", "outgoing.protocol": "#protocol",
+              "incoming.protocol": "#protocol", "microsoft.exchange": "#on-prem"}
 COMMON_LIMITS = [
     "Only one authentication method can be active at a time.",
     "The guides register a single-tenant app (this organisation's directory only).",
@@ -126,6 +129,18 @@ class TargetScreen(StageScreen):
             for _ in range(max(radio_set.pressed_index, 0)):
                 radio_set.action_next_button()
         self.update_note()
+        if self.initial_focus in CHOICE_IDS:   # `g` from the test stage: the choice to change
+            self.call_after_refresh(self.focus_field, self.initial_focus)
+
+    def focus_field(self, key: str | None) -> bool:
+        """The choices are config fields too (system, flow, protocols, on-premises)."""
+        if key not in CHOICE_IDS:
+            return super().focus_field(key)
+        found = self.query(CHOICE_IDS[key])
+        if not found:      # not mounted yet: choices_mounted focuses it
+            return False
+        self.show_focused(found.first())
+        return True
 
     async def on_radio_set_changed(self, event) -> None:
         from screens.widgets.protocols import ProtocolPanel, system_changed

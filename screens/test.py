@@ -48,6 +48,8 @@ def step_text(step) -> Text:
                 text.append(str(value))
         if step.status == "fail" and step.screen:
             where = STAGE_NAMES.get(step.screen, step.screen)
+            if str((step.details or {}).get("field", "")).startswith("users["):
+                where += ", per-user settings (F7)"
             text.append(f"\n  Press g to go back to {where} and change it.", style="italic")
     return text
 

@@ -48,6 +48,30 @@ def test_show_masks_the_secret_and_groups_ids(tmp_path, capsys, sandbox):
     assert "3f6a 9c2e 8b1d 4c5e 9a7f 2d4b 6e8c 0a1f" in out
 
 
+def test_show_reads_out_every_server_and_port(tmp_path, capsys, sandbox):
+    """A support call reads `show` aloud: SMTP and IMAP give their server and port
+    (as the EWS URL does), the ports the runtime connects to."""
+    cfg = sandbox.config(flow="client_secret", protocol="smtp+imap")
+    cfg.system = "efecte_esm"
+    path = config_io.save(cfg, tmp_path / "esm.toml")
+    assert main(["show", "--config", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    outgoing = next(line for line in lines if line.startswith("outgoing"))
+    incoming = next(line for line in lines if line.startswith("incoming"))
+    assert f"smtp 127.0.0.1, port {sandbox.smtp_port} (STARTTLS)" in outgoing
+    assert f"imap 127.0.0.1, port {sandbox.imap_port} (TLS)" in incoming and "every 60 min" in incoming
+    from wizard.cli.show import render
+    from wizard.config.schema import Config
+    cloud = Config()                        # Exchange Online defaults: empty IMAP server, port 0
+    cloud.outgoing.protocol, cloud.outgoing.server, cloud.outgoing.port = "smtp", "smtp.office365.com", 587
+    cloud.incoming.protocol = "imap"
+    text = render(cloud, "mw.toml")
+    assert "smtp smtp.office365.com, port 587 (STARTTLS)" in text
+    assert "imap outlook.office365.com, port 993 (TLS)" in text
+    cloud.outgoing.protocol, cloud.outgoing.port, cloud.incoming.protocol = "ews", 443, "ews"
+    assert "ews https://smtp.office365.com:443/EWS/Exchange.asmx" in render(cloud, "mw.toml")
+
+
 def test_profiles_keep_configs_side_by_side(tmp_path, capsys, sandbox, monkeypatch):
     monkeypatch.delenv("MAILWIZARD_CONFIG", raising=False)
     from wizard.config.files import list_profiles, profile_path

@@ -91,3 +91,81 @@ def test_check_warns_about_ews_retirement_on_exchange_online_only(sandbox, monke
     assert config_step.status == expected and "2027" in config_step.summary
     cfg.microsoft.exchange = "on_premises"
     assert conntest.run_check(cfg).steps[0].status == "pass"
+
+
+class _DuringTheBlock(date):
+    """date with today() inside the block (between 2026-10-01 and 2027-04-01)."""
+
+    @classmethod
+    def today(cls):
+        return cls(2026, 12, 7)
+
+
+def test_check_text_keeps_the_allow_list_script_pasteable_and_names_stage_1(sandbox, tmp_path, capsys,
+                                                                             monkeypatch):
+    """The PowerShell lines come out whole, one a line (a `#` comment in a rewrapped
+    paragraph swallowed the rest of the script), and the fix names the stage that
+    holds the protocol (stage 1), not stage 4."""
+    from wizard.check import engine as conntest
+    from wizard.cli.main import main
+    from wizard.config import files as config_io
+    from wizard.guide import retirement
+
+    monkeypatch.setattr(conntest.model, "EXO_HOSTS", conntest.model.EXO_HOSTS + ("127.0.0.1",))
+    monkeypatch.setattr(retirement, "date", _DuringTheBlock)
+    cfg = sandbox.config(flow="client_secret")
+    path = config_io.save(cfg, tmp_path / "mw.toml")
+    main(["check", "--config", str(path)])
+    out = capsys.readouterr().out
+    printed = [line.strip() for line in out.splitlines()]
+    for line in allow_list_commands(cfg.microsoft.client_id).splitlines():
+        assert line.strip() in printed, out
+    fix = " ".join(out.split()[out.split().index("fix:"):])
+    assert "stage 1" in fix and "stage 4" not in fix, out
+    assert any(line.startswith("A blocked call") for line in printed), out      # the prose after it: its own line
+    script = [line.strip() for line in allow_list_commands(cfg.microsoft.client_id).splitlines()]
+    assert [line for line in out.splitlines()[1:] if len(line) > 78 and line.strip() not in script] == []
+
+
+def test_check_text_wraps_prose_but_never_a_command_line_of_a_fix():
+    from wizard.check.engine import Report, Step
+    from wizard.cli.check import render_tree
+
+    command = "  Set-OrganizationConfig -EWSEnabled $true -EwsAllowedAppIDs @{Add=\"%s\"}" % CLIENT
+    fix = ("An Exchange admin can allow this app. In Exchange Online PowerShell, first read the current "
+           "list (the setting replaces the whole list):\n  Get-OrganizationConfig | Select EwsAllowedAppIDs\n"
+           f"then add this app:\n{command}\nChanges can take up to 24 hours, so try again tomorrow.")
+    step = Step("mailbox", "Mailbox", "fail", 5, "EWS is blocked for this app.", code="X-EWS-Policy-Reason",
+                fix=fix)
+    lines = render_tree(Report(False, [step]), "mw.toml", colour=False).splitlines()
+    assert any(line.endswith(command) for line in lines), lines
+    assert any(line.endswith("  Get-OrganizationConfig | Select EwsAllowedAppIDs") for line in lines), lines
+    prose = [line for line in lines if "Set-OrganizationConfig" not in line]
+    assert all(len(line) <= 78 for line in prose), lines
+    assert any(line.strip().startswith("Changes can take") for line in lines), lines   # prose: its own line
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)])
+async def test_g_on_the_retirement_warning_goes_to_the_protocol_choice(sandbox, tmp_path, monkeypatch, size):
+    """The config step's warning names outgoing.protocol: g opens stage 1 with the
+    protocol choice focused (stage 4 only shows the protocol)."""
+    from screens.app import make_app
+    from wizard.check import engine as conntest
+    from wizard.guide import retirement
+    from test_tui import assert_focus_visible, quiet, stage
+
+    monkeypatch.setattr(conntest.model, "EXO_HOSTS", conntest.model.EXO_HOSTS + ("127.0.0.1",))
+    monkeypatch.setattr(retirement, "date", _DuringTheBlock)
+    app = quiet(make_app(tmp_path / "mw.toml", demo=sandbox, initial=sandbox.config(flow="client_secret"),
+                         stage="test"))
+    async with app.run_test(size=size) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        config_step = app.screen.steps[0]
+        assert config_step.status == "warn" and config_step.screen == "target"
+        await pilot.press("g")
+        for _ in range(5):
+            await pilot.pause()
+        assert stage(app) == "target"
+        assert app.focused is not None and app.focused.id == "protocol"
+        assert_focus_visible(app)

@@ -111,3 +111,49 @@ def test_setup_items_say_each_protocol_and_never_a_password():
     assert "password NOT set" in items["Per-user setting 1"]
     assert "EXPIRED 3 days ago" in items["Secret expires"]
     assert all(USER_PASSWORD not in v and SECRET not in v for v in items.values())
+
+
+# The words around the values in the read-back of the setup: never spelled out.
+LABEL_WORDS = ("p papa", "open bracket", "comma", "E capital echo", "d delta", "space", "y yankee")
+
+
+def spelled_setup(cfg, label: str) -> str:
+    text = dict(readback.setup_items(cfg, today=date(2026, 12, 7)))[label]
+    parts = readback.setup_parts(cfg, today=date(2026, 12, 7))[label]
+    return readback.render_readback(label, text, spelled=True, parts=parts)
+
+
+def test_nato_spells_the_servers_port_and_date_not_the_words_around_them():
+    cfg = call_config()
+    cfg.outgoing.server, cfg.outgoing.port = "127.0.0.1", 60115
+    cfg.auth.secret_expires = date(2027, 3, 17)
+    server = spelled_setup(cfg, "Outgoing server")
+    assert "127.0.0.1, port 60115 (EWS)" in server                          # the phrase, shown as it is
+    assert "1 one,  2 two,  7 seven,  . dot" in server and "6 six,  0 zero,  1 one,  1 one" in server
+    expires = spelled_setup(cfg, "Secret expires")
+    assert "2 two,  0 zero,  2 two,  7 seven" in expires and "- dash" in expires
+    for text in (server, expires):
+        assert not [w for w in LABEL_WORDS if w in text], text
+    user = spelled_setup(cfg, "Per-user setting 1")
+    assert "W capital whiskey" in user and "s sierra,  h hotel,  o oscar,  p papa" in user   # WEBSHOP, shop@
+    assert "o oscar,  w whiskey,  n november" not in user                   # not "own user name"
+    plain = dict(readback.setup_items(cfg, today=date(2026, 12, 7)))["Outgoing server"]
+    assert readback.render_readback("Outgoing server", plain) == "Outgoing server\n  " + plain   # n off: as before
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda v: f"{v[0]}x{v[1]}")
+async def test_n_in_the_read_back_spells_only_the_values(tmp_path, size):
+    cfg = call_config()
+    cfg.outgoing.server, cfg.outgoing.port = "127.0.0.1", 60115
+    app = make_app(tmp_path / "mw.toml", initial=cfg, stage="mail")
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await pilot.press("f3", "n")
+        await settle(pilot)
+        items = {item.label: item for item in app.screen.query(ReadBackItem)}
+        for label in ("Outgoing server", "Secret expires"):
+            detail = str(items[label].query_one(".rb-detail", Static).render())
+            assert "zero" in detail and not [w for w in LABEL_WORDS if w in detail], detail
+        sender = str(items[next(l for l, i in items.items() if i.value == s.SENDER)]
+                     .query_one(".rb-detail", Static).render())
+        assert "e echo,  r romeo,  p papa" in sender                   # an ID field: all of it, as before

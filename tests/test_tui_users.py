@@ -69,3 +69,23 @@ async def test_typing_in_the_last_user_field_shows_it_and_its_error(tmp_path, si
         message = app.screen.query_one("#f-users-1-sender-box .field-msg")
         assert on_screen(app, sender) and on_screen(app, message), screen_text(app)
         assert "not-an-address" in screen_text(app)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda v: f"{v[0]}x{v[1]}")
+async def test_going_to_a_users_field_opens_f7_on_that_user(tmp_path, size):
+    """A failed user:NAME step names users[n].<field>: stage 4 opens the F7 dialog there.
+    A user name the user's method hides leads to the method (E-mail method)."""
+    from screens.dialogs.users import UsersScreen
+    app = make_app(tmp_path / "mw.toml", initial=two_users(), stage="ids")
+    app.keep_secrets = False
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        for key, focused in (("users[1].username", "user-1-flow"), ("users[0].password", "f-users-0-password")):
+            app.goto("mail", focus=key)
+            await settle(pilot)
+            await settle(pilot)
+            assert isinstance(app.screen, UsersScreen) and app.focused.id == focused, (key, app.focused)
+            assert on_screen(app, app.focused)
+            await pilot.press("escape")
+            await settle(pilot)
+            assert app.screen.STAGE == "mail" and app.focused.id == "users-button"

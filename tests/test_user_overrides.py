@@ -155,27 +155,37 @@ def test_a_users_password_reference_that_cannot_be_resolved_names_that_user(sand
 
 @pytest.mark.parametrize("size", [(80, 24), (60, 20)])
 async def test_the_wizards_test_stage_tries_the_webshop_user(sandbox, tmp_path, size):
-    """Stage 5 shows the user:WEBSHOP failure with the user's name; g goes to stage 4,
-    where F7 holds the per-user settings."""
+    """Stage 5 shows the user:WEB SHOP failure with the user's name; g opens stage 4's
+    per-user dialog (F7) on that user's field, the field the step names."""
     from screens.app import make_app
-    from test_tui import quiet, screen_text, stage
+    from screens.dialogs.users import UsersScreen
+    from test_tui import assert_focus_visible, quiet, screen_text, stage
     cfg = sandbox.config("password")
-    cfg.users = [_users()[0]]
+    sales, shop = _users()[1], _users()[0]
+    shop.name = "WEB SHOP"
+    cfg.users = [sales, shop]                    # the failing user is the second one
     app = quiet(make_app(tmp_path / "mw.toml", demo=sandbox, initial=cfg, stage="test"))
     async with app.run_test(size=size) as pilot:
         await app.workers.wait_for_complete()
         await pilot.pause()
         failed = [st for st in app.screen.steps if st.status == "fail"]
-        assert [(st.id, st.code) for st in failed] == [("user:WEBSHOP", "AADSTS50034")]
+        assert [(st.id, st.code) for st in failed] == [("user:WEB SHOP", "AADSTS50034")]
         text = screen_text(app)
         for _ in range(40):                      # the failure is scrolled into view
-            if "AADSTS50034" in text:
+            if "AADSTS50034" in text and "per-user settings (F7)" in text:
                 break
             await pilot.press("down")
             text = screen_text(app)
-        assert "Sign in as user WEBSHOP" in text and "Code: AADSTS50034" in text, text
+        assert "Sign in as user WEB SHOP" in text and "Code: AADSTS50034" in text, text
+        assert "per-user settings (F7)" in text, text
         assert "<username>" not in text and "Webshop-Passw0rd!" not in text
         await pilot.press("g")
+        for _ in range(4):
+            await pilot.pause()
+        assert isinstance(app.screen, UsersScreen), stage(app)
+        assert app.focused is not None and app.focused.id == "f-users-1-username"
+        assert app.focused.value == GHOST
+        assert_focus_visible(app)
+        await pilot.press("escape")                 # back under it: stage 4, where F7 is
         await pilot.pause()
-        await pilot.pause()
-        assert stage(app) == "mail"
+        assert stage(app) == "mail" and app.focused.id == "users-button"

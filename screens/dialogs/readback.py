@@ -86,22 +86,24 @@ def groups_per_line(width: int) -> int:
     return 2
 
 
-def detail_text(label: str, value: str, spelled: bool) -> str:
+def detail_text(label: str, value: str, spelled: bool, parts=None) -> str:
     """render_readback without its label line (the item shows the label itself), and
     for a plain value (an address, a server) without the value again: the item
-    shows it already, only its spelling is added."""
-    lines = readback.render_readback(label, value, spelled=spelled).split("\n")[1:]
+    shows it already, only its spelling is added (of ``parts`` alone when given:
+    the values inside a phrase, not its words)."""
+    lines = readback.render_readback(label, value, spelled=spelled, parts=parts).split("\n")[1:]
     if value and not is_hex_id(value):
         lines = lines[1:]
     return "\n".join(lines)
 
 
 class ReadBackItem(Vertical, can_focus=True):
-    def __init__(self, label: str, value: str, per_line: int) -> None:
+    def __init__(self, label: str, value: str, per_line: int, parts=None) -> None:
         super().__init__(classes="rb-item")
         self.label = label
         self.value = value
         self.per_line = per_line
+        self.parts = parts      # [(what, value)] inside a phrase (readback.setup_parts); None: the whole value
 
     def compose(self) -> ComposeResult:
         yield Static(self.label, classes="rb-label", markup=False)
@@ -115,7 +117,7 @@ class ReadBackItem(Vertical, can_focus=True):
         yield detail
 
     def show_spelling(self, spelled: bool) -> None:
-        text = detail_text(self.label, self.value, spelled)
+        text = detail_text(self.label, self.value, spelled, self.parts)
         detail = self.query_one(".rb-detail", Static)
         detail.update(text)
         detail.display = bool(text)
@@ -146,11 +148,12 @@ class ReadBackScreen(Screen[None]):
         per_line = groups_per_line(self.app.size.width)
         with VerticalScroll(id="readback"):
             items = readback_items(self.app, self.under)
+            parts = readback.setup_parts(self.app.config)
             if not items:
                 yield Static("No IDs entered yet: they are typed at stage 3 (IDs) and 4 (mail).",
                              classes="rb-detail")
             for label, value in items:
-                yield ReadBackItem(label, value, per_line)
+                yield ReadBackItem(label, value, per_line, parts.get(label))
             yield Static("Read the groups, then the check letter: the listener types them with "
                          "spaces or dashes and the check letter; the field then confirms it.",
                          classes="field-help")

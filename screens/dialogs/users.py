@@ -50,6 +50,10 @@ class UsersScreen(Screen):
     UsersScreen RadioSet { border: none; padding: 0; }
     """
 
+    def __init__(self, focus: str | None = None) -> None:
+        super().__init__()
+        self.initial_focus = focus      # e.g. "users[1].username": the field a failed test step names
+
     @property
     def users(self) -> list[UserOverride]:
         return self.app.config.users
@@ -63,6 +67,23 @@ class UsersScreen(Screen):
 
     async def on_mount(self) -> None:
         await self.rebuild(0 if self.users else -1)
+        if self.initial_focus:
+            self.focus_field(self.initial_focus)
+
+    def focus_field(self, key: str) -> bool:
+        """Focus a user's field by its config key (``users[n].name`` ... ``.flow``); a
+        user name or password hidden by the user's method focuses that method."""
+        m = USER_KEY.match(key or "")
+        if m is None or int(m.group(1)) >= len(self.users):
+            return False
+        n, name = int(m.group(1)), m.group(2)
+        found = self.query(f"#f-users-{n}-{name}")
+        if name == "flow" or not found or not found.first().parent.display:
+            found = self.query(f"#user-{n}-flow")
+        if not found:
+            return False
+        found.first().focus()
+        return True
 
     async def rebuild(self, focus_row: int) -> None:
         rows = self.query_one("#user-rows", Vertical)

@@ -189,6 +189,7 @@ class _Run(NetworkSteps, TokenSteps, MailboxSteps):
             step.status, step.summary = "warn", f"{warnings[0].field}: {warnings[0].message}"
             from wizard.diagnosis.classify import warning_fix
             step.screen = screen_of(warnings[0].field)
+            step.details["field"] = warnings[0].field
             step.fix = warning_fix(warnings[0].field, step.screen)
             return
         step.status, step.summary = "pass", "All settings are filled in and look right."

@@ -114,10 +114,18 @@ def resolved(value: str) -> str | None:
         return None
 
 
+# Fields chosen on stage 1 (system, sign-in method, protocol, on-premises), though
+# their sections' other fields are typed on stages 3 and 4.
+TARGET_FIELDS = ("system", "auth.flow", "outgoing.protocol", "incoming.protocol", "microsoft.exchange")
+
+
 def screen_of(field_name: str) -> str:
+    """The stage that holds the field (where the wizard changes it)."""
+    if field_name in TARGET_FIELDS:
+        return "target"
     if field_name.startswith(("microsoft.tenant_id", "microsoft.client_id", "auth.")):
         return "ids"
-    if field_name.startswith(("outgoing.", "incoming.", "send_to")):
+    if field_name.startswith(("outgoing.", "incoming.", "send_to", "users[", "users.")):
         return "mail"
     return "target"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 from wizard.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE
@@ -201,18 +202,37 @@ def public_json(report) -> dict:
 
 
 ID_WIDTH = 8     # the step id column; a longer id (mailbox:<address>, user:<name>) gets a line of its own
+_CODE_LINE = re.compile(r"^(\s|[$#@{}(|]|[A-Z][a-z]+-[A-Z]\w*\b|(if|foreach|for|while)\s*[({])")
+
+
+def is_code_line(line: str) -> bool:
+    """A line of a script or command in a step's text (indented, or starting like
+    PowerShell: ``$var``, ``# comment``, ``Verb-Noun``, ``if (``): pasted as it is."""
+    return bool(_CODE_LINE.match(line))
+
+
+def wrap_text(text: str, width: int) -> list[str]:
+    """The text's own lines, prose wrapped to ``width``; a script or command line
+    (``is_code_line``) is kept whole, as a line break inside it would break it when pasted."""
+    import textwrap
+
+    out = []
+    for line in (text or "").splitlines():
+        if is_code_line(line):
+            out.append(line.rstrip())
+        else:
+            out += textwrap.wrap(line, width, break_on_hyphens=False, break_long_words=False) or [""]
+    return out
 
 
 def render_tree(report, path: str, colour: bool, width: int = 78) -> str:
-    import textwrap
-
     lines = [f"mailwizard check  {path}"]
     pad = " " * 20
     column = pad + " " * (ID_WIDTH + 1)         # where every summary line starts
     for s in report.steps:
         tag = paint(f"{SYMBOLS.get(s.status, '?')} {s.status.upper():4}", s.status, colour)
         ms = f"{s.ms:5.0f} ms" if s.status not in ("skip", "pending") else " " * 8
-        summary = textwrap.wrap(s.summary, width - len(column), break_on_hyphens=False)
+        summary = wrap_text(s.summary, width - len(column))
         if len(s.id) <= ID_WIDTH and summary:
             lines.append(f"  {tag}  {ms}  {s.id:<{ID_WIDTH}} {summary.pop(0)}")
         else:
@@ -221,17 +241,17 @@ def render_tree(report, path: str, colour: bool, width: int = 78) -> str:
         body = []
         if s.status in ("fail", "warn"):
             if s.code:
-                body.append(f"code:  {s.code}")
+                body.append(("code:  ", s.code))
             if s.fix:
-                body += [f"fix:   {fl}" if i == 0 else f"       {fl}" for i, fl in enumerate(s.fix.splitlines())]
+                body.append(("fix:   ", s.fix))
             if s.guide_step:
-                body.append(f"guide: {s.guide_step}")
+                body.append(("guide: ", s.guide_step))
             for k in ("trace_id", "correlation_id"):
                 if s.details.get(k):
-                    body.append(f"{k.replace('_', ' ')}: {s.details[k]}")
-        for text in body:
-            lines += textwrap.wrap(text, width, initial_indent=pad, subsequent_indent=pad + "       ",
-                                   break_on_hyphens=False) or [pad]
+                    body.append((f"{k.replace('_', ' ')}: ", str(s.details[k])))
+        for label, text in body:
+            for n, line in enumerate(wrap_text(text, width - len(pad) - 7) or [""]):
+                lines.append((pad + (label if n == 0 else " " * 7) + line).rstrip())
     failed = [s for s in report.steps if s.status == "fail"]
     warned = [s for s in report.steps if s.status == "warn"]
     if report.ok:

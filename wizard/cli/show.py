@@ -39,10 +39,10 @@ def render(cfg, path: str, colour: bool = False, today: date | None = None) -> s
         rows.append(("user name", a.username))
         rows.append(("password", mask_password(a.password) or "(not set)"))
     rows += [
-        ("outgoing", f"{o.protocol} {o.ews_url if o.protocol == 'ews' else o.server}"),
+        ("outgoing", f"{o.protocol} {_server(cfg, 'out')}"),
         ("sender", o.sender),
         ("test recipient", o.test_recipient or "(none)"),
-        ("incoming", f"{i.protocol}, every {i.poll_minutes} min, {len(i.accounts)} account(s)"),
+        ("incoming", f"{i.protocol} {_server(cfg, 'in')}, every {i.poll_minutes} min, {len(i.accounts)} account(s)"),
     ]
     for acc in i.accounts:
         extra = f" user {acc.username}" if acc.username else ""
@@ -62,6 +62,19 @@ def render(cfg, path: str, colour: bool = False, today: date | None = None) -> s
         lines.append(f"{key:<{width}}  {first}")
         lines += [" " * (width + 2) + line for line in more]   # under the value
     return "\n".join(lines)
+
+
+def _server(cfg, direction: str) -> str:
+    """Where the runtime connects, to read aloud: the EWS URL, else the server and
+    its port (SMTP and IMAP with their TLS, Graph its URL)."""
+    from wizard.config.endpoints import mail_endpoint
+    protocol, host, port = mail_endpoint(cfg, direction)
+    if protocol == "ews":
+        return f"https://{host}:{port}/EWS/Exchange.asmx"
+    if protocol == "graph":
+        return (cfg.endpoints.graph_url or cfg.cloud.graph_url).rstrip("/")
+    tls = {"smtp": " (STARTTLS)", "imap": " (TLS)"}.get(protocol, "")
+    return f"{host}, port {port}{tls}"
 
 
 def _id(value: str) -> str:

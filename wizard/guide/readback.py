@@ -145,13 +145,16 @@ def parse_readback(text: str) -> str | None:
     return explain_readback(text)[0]
 
 
-def render_readback(label: str, value: str, *, spelled: bool = False, per_line: int = 4) -> str:
+def render_readback(label: str, value: str, *, spelled: bool = False, per_line: int = 4,
+                    parts: list[tuple[str, str]] | None = None) -> str:
     """The large read-back text for one value (the TUI shows it big).
 
     A GUID (or other hexadecimal ID) is shown in numbered groups of four,
     ``per_line`` groups a line, with its check letter; with ``spelled=True``
     each group is followed by its spelling. Any other value (a domain, an
-    address) is shown as it is, and spelled when asked."""
+    address) is shown as it is, and spelled when asked. A phrase around values
+    ('127.0.0.1, port 587 (SMTP, STARTTLS)') gives its values as ``parts``,
+    [(what, value)] (``setup_parts``): only those are spelled, each under its name."""
     from wizard.config.fields import normalise_guid
 
     value = (value or "").strip()
@@ -164,7 +167,12 @@ def render_readback(label: str, value: str, *, spelled: bool = False, per_line: 
     is_hex = guid is not None or (len(bare) >= 8 and all(c in HEX for c in bare))
     if not is_hex:
         lines.append(f"  {value}")
-        if spelled:
+        if spelled and parts is not None:
+            for what, part in parts:
+                words = spell(part)
+                lines.append(f"    {what} {part}:")
+                lines += ["      " + ",  ".join(words[i:i + 4]) for i in range(0, len(words), 4)]
+        elif spelled:
             words = spell(value)
             lines += ["    " + ",  ".join(words[i:i + 4]) for i in range(0, len(words), 4)]
         return "\n".join(lines)
@@ -185,21 +193,23 @@ def render_readback(label: str, value: str, *, spelled: bool = False, per_line: 
 USER_FLOW_WORDS = {"password": "own user name & password", "client_secret": "the system's sign-in"}
 
 
+def server_parts(cfg, incoming: bool = False) -> tuple[str, list[tuple[str, str]]]:
+    """(phrase, its values): ('outlook.office365.com, port 443 (EWS)',
+    [('server', 'outlook.office365.com'), ('port', '443')])."""
+    from wizard.config.clouds import resolve
+    from wizard.config.endpoints import mail_endpoint
+    protocol = (cfg.incoming if incoming else cfg.outgoing).protocol
+    if protocol == "graph":
+        url = resolve(cfg).graph_url
+        return f"Microsoft Graph, {url}", [("address", url)]
+    _, server, port = mail_endpoint(cfg, "in" if incoming else "out")   # where the runtime connects
+    word = {"smtp": "SMTP, STARTTLS", "imap": "IMAP, TLS", "ews": "EWS"}.get(protocol, protocol.upper())
+    return f"{server}, port {port} ({word})", [("server", server), ("port", str(port))]
+
+
 def server_line(cfg, incoming: bool = False) -> str:
     """'outlook.office365.com, port 443 (EWS)': where a protocol connects, as said on a call."""
-    from wizard.config.clouds import IMAP_PORT, resolve
-    section = cfg.incoming if incoming else cfg.outgoing
-    protocol = section.protocol
-    if protocol == "graph":
-        return f"Microsoft Graph, {resolve(cfg).graph_url}"
-    if incoming and protocol == "imap":
-        return f"{section.server or resolve(cfg).imap_host}, port {section.port or IMAP_PORT} (IMAP, TLS)"
-    if incoming:   # EWS: the outgoing server
-        o = cfg.outgoing
-        server = section.server or (o.server if o.protocol == "ews" else "outlook.office365.com")
-        return f"{server}, port {section.port or 443} (EWS)"
-    word = {"smtp": "SMTP, STARTTLS", "ews": "EWS"}.get(protocol, protocol.upper())
-    return f"{section.server}, port {section.port} ({word})"
+    return server_parts(cfg, incoming)[0]
 
 
 def expiry_line(when, today=None) -> str:
@@ -217,28 +227,51 @@ def setup_items(cfg, today=None) -> list[tuple[str, str]]:
     """What a support call reads back besides the IDs and mailboxes: the servers and
     ports, the secret's expiry, the incoming accounts and the per-user overrides
     ([[users]]). Never a secret or password (only whether one is set)."""
-    items = [("Outgoing server", server_line(cfg))]
+    return [(label, text) for label, text, _ in setup_entries(cfg, today)]
+
+
+def setup_parts(cfg, today=None) -> dict[str, list[tuple[str, str]]]:
+    """{label: [(what, value)]}: the values inside each of ``setup_items``' phrases,
+    the only parts spelled out (a host, a port, a date, an address, a name)."""
+    return {label: parts for label, _, parts in setup_entries(cfg, today)}
+
+
+def setup_entries(cfg, today=None) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """(label, phrase, the phrase's values) for ``setup_items`` and ``setup_parts``."""
+    items = [("Outgoing server", *server_parts(cfg))]
     i = cfg.incoming
     if i.accounts or i.protocol == "imap":
-        items.append(("Incoming server", server_line(cfg, incoming=True)))
+        items.append(("Incoming server", *server_parts(cfg, incoming=True)))
+    expiry = None
     if cfg.auth.flow == "client_secret":
-        items.append(("Secret expires", expiry_line(cfg.auth.secret_expires, today)))
+        expiry = ("Secret expires", cfg.auth.secret_expires)
     elif cfg.auth.flow == "certificate" and cfg.auth.certificate_expires:
-        items.append(("Certificate expires", expiry_line(cfg.auth.certificate_expires, today)))
+        expiry = ("Certificate expires", cfg.auth.certificate_expires)
+    if expiry is not None:
+        label, when = expiry
+        items.append((label, expiry_line(when, today), [("date", when.isoformat())] if when else []))
     for n, acc in enumerate(i.accounts, 1):
-        parts = [acc.address or "(no address yet)"]
+        parts, values = [acc.address or "(no address yet)"], [("address", acc.address)] if acc.address else []
         if acc.username:
             parts.append(f"user {acc.username}")
+            values.append(("user", acc.username))
         if acc.types:
             parts.append("types " + ", ".join(acc.types))
+            values += [("type", t) for t in acc.types]
         if acc.available_to and acc.available_to != "all":
             parts.append(f"available to {acc.available_to}")
-        items.append((f"Incoming account {n}", "; ".join(parts)))
+            values.append(("available to", acc.available_to))
+        items.append((f"Incoming account {n}", "; ".join(parts), values))
     for n, user in enumerate(cfg.users, 1):
         parts = [user.name or "(no name yet)", USER_FLOW_WORDS.get(user.flow, user.flow)]
+        values = [("name", user.name)] if user.name else []
         if user.flow == "password":
             parts.append(f"user {user.username or '(not set)'}")
             parts.append("password set" if user.password else "password NOT set")
+            if user.username:
+                values.append(("user", user.username))
         parts.append(f"sender {user.sender or user.username or 'the system sender'}")
-        items.append((f"Per-user setting {n}", "; ".join(parts)))
+        if user.sender:
+            values.append(("sender", user.sender))
+        items.append((f"Per-user setting {n}", "; ".join(parts), values))
     return items
