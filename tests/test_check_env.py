@@ -101,3 +101,36 @@ def test_a_proxy_name_that_cannot_be_found_is_named_as_the_proxys(sandbox, tmp_p
     assert "proxy.invalid" in dns["summary"] and "HTTPS_PROXY" in dns["summary"]
     assert "The name 127.0.0.1 could not be found" not in dns["summary"]
     assert "HTTPS_PROXY" in dns["fix"] and "spelling of the server name" not in dns["fix"]
+
+
+# -- a CA bundle variable naming a file that is not there --------------------------------------
+
+def test_a_ca_bundle_variable_naming_no_file_is_named_by_check_and_send(sandbox, tmp_path, capsys, monkeypatch):
+    cfg = sandbox.config("client_secret", protocol="graph")
+    cfg.endpoints.ca_bundle = ""                    # the config leaves the CA bundle to the environment
+    path = write(tmp_path, cfg)
+    missing = tmp_path / "nonexist.pem"
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(missing))
+    rc, data = check(capsys, path)
+    config = step(data, "config")
+    assert rc == 1 and config["status"] == "fail"
+    assert "REQUESTS_CA_BUNDLE" in config["summary"] and str(missing) in config["summary"]
+    assert "does not exist" in config["summary"]
+    assert "REQUESTS_CA_BUNDLE" in config["fix"] and "endpoints.ca_bundle" in config["fix"]
+    assert all(s["status"] == "skip" for s in data["steps"][1:])     # no vague TLS failure after it
+
+    body = tmp_path / "body.txt"
+    body.write_text("hello\n")
+    rc, out, err = run(capsys, "send", "--config", path, "--to", sample.RECIPIENT, "--subject", "hi",
+                       "--body-file", str(body))
+    assert rc == 2 and "REQUESTS_CA_BUNDLE" in err and str(missing) in err and "does not exist" in err
+    assert "did not expect" not in err
+
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path))                  # a folder
+    rc, data = check(capsys, path)
+    assert rc == 1 and "SSL_CERT_FILE" in step(data, "config")["summary"] and "folder" in step(data, "config")["summary"]
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", sandbox.ca_path)           # a real file: used, as before
+    rc, data = check(capsys, path)
+    assert rc == 0, data
