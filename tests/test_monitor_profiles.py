@@ -58,6 +58,9 @@ def test_each_profiles_daily_check_keeps_its_own_metrics_file(sandbox, tmp_path,
     assert rc == 0
     rc, prod_units, _ = run(capsys, "--profile", "prod", "export", "systemd")
     assert rc == 0
+    monkeypatch.setenv("MAILWIZARD_PROFILE", "prod")         # the profile chosen by the environment: the same
+    assert run(capsys, "export", "systemd") == (0, prod_units, "")
+    monkeypatch.delenv("MAILWIZARD_PROFILE")
     commands = {"default": check_command(default_units), "prod": check_command(prod_units)}
     files = {name: Path(cmd[cmd.index("--textfile") + 1]) for name, cmd in commands.items()}
     # the default config keeps the file existing installs already scrape

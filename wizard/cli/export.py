@@ -80,9 +80,10 @@ def run(args) -> int:
 
 def _systemd(args) -> int:
     """The units for this config (its path only: no secret), printed or written to the folder -o DIR."""
+    import os
     from pathlib import Path
 
-    from wizard.config.files import resolve_path, write_private
+    from wizard.config.files import ENV_CONFIG, ENV_PROFILE, resolve_path, write_private
     from wizard.monitor.systemd import default_textfile, units
 
     if args.reveal:
@@ -94,6 +95,8 @@ def _systemd(args) -> int:
               "(create it with `mailwizard` or `mailwizard init`, or give --config)", file=sys.stderr)
         return EXIT_USAGE
     profile = getattr(args, "profile", None)
+    if not profile and not args.config and not os.environ.get(ENV_CONFIG):      # $MAILWIZARD_PROFILE chose it
+        profile = os.environ.get(ENV_PROFILE) or None
     textfile = args.textfile or default_textfile(profile)      # one file per profile: each run replaces its file
     if not textfile.endswith(".prom"):
         print(f"mailwizard export: --textfile {textfile}: node_exporter reads only files ending in .prom",
