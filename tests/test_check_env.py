@@ -129,7 +129,8 @@ def test_a_ca_bundle_variable_naming_no_file_is_named_by_check_and_send(sandbox,
     monkeypatch.delenv("REQUESTS_CA_BUNDLE")
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path))                  # a folder
     rc, data = check(capsys, path)
-    assert rc == 1 and "SSL_CERT_FILE" in step(data, "config")["summary"] and "folder" in step(data, "config")["summary"]
+    summary = step(data, "config")["summary"]
+    assert rc == 1 and "SSL_CERT_FILE" in summary and "folder" in summary
 
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", sandbox.ca_path)           # a real file: used, as before
     rc, data = check(capsys, path)
