@@ -197,7 +197,7 @@ def test_all_profiles_are_checked_and_reported_each(sandbox, tmp_path, capsys):
     rc, out, _ = run(capsys, "check", "--all-profiles", "--format", "nagios")
     lines = out.splitlines()
     assert rc == 2 and lines[0].startswith("MAILWIZARD CRITICAL - 2 of 3 profiles not OK")
-    assert "'test_secret_days'=5;30:;7:" in lines[0] and len(lines) == 4
+    assert "'test_secret_days'=5;31:;8:" in lines[0] and len(lines) == 4
     assert lines[3].startswith("test: CRITICAL - secret expires in 5 days")
 
     rc, out, _ = run(capsys, "check", "--all-profiles")

@@ -165,7 +165,8 @@ class _Run(NetworkSteps, TokenSteps, MailboxSteps):
         cfg = self.cfg
         if cfg.auth.flow == "client_secret" and normalise_guid(resolved(cfg.auth.client_secret) or "x"):
             return self.apply(step, lookup("secret.id_pasted", cfg=cfg))
-        problems = validate(cfg)
+        from wizard.config import environment
+        problems = validate(cfg) + environment.problems(cfg)      # e.g. REQUESTS_CA_BUNDLE naming no file
         if cfg.outgoing.server.lower() in model.EXO_HOSTS:   # EWS retirement applies to Exchange Online only
             from wizard.guide.retirement import ews_problem
             problems += [p for p in [ews_problem(cfg)] if p]
@@ -177,7 +178,7 @@ class _Run(NetworkSteps, TokenSteps, MailboxSteps):
             p = errors[0]
             d = lookup("config.invalid", cfg=cfg)
             d.screen = screen_of(p.field)
-            d.fix = f"{p.message} ({d.fix})"
+            d.fix = environment.fix(p.field) if p.field in environment.CA_BUNDLE_VARIABLES else f"{p.message} ({d.fix})"
             step.details["field"] = p.field
             step.details["problems"] = [f"[{e.field}] {e.message}" for e in errors]
             return self.apply(step, d, summary=f"{p.field}: {p.message}")

@@ -17,8 +17,17 @@ class NetworkSteps:
 
     def net_diagnosis(self, exc, host, port, default, label) -> Diagnosis:
         d = netcheck.diagnose(exc, self.cfg, host, port, default, label)
-        if label in netcheck.DIRECT and netcheck.proxy_for(host) and d.code.startswith(("net.", "tls.")):
+        if label in netcheck.DIRECT and netcheck.proxy_for(host, port) and d.code.startswith(("net.", "tls.")):
             d.cause += f" ({SERVICE[label]}, reached directly: the runtime does not use a proxy for it.)"
+        return d
+
+    def proxy_dns_diagnosis(self, exc, host, proxy) -> Diagnosis:
+        var = netcheck.proxy_variable()
+        d = lookup("net.proxy", cfg=self.cfg, host=host, service_message=f"proxy {proxy[0]}:{proxy[1]}: {exc}")
+        d.cause = (f"The name of the proxy {proxy[0]} (from {var}) could not be found (DNS), so {host} "
+                   "cannot be reached through it.")
+        d.fix = (f"Check the proxy's name in {var} and the computer's DNS settings; if this network needs no "
+                 f"proxy, unset {var} (or add {host} to NO_PROXY).")
         return d
 
     def do_dns(self, step: Step) -> None:
@@ -30,6 +39,10 @@ class NetworkSteps:
                 addrs, via = netcheck.resolve(self.cfg, host, port, self.t.timeout[0],
                                               direct=label in netcheck.DIRECT)
             except Exception as exc:
+                proxy = None if label in netcheck.DIRECT else netcheck.proxy_for(host, port)
+                if proxy:       # the name looked up was the proxy's, not the server's
+                    step.details["proxy"] = f"{proxy[0]}:{proxy[1]}"
+                    return self.apply(step, self.proxy_dns_diagnosis(exc, host, proxy))
                 return self.apply(step, self.net_diagnosis(exc, host, port, "net.dns", label))
             step.details[host] = addrs
             found.append(f"{host} -> {addrs[0]}" + (f" (via proxy {via})" if via else ""))
@@ -42,7 +55,7 @@ class NetworkSteps:
             try:
                 via = netcheck.connect(self.cfg, host, port, self.t.timeout, direct=direct)
             except Exception as exc:
-                proxy = None if direct else netcheck.proxy_for(host)
+                proxy = None if direct else netcheck.proxy_for(host, port)
                 if proxy:
                     d = lookup("net.proxy", cfg=self.cfg, host=host,
                                service_message=f"proxy {proxy[0]}:{proxy[1]}: {exc}")

@@ -31,7 +31,8 @@ def add_parser(sub, common) -> None:
     e.add_argument("--reveal", action="store_true", help="sheet only: show secrets instead of masking them")
     e.add_argument("--textfile", metavar="PATH", default=None,
                    help="systemd only: where the daily check writes its metrics (default "
-                        "/var/lib/node_exporter/textfile_collector/mailwizard.prom)")
+                        "/var/lib/node_exporter/textfile_collector/mailwizard.prom, with --profile NAME "
+                        "mailwizard-NAME.prom: one file per profile)")
 
 
 def run(args) -> int:
@@ -79,10 +80,11 @@ def run(args) -> int:
 
 def _systemd(args) -> int:
     """The units for this config (its path only: no secret), printed or written to the folder -o DIR."""
+    import os
     from pathlib import Path
 
-    from wizard.config.files import resolve_path, write_private
-    from wizard.monitor.systemd import DEFAULT_TEXTFILE, units
+    from wizard.config.files import ENV_CONFIG, ENV_PROFILE, resolve_path, write_private
+    from wizard.monitor.systemd import default_textfile, units
 
     if args.reveal:
         print("mailwizard export: --reveal applies to the sheet only (units hold no secret)", file=sys.stderr)
@@ -92,12 +94,15 @@ def _systemd(args) -> int:
         print(f"mailwizard export: config {config} does not exist: the units run mailwizard with it "
               "(create it with `mailwizard` or `mailwizard init`, or give --config)", file=sys.stderr)
         return EXIT_USAGE
-    textfile = args.textfile or DEFAULT_TEXTFILE
+    profile = getattr(args, "profile", None)
+    if not profile and not args.config and not os.environ.get(ENV_CONFIG):      # $MAILWIZARD_PROFILE chose it
+        profile = os.environ.get(ENV_PROFILE) or None
+    textfile = args.textfile or default_textfile(profile)      # one file per profile: each run replaces its file
     if not textfile.endswith(".prom"):
         print(f"mailwizard export: --textfile {textfile}: node_exporter reads only files ending in .prom",
               file=sys.stderr)
         return EXIT_USAGE
-    files = units(config, profile=getattr(args, "profile", None), textfile=textfile)
+    files = units(config, profile=profile, textfile=textfile)
     if not args.output or args.output == "-":
         for name, text in files.items():
             sys.stdout.write(f"# {name}\n{text}\n")

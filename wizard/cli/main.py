@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("report", parents=[common], help="write a support bundle (versions, masked config, last check)",
                        description="Write one text file for support: versions, platform, the config with secrets masked, "
-                                   "and the last check's steps with codes and trace/correlation IDs. "
+                                   "and the last check of this config (its steps with codes and trace/correlation IDs). "
                                    "No secret, password or access token is in it.",
                        epilog="exit codes: 0 written (or printed), 2 the file cannot be written.")
     r.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: print to stdout)")

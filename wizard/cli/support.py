@@ -21,8 +21,18 @@ def state_dir() -> Path:
     return user_state_path("mailwizard", appauthor=False)
 
 
-def last_check_path() -> Path:
-    return state_dir() / "last-check.json"
+def last_check_path(config_path: str | None = None) -> Path:
+    """The last check of any config (``last-check.json``), or of the config at ``config_path``."""
+    if config_path is None:
+        return state_dir() / "last-check.json"
+    import hashlib
+    key = hashlib.sha256(_absolute(config_path).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return state_dir() / f"last-check-{key}.json"
+
+
+def _absolute(config_path: str) -> str:
+    import os
+    return os.path.abspath(os.path.expanduser(str(config_path)))
 
 
 def redact(text: str, secrets) -> str:
@@ -31,14 +41,30 @@ def redact(text: str, secrets) -> str:
 
 
 def record_check(report_json: dict, config_path: str, secrets) -> None:
-    """Keep the last check's step tree (scrubbed) for `mailwizard report`."""
+    """Keep the last check's step tree (scrubbed) for `mailwizard report`: the last of any
+    config, and the last of this config (the report of a config shows only its own)."""
     from wizard.config.files import write_private
     data = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "config": config_path, "report": report_json}
-    try:
-        write_private(last_check_path(), redact(json.dumps(data, indent=2), secrets))
-    except OSError:
-        pass  # a read-only home must not break `check`
+            "config": _absolute(config_path), "report": report_json}
+    text = redact(json.dumps(data, indent=2), secrets)
+    for path in (last_check_path(), last_check_path(config_path)):
+        try:
+            write_private(path, text)
+        except OSError:
+            pass  # a read-only home must not break `check`
+
+
+def last_check_of(config_path: str) -> str | None:
+    """The recorded last check of the config at ``config_path`` (its JSON text), or None."""
+    for path in (last_check_path(config_path), last_check_path()):   # the shared one: records of older versions
+        try:
+            text = path.read_text(encoding="utf-8")
+            recorded = json.loads(text).get("config")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(recorded, str) and _absolute(recorded) == _absolute(config_path):
+            return text
+    return None
 
 
 def masked_config_text(cfg) -> str:
@@ -70,10 +96,12 @@ def build_bundle(cfg, config_path: str, config_error: str | None = None) -> str:
     if cfg is not None:
         lines.append(masked_config_text(cfg))
     lines.append("== last check")
-    p = last_check_path()
-    if p.exists():
-        lines.append(p.read_text(encoding="utf-8"))
+    last = last_check_of(config_path)
+    if last is not None:
+        lines.append(last)
     else:
-        lines.append("(no check recorded yet: run `mailwizard check` first)")
+        from shlex import quote
+        lines.append(f"(no check of this config ({config_path}) recorded yet: run "
+                     f"`mailwizard check --config {quote(config_path)}` first)")
     secrets = secrets_of(cfg) if cfg is not None else []
     return redact("\n".join(lines) + "\n", secrets)

@@ -1,7 +1,7 @@
 """The check as a Nagios / Icinga / Zabbix-agent plugin: one status line with
 performance data, then one line per profile, and the plugin exit code.
 
-    MAILWIZARD WARNING - secret expires in 10 days (2026-12-16) | 'ok'=1;;1:;0;1 'secret_days'=10;30:;7: ...
+    MAILWIZARD WARNING - secret expires in 10 days (2026-12-16) | 'ok'=1;;1:;0;1 'secret_days'=10;31:;8: ...
 
 Exit codes (the plugin convention): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 - CRITICAL: a step failed (including a config that cannot be read), or an end
@@ -11,7 +11,8 @@ Exit codes (the plugin convention): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
   delegated sign-in), or an end date is ``warning_days`` or fewer away.
 - UNKNOWN: mailwizard itself could not run the check (bad options, an internal error).
 Perfdata (``'label'=value[UOM];warn;crit;min;max``, thresholds as plugin
-ranges): ``ok`` (1/0), ``failed`` and ``warned`` (step counts), ``duration``
+ranges that alert exactly when this line's state does, e.g. ``31:;8:`` for the
+defaults 30 and 7): ``ok`` (1/0), ``failed`` and ``warned`` (step counts), ``duration``
 (s), ``secret_days``, ``certificate_days``, ``ews_days`` (days left) and
 ``signin_idle_days`` (delegated flows); with several profiles each label is
 prefixed with the profile name and an underscore.
@@ -21,10 +22,11 @@ from __future__ import annotations
 
 from datetime import date
 
+from wizard.identity.usage import IDLE_WARN_DAYS as IDLE_WARN     # the token step warns at this many days
+
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
 WARNING_DAYS, CRITICAL_DAYS = 30, 7
-IDLE_WARN, IDLE_CRIT = 60, 90
 NOUN = {"secret": "secret", "certificate": "certificate", "ews": "EWS (Exchange Online)"}
 
 
@@ -74,10 +76,14 @@ def perfdata(result, *, prefix: str = "", warning_days: int = WARNING_DAYS, crit
     out = [item("ok", 1 if result.ok else 0, crit="1:", low=0, high=1),
            item("failed", failed, crit="0", low=0), item("warned", warned, warn="0", low=0),
            item("duration", round(result.duration, 3), "s", low=0)]
+    # Plugin ranges alert when the value lies OUTSIDE them ("8:" alerts below 8), and the state above
+    # alerts at ``critical_days`` or fewer days left: so the ranges start one day later.
     for kind, day in result.facts.expiries():
-        out.append(item(f"{kind}_days", (day - today).days, warn=f"{warning_days}:", crit=f"{critical_days}:"))
+        out.append(item(f"{kind}_days", (day - today).days, warn=f"{warning_days + 1}:", crit=f"{critical_days + 1}:"))
     if result.idle_days is not None:
-        out.append(item("signin_idle_days", int(result.idle_days), warn=str(IDLE_WARN), crit=str(IDLE_CRIT), low=0))
+        # The token step warns at IDLE_WARN days or more ("59" alerts above 59); an idle sign-in alone is never
+        # critical (this check just used it): a lapsed one fails the token step, which `failed` carries.
+        out.append(item("signin_idle_days", int(result.idle_days), warn=str(IDLE_WARN - 1), low=0))
     return out
 
 

@@ -17,6 +17,14 @@ from pathlib import Path
 DEFAULT_TEXTFILE = "/var/lib/node_exporter/textfile_collector/mailwizard.prom"
 
 
+def default_textfile(profile: str | None = None) -> str:
+    """Where a config's daily check writes its metrics: one file per profile (node_exporter
+    reads them all), ``mailwizard.prom`` for the default config, ``mailwizard-NAME.prom`` for a profile."""
+    if not profile:
+        return DEFAULT_TEXTFILE
+    return DEFAULT_TEXTFILE[:-len(".prom")] + f"-{profile}.prom"
+
+
 def executable() -> list[str]:
     """The command that runs this mailwizard, as absolute paths: the script this
     process was started as, else ``mailwizard`` on PATH, else this Python with -m wizard."""
@@ -47,10 +55,11 @@ def _user() -> str | None:
         return None
 
 
-def units(config: Path, *, profile: str | None = None, textfile: str = DEFAULT_TEXTFILE,
+def units(config: Path, *, profile: str | None = None, textfile: str | None = None,
           exe: list[str] | None = None, user: str | None = None) -> dict[str, str]:
     """{file name: text} of mailwizard[-NAME]-relay.service, -check.service and -check.timer."""
     exe = exe or executable()
+    textfile = textfile or default_textfile(profile)
     user = user if user is not None else _user()
     config = Path(os.path.abspath(Path(config).expanduser()))
     base = f"mailwizard-{profile}" if profile else "mailwizard"

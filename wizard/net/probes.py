@@ -1,8 +1,8 @@
 """The network steps of the connection test: DNS, TCP, TLS, each bounded.
 
-Standard library only (requests is imported only for an https:// proxy).
-When HTTPS_PROXY applies to a host (and NO_PROXY does not exempt it) -- the
-same rule requests uses for MSAL and EWS -- DNS is checked for the proxy's
+Standard library, and requests when a proxy is set: whether HTTPS_PROXY applies
+to a host (NO_PROXY with names, host:port and CIDR ranges) is decided by
+requests' own rule, the one it applies for MSAL, EWS and Graph. Then DNS is checked for the proxy's
 name, TCP by opening a CONNECT tunnel through the proxy to the host (so a
 proxy that refuses the host or wants a sign-in fails here, with its answer),
 and TLS by a handshake with the host inside such a tunnel.
@@ -47,11 +47,18 @@ def targets(cfg) -> list[tuple[str, str, int]]:
     return unique
 
 
-def _proxy_parts(host: str):
-    """urlsplit() of the HTTPS proxy URL used for ``host``, or None."""
+def _bypassed(host: str, port: int | None) -> bool:
+    """NO_PROXY exempts https://host:port: requests' own rule (names, host:port, CIDR), as the runtime."""
+    from requests.utils import should_bypass_proxies
+    name = f"[{host}]" if ":" in host else host
+    return should_bypass_proxies(f"https://{name}" + (f":{port}" if port else ""), no_proxy=None)
+
+
+def _proxy_parts(host: str, port: int | None = None):
+    """urlsplit() of the HTTPS proxy URL used for ``host`` (on ``port``), or None."""
     proxies = urllib.request.getproxies()
     url = proxies.get("https") or proxies.get("all")
-    if not url or urllib.request.proxy_bypass(host):
+    if not url or _bypassed(host, port):
         return None
     parts = urlsplit(url if "://" in url else "http://" + url)
     try:
@@ -61,9 +68,18 @@ def _proxy_parts(host: str):
     return parts if parts.hostname else None
 
 
-def proxy_for(host: str) -> tuple[str, int] | None:
-    """The (host, port) of the HTTPS proxy used for ``host``, or None."""
-    parts = _proxy_parts(host)
+def proxy_variable() -> str:
+    """The environment variable that names the HTTPS proxy (lower case wins, as in urllib and requests)."""
+    import os
+    for name in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        if os.environ.get(name):
+            return name
+    return "HTTPS_PROXY"
+
+
+def proxy_for(host: str, port: int | None = None) -> tuple[str, int] | None:
+    """The (host, port) of the HTTPS proxy used for ``host`` (on ``port``), or None."""
+    parts = _proxy_parts(host, port)
     if parts is None:
         return None
     return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)   # as requests/urllib3
@@ -96,7 +112,7 @@ def tunnel(host: str, port: int, timeout) -> socket.socket | None:
     None when no proxy applies (or it is an https:// proxy, which the TLS step
     checks with a real request). Raises OSError / ProxyRefused."""
     connect_t, read_t = timeout if isinstance(timeout, tuple) else (timeout, timeout)
-    parts = _proxy_parts(host)
+    parts = _proxy_parts(host, port)
     if parts is None or parts.scheme == "https":
         return None
     proxy = (parts.hostname, parts.port or 80)
@@ -133,7 +149,7 @@ def tunnel(host: str, port: int, timeout) -> socket.socket | None:
 def resolve(cfg, host: str, port: int, timeout: float, *, direct: bool = False) -> tuple[list[str], str | None]:
     """The addresses of host (or of its proxy), and the proxy name if any. Bounded by timeout.
     ``direct``: the host is reached without a proxy (SMTP, IMAP)."""
-    proxy = None if direct else proxy_for(host)
+    proxy = None if direct else proxy_for(host, port)
     name, p = proxy or (host, port)
     box: dict = {}
 
@@ -156,7 +172,7 @@ def resolve(cfg, host: str, port: int, timeout: float, *, direct: bool = False) 
 def connect(cfg, host: str, port: int, timeout, *, direct: bool = False) -> str | None:
     """Open and close a TCP connection to host:port -- through a CONNECT tunnel
     when a proxy applies (never when ``direct``). Returns the proxy ("host:port") or None."""
-    proxy = None if direct else proxy_for(host)
+    proxy = None if direct else proxy_for(host, port)
     if proxy is None:
         connect_t = timeout[0] if isinstance(timeout, tuple) else timeout
         with socket.create_connection((host, port), timeout=connect_t):
@@ -214,7 +230,7 @@ def handshake(cfg, host: str, port: int, timeout, *, starttls: bool = False, dir
     connect_t, read_t = timeout if isinstance(timeout, tuple) else (timeout, timeout)
     if starttls:
         return _starttls(cfg, host, port, connect_t, read_t)
-    proxy = None if direct else proxy_for(host)
+    proxy = None if direct else proxy_for(host, port)
     raw = tunnel(host, port, (connect_t, read_t)) if proxy else None
     if proxy and raw is None:   # https:// proxy: let requests do TLS-in-TLS with a real request
         from wizard.net.session import make_session

@@ -67,6 +67,7 @@ class Mailer:
     def from_config(cls, path: str | os.PathLike | None = None, **kwargs) -> "Mailer":
         """Load and validate the config at ``path`` (None: ``config_io.resolve_path``).
         A broken config raises MailError with code ``config.invalid``, naming file, line and field."""
+        from wizard.config import environment
         from wizard.config.schema import ConfigError
         from wizard.config.files import load, resolve_path
         p = resolve_path(path)
@@ -76,6 +77,9 @@ class Mailer:
             raise MailError(Diagnosis("config.invalid", exc.render(),
                                       "Correct the named field in the file, or run `mailwizard` to fix it.",
                                       None, None)) from None
+        for problem in environment.problems(cfg):       # e.g. REQUESTS_CA_BUNDLE naming no file
+            raise MailError(Diagnosis("config.invalid", problem.render(),
+                                      environment.fix(problem.field), None, None))
         return cls(cfg, **kwargs)
 
     # -- transports -----------------------------------------------------------------------
