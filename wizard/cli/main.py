@@ -200,8 +200,18 @@ def quick_wizard_args(argv: list[str]) -> argparse.Namespace | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    _closed_streams_to_devnull()
     _tolerant_streams()
+    _pipe_safe_streams()
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except BrokenPipeError:   # written through a stream kept from before: stop writing, no traceback
+        for stream in (sys.stdout, sys.stderr):
+            _PipeSafe.silence(stream)
+        return EXIT_FAIL
+
+
+def _main(argv: list[str]) -> int:
     args = quick_wizard_args(argv)   # plain `mailwizard` too: no parser to build
     if args is None:
         try:
@@ -285,6 +295,64 @@ def _tolerant_streams() -> None:
                 stream.reconfigure(errors="replace")
             except (AttributeError, ValueError):
                 pass
+
+
+def _closed_streams_to_devnull() -> None:
+    """`mailwizard check >&-`: Python has no sys.stdout (None) when the
+    descriptor is closed. The command runs as usual, its output dropped (and the
+    descriptor taken, so no file the command opens lands on it)."""
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")
+
+
+class _PipeSafe:
+    """A stream whose reader went away (`mailwizard ... | head -1`): what is
+    still written goes to /dev/null, so the command ends as it would, with its
+    exit code and no BrokenPipeError traceback (Python's docs, "Note on SIGPIPE")."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self.silence(self._stream)
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self.silence(self._stream)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    @staticmethod
+    def silence(stream) -> None:
+        """Point the stream's descriptor at /dev/null (its buffered text goes there)."""
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            return
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+
+
+def _pipe_safe_streams() -> None:
+    """Standard output and error that are pipes (not the terminal) in _PipeSafe."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        try:
+            pipe = not isinstance(stream, _PipeSafe) and not stream.isatty() and stream.fileno() >= 0
+        except (AttributeError, OSError, ValueError):   # pytest's capture, a closed stream
+            continue
+        if pipe:
+            setattr(sys, name, _PipeSafe(stream))
 
 
 def _config_source_problem(args) -> str | None:
