@@ -452,3 +452,21 @@ def test_the_textfile_and_the_printed_metrics_of_one_run_are_the_same(sandbox, t
     rc, out, _ = run(capsys, "check", "--format", "prometheus", "--textfile", str(textfile), "--config", path)
     stamp = metrics(out)[("mailwizard_check_timestamp_seconds", frozenset({("profile", "mw")}))]
     assert rc == 0 and textfile.read_text() == out and round(before) <= stamp <= round(time.time())
+
+
+def test_sent_alerts_whose_state_cannot_be_saved_say_so_and_are_not_unsent(sandbox, tmp_path, capsys, monkeypatch):
+    from wizard.monitor import alerts
+    blocked = tmp_path / "state"
+    blocked.write_text("a file where the state folder should be: alerts.json cannot be written")
+    monkeypatch.setattr(alerts, "state_path", lambda: blocked / "alerts.json")
+    path = write(tmp_path, expiring_config(sandbox))
+    rc, out, _ = run(capsys, "check", "--json", "--config", path)
+    step = next(s for s in json.loads(out)["steps"] if s["id"] == "alerts")
+    assert len(inbox(sandbox)) == 1                   # it went out
+    assert step["status"] == "warn" and step["code"] == "alerts.state" and rc == 0
+    assert "1 alert(s) sent, but" in step["summary"] and "next run sends them again" in step["summary"]
+    assert "could not be sent" not in step["summary"] and "tried again" not in step["summary"]
+    assert f"Make {blocked} writable" in step["fix"]
+    rc, out, _ = run(capsys, "check", "--format", "prometheus", "--config", path)
+    assert len(inbox(sandbox)) == 2                   # as it said: sent again
+    assert metrics(out)[("mailwizard_alerts_unsent", frozenset({("profile", "mw")}))] == 0

@@ -200,16 +200,30 @@ def quick_wizard_args(argv: list[str]) -> argparse.Namespace | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    _closed_streams_to_devnull()
     _tolerant_streams()
+    _pipe_safe_streams()
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except BrokenPipeError:   # written through a stream kept from before: stop writing, no traceback
+        for stream in (sys.stdout, sys.stderr):
+            _PipeSafe.silence(stream)
+        return EXIT_FAIL
+
+
+def _main(argv: list[str]) -> int:
     args = quick_wizard_args(argv)   # plain `mailwizard` too: no parser to build
     if args is None:
-        try:
+        if argv[:1] == ["check"] and _nagios(argv):
+            args, said = _nagios_args(argv)
+            if args is None:
+                return _nagios_usage_error(said)
+        else:
             args = build_parser().parse_args(argv)
-        except SystemExit as exc:   # a plugin's usage error is UNKNOWN (3), not CRITICAL (2)
-            if exc.code == EXIT_USAGE and argv[:1] == ["check"] and _nagios(argv):
-                raise SystemExit(3) from None
-            raise
+    return _main_args(args)
+
+
+def _main_args(args: argparse.Namespace) -> int:
     command = args.command or "wizard"
     problem = None if command == "sandbox" else _config_source_problem(args)
     if problem:
@@ -229,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             args.config = str(profile_path(args.profile))
         except ConfigError as exc:
+            if command == "check" and getattr(args, "format", None) == "nagios":
+                from wizard.cli.monitoring import usage_error
+                return usage_error(args, exc.render())
             print(f"mailwizard: {exc.render()}", file=sys.stderr)
             return EXIT_USAGE
     try:
@@ -274,6 +291,49 @@ def _nagios(argv: list[str]) -> bool:
     return "--format=nagios" in argv or any(a == "--format" and b == "nagios" for a, b in zip(argv, argv[1:]))
 
 
+# what to write instead, for the options --format nagios is used with
+_NAGIOS_EXAMPLES = {
+    "--warning-days": "--warning-days 30", "--critical-days": "--critical-days 7",
+    "--config": "--config /etc/mailwizard/mailwizard.toml", "--profile": "--profile production",
+    "--send-to": "--send-to someone@contoso.com", "--format": "--format nagios",
+    "--textfile": "--textfile /var/lib/node_exporter/textfile_collector/mailwizard.prom",
+}
+
+
+def _nagios_args(argv: list[str]) -> tuple[argparse.Namespace | None, str]:
+    """`check --format nagios ...` read by the parser: (the options, "") or,
+    when they are wrong, (None, the usage message argparse wrote)."""
+    import contextlib
+    import io
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said):
+            return build_parser().parse_args(argv), ""
+    except SystemExit as exc:
+        if exc.code in (0, None):     # --help: printed on stdout as usual
+            raise
+        return None, said.getvalue()
+
+
+def _nagios_usage_error(said: str) -> int:
+    """A plugin's usage error: UNKNOWN (3), not CRITICAL (2), and said on
+    stdout's first line (the one Nagios shows) with what to write instead;
+    argparse's usage stays on stderr."""
+    from wizard.cli.monitoring import NAGIOS_UNKNOWN
+    sys.stderr.write(said)
+    error = next((line.split(" error: ", 1)[1] for line in reversed(said.splitlines()) if " error: " in line),
+                 "the options could not be read")
+    option = next((o for o in _NAGIOS_EXAMPLES if o in error), None)
+    if "unrecognized arguments" in error:
+        fix = "leave it out (the options: mailwizard check --help)"
+    elif option:
+        fix = f"write e.g. {_NAGIOS_EXAMPLES[option]}"
+    else:
+        fix = "see mailwizard check --help"
+    print(f"MAILWIZARD UNKNOWN - {' '.join(error.split()).rstrip('.')}; {fix}")
+    return NAGIOS_UNKNOWN
+
+
 def _tolerant_streams() -> None:
     """Output to a non-UTF-8 terminal or file (ISO-8859-1 locale, Windows code
     page when redirected) shows '?' for the step symbols instead of a traceback."""
@@ -285,6 +345,64 @@ def _tolerant_streams() -> None:
                 stream.reconfigure(errors="replace")
             except (AttributeError, ValueError):
                 pass
+
+
+def _closed_streams_to_devnull() -> None:
+    """`mailwizard check >&-`: Python has no sys.stdout (None) when the
+    descriptor is closed. The command runs as usual, its output dropped (and the
+    descriptor taken, so no file the command opens lands on it)."""
+    if sys.stdout is None:
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")
+    if sys.stderr is None:
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")
+
+
+class _PipeSafe:
+    """A stream whose reader went away (`mailwizard ... | head -1`): what is
+    still written goes to /dev/null, so the command ends as it would, with its
+    exit code and no BrokenPipeError traceback (Python's docs, "Note on SIGPIPE")."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self.silence(self._stream)
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self.silence(self._stream)
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+    @staticmethod
+    def silence(stream) -> None:
+        """Point the stream's descriptor at /dev/null (its buffered text goes there)."""
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            return
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+
+
+def _pipe_safe_streams() -> None:
+    """Standard output and error that are pipes (not the terminal) in _PipeSafe."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        try:
+            pipe = not isinstance(stream, _PipeSafe) and not stream.isatty() and stream.fileno() >= 0
+        except (AttributeError, OSError, ValueError):   # pytest's capture, a closed stream
+            continue
+        if pipe:
+            setattr(sys, name, _PipeSafe(stream))
 
 
 def _config_source_problem(args) -> str | None:

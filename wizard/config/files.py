@@ -77,26 +77,45 @@ def backup_path(path: Path) -> Path:
 
 
 class _Locator:
-    """Finds the line of a dotted key in TOML text, for messages."""
+    """Finds the line of a dotted key in TOML text, for messages. The n-th
+    [[name]] table is ``name[n]`` (0-based, as the fields are named), so a key
+    of the second account is found on its own line, not on the first's."""
 
-    HEADER_RE = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\-\" ]+?)\s*\]\]?\s*(#.*)?$")
+    HEADER_RE = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\" ]+?)\s*\]\]?\s*(#.*)?$")
     KEY_RE = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*=")
 
     def __init__(self, text: str):
         self.index: dict[str, int] = {}
+        counts: dict[str, int] = {}
         section = ""
         for n, line in enumerate(text.splitlines(), 1):
             m = self.HEADER_RE.match(line)
             if m:
-                section = m.group(1).replace('"', "").strip()
-                self.index.setdefault(section, n)
+                name = re.sub(r"\s*\.\s*", ".", m.group(2).replace('"', "")).strip()
+                self.index.setdefault(name, n)
+                section = name
+                if m.group(1) == "[[":
+                    counts[name] = counts.get(name, 0) + 1
+                    section = f"{name}[{counts[name] - 1}]"
+                    self.index.setdefault(section, n)
                 continue
             m = self.KEY_RE.match(line)
             if m:
+                plain = re.sub(r"\[\d+\]$", "", section)
+                if plain != section:     # "incoming.accounts.address": the first one's
+                    self.index.setdefault(f"{plain}.{m.group(1)}", n)
                 key = f"{section}.{m.group(1)}" if section else m.group(1)
                 self.index.setdefault(key, n)
 
     def __call__(self, key: str) -> int | None:
+        # "incoming.accounts[1].address" (or that table's header), else the
+        # key without numbers ("alerts.to[1]": a list's item is on its key's line)
+        while "[" in key:
+            if key in self.index:
+                return self.index[key]
+            if "." not in key:
+                break
+            key = key.rsplit(".", 1)[0]
         key = re.sub(r"\[\d+\]", "", key)
         while key:
             if key in self.index:
@@ -144,13 +163,16 @@ def _parse_for_message(text: str, path, error=None) -> dict:
     try:
         return tomlkit.parse(text).unwrap()
     except ParseError as exc:
+        from wizard.config.toml_errors import explain, position
         msg = str(exc)
         msg = re.sub(r"\s*at line \d+ col \d+\s*$", "", msg)
         if "already exists" in msg or error is None:
             hint = ("Each key may appear only once in a table." if "already exists" in msg
                     else "Check quotes around texts and '=' between key and value.")
-            raise ConfigError(f"TOML syntax error: {msg.rstrip('.')}. {hint}", path=path, line=exc.line) from None
-        from wizard.config.toml_errors import explain
+            # the line where the standard parser stopped: the key's second
+            # appearance (tomlkit says where its table ends)
+            line = exc.line if error is None else position(text, error)[0]
+            raise ConfigError(f"TOML syntax error: {msg.rstrip('.')}. {hint}", path=path, line=line) from None
         line, message = explain(text, error)
         raise ConfigError(message, path=path, line=line) from None
     except TOMLKitError as exc:  # duplicate keys and the like

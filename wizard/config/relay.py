@@ -148,18 +148,18 @@ def _clients(items, problem, locate) -> list[RelayClient]:
     for i, item in enumerate(items):
         where = f"relay.clients[{i}]"
         if not isinstance(item, dict):
-            problem(where, "must be a [[relay.clients]] table", locate("relay.clients"))
+            problem(where, "must be a [[relay.clients]] table", locate(where))
             continue
         c = RelayClient()
         for k, v in item.items():
             if k not in _CLIENT_TYPES:
                 problem(f"{where}.{k}", f"unknown key '{k}'; known keys: {', '.join(sorted(_CLIENT_TYPES))}",
-                        locate(f"relay.clients.{k}"))
+                        locate(f"{where}.{k}"))
                 continue
             if not isinstance(v, _CLIENT_TYPES[k]) or (k == "senders" and not all(isinstance(s, str) for s in v)):
                 want = "a list of addresses, e.g. [\"erp@contoso.com\"]" if k == "senders" else \
                     _NAMES[_CLIENT_TYPES[k]]
-                problem(f"{where}.{k}", f"must be {want}", locate(f"relay.clients.{k}"))
+                problem(f"{where}.{k}", f"must be {want}", locate(f"{where}.{k}"))
                 continue
             setattr(c, k, v)
         out.append(c)
@@ -228,19 +228,19 @@ def validate(relay: Relay, problem, locate) -> None:
         where = f"relay.clients[{i}]"
         if not c.name or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}", c.name):
             problem(f"{where}.name", "must be a name of letters, digits and . _ - @ (the SMTP user name)",
-                    locate("relay.clients.name"))
+                    locate(f"{where}.name"))
         elif c.name.lower() in seen:
-            problem(f"{where}.name", f"client '{c.name}' is defined twice", locate("relay.clients.name"))
+            problem(f"{where}.name", f"client '{c.name}' is defined twice", locate(f"{where}.name"))
         seen.add(c.name.lower())
         if not HASH_RE.match(c.password_hash):
             problem(f"{where}.password_hash", "must be a scrypt hash as `mailwizard relay add-client` writes it "
-                    "(scrypt$N$r$p$salt$hash); the password itself is never stored", locate("relay.clients.password_hash"))
+                    "(scrypt$N$r$p$salt$hash); the password itself is never stored", locate(f"{where}.password_hash"))
         if not c.senders:
             problem(f"{where}.senders", "is empty: list the addresses this client may send from",
-                    locate("relay.clients.senders"))
+                    locate(f"{where}.senders"))
         for n, s in enumerate(c.senders):
             checked = f.check_email(s, "Sender address")
             if checked.error:
-                problem(f"{where}.senders[{n}]", checked.error, locate("relay.clients.senders"))
+                problem(f"{where}.senders[{n}]", checked.error, locate(f"{where}.senders"))
         if c.mailbox and f.check_email(c.mailbox).error:
-            problem(f"{where}.mailbox", f.check_email(c.mailbox, "Mailbox").error, locate("relay.clients.mailbox"))
+            problem(f"{where}.mailbox", f.check_email(c.mailbox, "Mailbox").error, locate(f"{where}.mailbox"))

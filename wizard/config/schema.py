@@ -319,19 +319,19 @@ def _table_list(value, cls, key: str, problems, locate) -> list:
     for i, item in enumerate(value):
         where = f"{key}[{i}]"
         if not isinstance(item, dict):
-            problems.append(Problem(where, f"must be a [[{key}]] table", locate(key)))
+            problems.append(Problem(where, f"must be a [[{key}]] table", locate(where)))
             continue
         obj = cls()
         for k, v in item.items():
             if k not in allowed:
-                problems.append(Problem(f"{where}.{k}", f"unknown key '{k}'; known keys: {', '.join(sorted(allowed))}", locate(f"{key}.{k}")))
+                problems.append(Problem(f"{where}.{k}", f"unknown key '{k}'; known keys: {', '.join(sorted(allowed))}", locate(f"{where}.{k}")))
                 continue
             want = _TYPES[f"{key}.{k}"]
             if not isinstance(v, want):
-                problems.append(Problem(f"{where}.{k}", f"must be {_TYPE_NAMES[want]}", locate(f"{key}.{k}")))
+                problems.append(Problem(f"{where}.{k}", f"must be {_TYPE_NAMES[want]}", locate(f"{where}.{k}")))
                 continue
             if k == "types" and not all(isinstance(t, str) for t in v):
-                problems.append(Problem(f"{where}.types", "must be a list of texts, e.g. [\"Monitor-to-Monitor\"]", locate(f"{key}.{k}")))
+                problems.append(Problem(f"{where}.types", "must be a list of texts, e.g. [\"Monitor-to-Monitor\"]", locate(f"{where}.{k}")))
                 continue
             setattr(obj, k, v)
         out.append(obj)
@@ -478,9 +478,9 @@ def validate(cfg: Config, *, today: date | None = None, resolve: bool = True,
         add("incoming.port", f.check_port(i.port))
     for n, u in enumerate(cfg.users):
         if u.flow not in ALL_FLOWS:
-            out.append(Problem(f"users[{n}].flow", f"unknown flow '{u.flow}'; expected one of: {', '.join(ALL_FLOWS)}", locate("users.flow")))
+            out.append(Problem(f"users[{n}].flow", f"unknown flow '{u.flow}'; expected one of: {', '.join(ALL_FLOWS)}", locate(f"users[{n}].flow")))
         if not u.name:
-            out.append(Problem(f"users[{n}].name", "is empty: the user's name in the business system (e.g. WEBSHOP)", locate("users.name")))
+            out.append(Problem(f"users[{n}].name", "is empty: the user's name in the business system (e.g. WEBSHOP)", locate(f"users[{n}].name")))
         if u.flow == "password":
             add(f"users[{n}].username", f.check_username(u.username))
         if u.sender:

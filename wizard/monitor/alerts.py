@@ -11,7 +11,9 @@ once per failing spell. Everything due in one run goes in one mail. What was
 sent is kept in ``alerts.json`` in the user state dir (mode 0600, written
 atomically under a lock), per config file. An alert that cannot be sent is
 tried again on the next run and shows as the failed step ``alerts`` (code
-``alerts.unsent``): the exit code and the metrics carry it.
+``alerts.unsent``): the exit code and the metrics carry it. Sent alerts whose
+state cannot be saved make the step a warning (``alerts.state``): the next run
+sends them again.
 """
 
 from __future__ import annotations
@@ -154,14 +156,18 @@ def process(cfg, config_path, report, facts: Facts, *, profile: str, today: date
                 sent.update({k: stamp for k in alert.marks})
                 if alert.failing is not None:
                     entry["failing"] = alert.failing
+            told = "; ".join(a.subject.partition(': ')[2] for a in alerts)
+            step.status = "pass"
+            step.summary = f"Sent {len(alerts)} alert(s) to {', '.join(cfg.alerts.to)}: {told}."
             try:
                 save_state(config_path, entry)
-            except OSError as exc:
-                diagnosis = _unsaved(exc)
-            else:
-                step.status = "pass"
-                step.summary = (f"Sent {len(alerts)} alert(s) to {', '.join(cfg.alerts.to)}: "
-                                + "; ".join(a.subject.partition(': ')[2] for a in alerts) + ".")
+            except OSError as exc:      # sent all the same: a warning, not a send failure
+                step.status, step.code = "warn", "alerts.state"
+                why = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
+                step.summary = (f"{len(alerts)} alert(s) sent, but {state_path()} cannot be written ({why}), so "
+                                f"the next run sends them again. Sent to {', '.join(cfg.alerts.to)}: {told}.")
+                step.fix = (f"Make {state_path().parent} writable for the user that runs mailwizard (it holds "
+                            "alerts.json, mode 0600); the next run then sends them once more and remembers it.")
         if diagnosis is not None:
             outcome.sent, outcome.diagnosis = False, diagnosis
             step.status, step.code = "fail", "alerts.unsent"
@@ -174,13 +180,6 @@ def process(cfg, config_path, report, facts: Facts, *, profile: str, today: date
     if step.status == "fail":
         report.ok = False
     return outcome
-
-
-def _unsaved(exc: OSError):
-    from wizard.diagnosis.catalogue import Diagnosis
-    return Diagnosis("alerts.state", f"The alerts were sent but {state_path()} cannot be written "
-                                     f"({getattr(exc, 'strerror', None) or exc}), so they would be sent again.",
-                     "Make the user state directory writable for this user (it holds alerts.json, mode 0600).")
 
 
 def _send(cfg, alerts: list[Alert], profile: str, config_path, mailer_factory):
