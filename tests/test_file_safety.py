@@ -304,7 +304,8 @@ def test_a_command_that_read_the_file_earlier_keeps_what_was_saved_meanwhile(san
     meanwhile = config_io.load(path)
     meanwhile.outgoing.sender, meanwhile.auth.client_secret = "noreply@contoso.com", NEW_VALUE
     config_io.save(meanwhile, path)
-    config_io.save_changes(path, original, mine)
+    from wizard.config.changes import save_changes
+    save_changes(path, original, mine)
     last = config_io.load(path)
     assert (last.microsoft.client_id, last.auth.client_secret) == (NEW_ID, "Ab1" + "x" * 37)     # its own changes
     assert last.outgoing.sender == "noreply@contoso.com" and last.relay.clients[0].name == "erp"   # and theirs

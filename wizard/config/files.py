@@ -439,7 +439,7 @@ def save(cfg: Config, path: str | os.PathLike, *, tested: bool = False, expect=A
     when the file holds something else, ConfigChanged is raised and nothing is
     written. Failures raise WriteError (an OSError) in plain words. Returns the
     path given. A command that read the file earlier and changes a part of it
-    uses ``update`` or ``save_changes`` instead: they never undo another writer."""
+    uses ``update`` (or ``changes.save_changes``) instead: they never undo another writer."""
     path = Path(path).expanduser()
     with locked(path) as target:
         _save_locked(cfg, target, tested, expect)
@@ -480,52 +480,6 @@ def update(path: str | os.PathLike, change, *, strict: bool = True):
         result = change(cfg)
         _save_locked(cfg, target, False, ANY)
     return result
-
-
-def save_changes(path: str | os.PathLike, original: Config, cfg: Config, *, strict: bool = False) -> Path:
-    """Write onto the file as it is now the values ``cfg`` changed from ``original``
-    (what this command read earlier), holding the lock: values another writer
-    changed meanwhile stay, unless this command changed the same ones."""
-    from wizard.config.schema import from_dict, to_dict
-    if not real_target(path).exists():
-        return save(cfg, path)
-    before, after = _leaves(to_dict(original)), _leaves(to_dict(cfg))
-    changed = {k: v for k, v in after.items() if before.get(k, _GONE) != v}
-    removed = [k for k in before if k not in after]
-
-    def apply(now: Config) -> None:
-        data = to_dict(now)
-        for key, value in changed.items():
-            *parents, last = key
-            node = data
-            for name in parents:
-                node = node.setdefault(name, {})
-            node[last] = value
-        for *parents, last in removed:
-            node = data
-            for name in parents:
-                node = node.get(name, {})
-            node.pop(last, None)
-        merged, _ = from_dict(data)
-        for name in vars(merged):
-            setattr(now, name, getattr(merged, name))
-
-    update(path, apply, strict=strict)
-    return Path(path).expanduser()
-
-
-_GONE = object()
-
-
-def _leaves(data: dict, prefix: tuple = ()) -> dict:
-    """{("auth", "client_secret"): value, ...}: tables flattened, lists (clients, accounts) kept whole."""
-    out = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            out.update(_leaves(value, prefix + (key,)))
-        else:
-            out[prefix + (key,)] = value
-    return out
 
 
 def write_private(path: Path, text: str | bytes, *, backup: bool = False, mode: int = 0o600,

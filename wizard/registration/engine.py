@@ -440,7 +440,8 @@ class _Run:
         self._save(a)
 
     def _save(self, a: Action) -> None:
-        from wizard.config.files import save_changes, write_private
+        from wizard.config.changes import save_changes
+        from wizard.config.files import write_private
         from wizard.config.schema import to_dict
         if to_dict(self.cfg) == to_dict(self.original) and not getattr(self, "secret_file", None):
             self.exists["config_written"] = True
