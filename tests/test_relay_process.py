@@ -168,6 +168,63 @@ def test_signals_in_a_burst_never_hang_the_relay(tenant_with_senders, tmp_path, 
             relay.kill()
 
 
+def test_sighup_applies_a_new_protocol_and_a_rotated_secret(sandbox, tmp_path, capsys):
+    """`systemctl reload` after the config moved from SMTP to Graph, then after `rotate` wrote a new
+    secret: the next messages go the new way, signed in with the new secret (the running relay kept
+    the Mailer of its start, while `relay status` read the file and said Graph)."""
+    from urllib.parse import quote_plus
+
+    from wizard.config.files import load
+    from wizard.sandbox import sample
+    from wizard.sandbox.tenant import Secret
+    new_secret = "Zt93Q~Pq4WmXc8NvB2LkRj6HsYd1GfU5eTa7OiNw"
+    sb, senders = sandbox, [sample.SENDER]
+    port = free_port()
+    path = _config(sb, tmp_path, port, protocol="smtp")
+    password = _add_client(path, "erp", senders[0], capsys=capsys)
+    log = tmp_path / "relay.log"
+    relay = RelayProcess(path, log)
+    relay.start(port)
+
+    def send(subject: str) -> str:
+        m = message(sender=senders[0], subject=subject)
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
+            s.login("erp", password)
+            s.send_message(m)
+        wait_for(lambda: m["Message-ID"] in inbox_ids(sb, TO), what=subject)
+        return wait_for(lambda: [ln for ln in log.read_text().splitlines() if "delivered from" in ln][-1:],
+                        what="its log line")[0]
+
+    def reload(words: str) -> None:
+        relay.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: words in log.read_text(), what=words)
+    try:
+        assert " over smtp " in send("first")
+        cfg = load(path)
+        graph = sb.config(protocol="graph")
+        cfg.outgoing, cfg.endpoints = graph.outgoing, graph.endpoints
+        save(cfg, path)
+        reload("[endpoints], [outgoing] changed")
+        assert "delivering exactly once over Graph" in log.read_text()
+        assert " over graph " in send("second")
+        app = sb.tenant.app(sample.SECRET_APP_ID)
+        app.secrets.append(Secret(new_secret, "e5f6a7b8-c9d0-4e1f-8a2b-3c4d5e6f7a8b",
+                                  app.secrets[0].expires))
+        cfg = load(path)
+        cfg.auth.client_secret = new_secret
+        save(cfg, path)
+        reload("[auth] changed")
+        sb.clear()
+        assert " over graph " in send("third")
+        assert any(quote_plus(new_secret) in r.body.decode() or new_secret in r.body.decode()
+                   for r in sb.requests if r.path.endswith("/token"))
+        relay.proc.send_signal(signal.SIGTERM)
+        assert relay.proc.wait(20) == 0
+    finally:
+        if relay.proc.poll() is None:
+            relay.kill()
+
+
 def _status_cli(path) -> dict:
     """`mailwizard relay status --json` as its own process (what an operator or a monitor runs)."""
     done = subprocess.run([sys.executable, "-m", "wizard", "relay", "status", "--json", "--config", str(path)],

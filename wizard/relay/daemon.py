@@ -81,7 +81,10 @@ def _serve(cfg, load_again, *, log, stop_event: threading.Event | None = None, r
         log(f"cannot open the spool {relay.spool_path()}: {exc.strerror or exc}")
         return 1
     stopping = threading.Event()        # set once the loop below ends: waits Exchange asked for end then
-    mailer = Mailer(cfg, sleep=stop_aware_sleep(stopping))
+
+    def make_mailer(config):
+        return Mailer(config, sleep=stop_aware_sleep(stopping))
+    mailer = make_mailer(cfg)
     delivery = Delivery(cfg, spool, mailer, log_line=log, **_settle_option(log), **(delivery_options or {}))
     delivery.owed_dsns()
     handler = Handler(relay, spool, on_accept=delivery.wake, log_line=log)
@@ -92,8 +95,8 @@ def _serve(cfg, load_again, *, log, stop_event: threading.Event | None = None, r
         log(f"cannot listen on {relay.listen}: {getattr(exc, 'strerror', None) or exc}")
         mailer.close()
         return 1
-    imap = _start_reader("imap", cfg, mailer, log, lambda: handler.relay)
-    pop3 = _start_reader("pop3", cfg, mailer, log, lambda: handler.relay)
+    imap = _start_reader("imap", cfg, delivery.current, log, lambda: handler.relay)
+    pop3 = _start_reader("pop3", cfg, delivery.current, log, lambda: handler.relay)
     host = relay.host_port()[0]
     tls = "no TLS (loopback only), AUTH PLAIN/LOGIN in plain text" if not relay.certificate else \
         ("implicit TLS" if relay.tls == "implicit" else "STARTTLS required before AUTH")
@@ -120,7 +123,7 @@ def _serve(cfg, load_again, *, log, stop_event: threading.Event | None = None, r
         while not stop.wait(0.5) and not asked["stop"]:
             if asked["reload"]:
                 asked["reload"] = False      # a SIGHUP from here on is read again next round
-                _reload(load_again, handler, delivery, log)
+                _reload(load_again, handler, delivery, log, make_mailer)
     finally:
         stopping.set()
         controller.stop()
@@ -130,7 +133,7 @@ def _serve(cfg, load_again, *, log, stop_event: threading.Event | None = None, r
             pop3.stop()
         log("stopped accepting; finishing the deliveries in flight")
         delivery.stop()
-        mailer.close()
+        delivery.current()[1].close()
         log(f"stopped; {len(spool.ids())} message(s) wait in the spool for the next start")
     return 0
 
@@ -141,9 +144,10 @@ _READERS = {   # kind: (its [relay] key, its name in the log, why it is off on a
 }
 
 
-def _start_reader(kind: str, cfg, mailer, log, relay_of):
+def _start_reader(kind: str, cfg, current, log, relay_of):
     """The IMAP pass-through or the POP3 side (each client's INBOX read over the upstream IMAP), when
-    its [relay] key is set and [incoming] protocol is imap."""
+    its [relay] key is set and [incoming] protocol is imap. ``current()``: the (config, Mailer) in force
+    (a SIGHUP may bring new ones: the next login uses them, while [incoming] stays IMAP)."""
     key, name, needs = _READERS[kind]
     relay = cfg.relay
     listen = getattr(relay, key)
@@ -159,11 +163,19 @@ def _start_reader(kind: str, cfg, mailer, log, relay_of):
         from wizard.relay.imap import ImapPassThrough as Server
     else:
         from wizard.relay.pop3 import Pop3Server as Server
-    upstream = ImapTransport(cfg, mailer.tokens, server=cfg.incoming.server, port=cfg.incoming.port)
+    first_cfg, first_mailer = current()
+    upstream = ImapTransport(cfg, first_mailer.tokens, server=cfg.incoming.server, port=cfg.incoming.port)
+    made = {"for": first_mailer, "transport": upstream}
 
     def open_upstream(mailbox: str):
+        now_cfg, mailer = current()
+        if now_cfg.incoming.protocol != "imap":           # reloaded away from IMAP: the start's, until a restart
+            now_cfg, mailer = first_cfg, first_mailer
+        if made["for"] is not mailer:
+            made.update({"for": mailer, "transport": ImapTransport(now_cfg, mailer.tokens, server=now_cfg.incoming.server,
+                                                                    port=now_cfg.incoming.port)})
         who, address = mailer.reader_of(mailbox)
-        return upstream.open_session(address, who)
+        return made["transport"].open_session(address, who)
     server = Server(relay_of, open_upstream, log_line=log, tls_context=tls_context(relay))
     host, port = split_listen(listen)
     try:
@@ -177,7 +189,13 @@ def _start_reader(kind: str, cfg, mailer, log, relay_of):
     return server
 
 
-def _reload(load_again, handler, delivery, log) -> None:
+def _upstream_of(cfg) -> dict:
+    """What the sign-in, the servers and the delivery come from: every section but [relay]."""
+    from wizard.config.schema import to_dict
+    return {k: v for k, v in to_dict(cfg).items() if k != "relay"}
+
+
+def _reload(load_again, handler, delivery, log, make_mailer=None) -> None:
     try:
         new = load_again()
     except Exception as exc:       # a broken file keeps the running settings
@@ -189,11 +207,21 @@ def _reload(load_again, handler, delivery, log) -> None:
         log(f"reload failed, keeping the running settings: {problem}")
         return
     old = handler.relay
-    handler.relay = new.relay
-    delivery.cfg.relay = new.relay
     fixed = ("listen", "imap_listen", "pop3_listen", "spool", "certificate", "key", "tls", "max_size_mb")
     changed = [k for k in fixed if getattr(old, k) != getattr(new.relay, k)]
     note = f"; {', '.join(changed)} take effect at the next start" if changed else ""
+    running = delivery.cfg
+    was, now = _upstream_of(running), _upstream_of(new)
+    sections = sorted(k for k in set(was) | set(now) if was.get(k) != now.get(k))
+    if sections and make_mailer is not None:     # a rotated secret, another protocol or server: from now on
+        delivery.use(new, make_mailer(new))
+        how = {"graph": "exactly once over Graph", "ews": "exactly once over EWS"}.get(new.outgoing.protocol,
+                                                                                      "at least once over SMTP")
+        note += (f"; [{'], ['.join(sections)}] changed: new deliveries and logins use them (delivering {how}; "
+                 "those in flight finish as they began)")
+    else:
+        running.relay = new.relay
+    handler.relay = new.relay
     log(f"reloaded the config: {len(new.relay.clients)} client(s){note}")
 
 

@@ -114,9 +114,10 @@ class Delivery:
 
     def __init__(self, cfg, spool, mailer, *, log_line=print, workers: int = 4, base_delay: float = 30.0,
                  max_delay: float = 3600.0, clock=time.time, rand=random.random, settle: float = SETTLE):
-        self.cfg = cfg
+        self._upstream = (cfg, mailer)   # swapped whole by use(); a delivery keeps the pair it started with
+        self._local = threading.local()
+        self._retired: list = []
         self.spool = spool
-        self.mailer = mailer
         self.log_line = log_line
         self.workers = workers
         self.base_delay = base_delay
@@ -138,6 +139,30 @@ class Delivery:
         self._mark = 0
         self._pool: ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
+
+    @property
+    def cfg(self):
+        return getattr(self._local, "upstream", self._upstream)[0]
+
+    @cfg.setter
+    def cfg(self, cfg) -> None:
+        self._upstream = (cfg, self._upstream[1])
+
+    @property
+    def mailer(self):
+        return getattr(self._local, "upstream", self._upstream)[1]
+
+    def current(self) -> tuple:
+        """(config, Mailer) in force: what new deliveries and the IMAP/POP3 logins use."""
+        return self._upstream
+
+    def use(self, cfg, mailer) -> None:
+        """A reloaded config and its Mailer: the deliveries that start from now on use them; those in
+        flight finish with theirs (closed at stop)."""
+        old = self._upstream[1]
+        self._upstream = (cfg, mailer)
+        if old is not mailer and old is not None:
+            self._retired.append(old)
 
     @property
     def protocol(self) -> str:
@@ -168,6 +193,9 @@ class Delivery:
             self._thread.join(timeout)
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+        retired, self._retired = self._retired, []
+        for old in retired:                     # the Mailers a reload replaced
+            old.close()
 
     def _loop(self) -> None:
         while True:
@@ -233,6 +261,7 @@ class Delivery:
         return soonest
 
     def _run_one(self, mid: str) -> None:
+        self._local.upstream = self._upstream
         try:
             self.process(mid)
             self._held.pop(mid, None)
@@ -261,6 +290,7 @@ class Delivery:
                 self._inflight.discard(mid)
                 self._woken = True
                 self._wake.notify_all()
+            del self._local.upstream
 
     # -- one message --------------------------------------------------------------------------
     def process(self, mid: str) -> None:
