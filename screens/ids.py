@@ -121,7 +121,9 @@ class IdsScreen(StageScreen):
         self.query_one(self.TENANT_INPUT, Input).value = info.tenant_id
         cloud = ""
         if info.cloud and info.cloud in CLOUDS:
-            self.cfg.microsoft.cloud = info.cloud
+            from screens.widgets.protocols import set_cloud
+            if info.cloud != self.cfg.microsoft.cloud:
+                set_cloud(self.app, info.cloud)   # its servers too, as the choice on stage 1
             cloud = f" in the {CLOUDS[info.cloud].label} cloud"
         region = f", region {info.region_scope}" if info.region_scope else ""
         self.notify(f"{query} is tenant {info.tenant_id}{cloud}{region}. The GUID is filled in.",

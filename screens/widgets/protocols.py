@@ -54,6 +54,15 @@ def apply_protocol(app, choice: str) -> None:
     app.mark_dirty()
 
 
+def set_cloud(app, cloud: str) -> None:
+    """Choose the Microsoft cloud: its identity platform, Graph and the mail servers
+    that were the old cloud's (typed drafts of those servers are dropped)."""
+    from wizard.config.clouds import switch_cloud
+    for key in switch_cloud(app.config, cloud):
+        app.drafts.pop(key, None)
+    app.mark_dirty()
+
+
 def advice_flow(app) -> str | None:
     """The flow the recommender advised (when it was used), else None."""
     rec = getattr(app, "flow_advice", None)
