@@ -111,8 +111,14 @@ class IdsScreen(StageScreen):
             info = discover_tenant(query, authority=cfg.endpoints.authority or None,
                                    ca_bundle=cfg.ca_bundle)
         except DiscoveryError as exc:
-            self.app.call_from_thread(self.notify, str(exc), title="Tenant not found", severity="error",
-                                      timeout=12)
+            title = ("Identity platform not reached" if exc.code == "network" else
+                     "Tenant not found" if exc.unknown_domain else "Tenant lookup failed")
+            # the title says what failed: the network's cause (short) or the whole message, and the fix
+            text = exc.details.get("cause") if exc.code == "network" else None
+            text = text or exc.message
+            text = text if not exc.fix or exc.fix in text else f"{text} {exc.fix}"
+            self.app.call_from_thread(self.notify, text, title=title, severity="error", timeout=20,
+                                      markup=False)
             return
         self.app.call_from_thread(self.tenant_found, query, info)
 
