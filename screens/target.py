@@ -72,23 +72,6 @@ def comparison(guide) -> Text:
     return text
 
 
-CLOUD_LABEL = "Microsoft cloud"   # the fixes name it (wizard.diagnosis.model.CLOUD_FIELD)
-
-
-def cloud_choice(cfg) -> ComposeResult:
-    """Which Microsoft cloud the tenant lives in: it decides the sign-in and mail servers."""
-    from textual.widgets import RadioSet
-
-    from wizard.config.clouds import CLOUDS
-    from screens.widgets.fields import Choice
-    yield Static(CLOUD_LABEL, classes="field-label", id="cloud-label")
-    with RadioSet(id="cloud"):
-        for key, cloud in CLOUDS.items():
-            yield Choice(cloud.label, value=key == cfg.microsoft.cloud, id=f"cloud-{key}")
-    yield Static("Global for almost every tenant. Not sure? F6 on stage 3 finds the tenant's cloud "
-                 "from its domain.", classes="field-help", markup=False)
-
-
 class Choices(Vertical):
     """The stage's choices (system, sign-in method, protocol), mounted lazily:
     built from the config when they are mounted, after the first paint."""
@@ -112,7 +95,6 @@ class Choices(Vertical):
         with InnerScroll(id="flow-compare-box", classes="panel", can_focus=True) as box:
             box.border_title = "The two methods of the guides compared"
             yield Hanging(comparison(self.app.guide), id="flow-compare")
-        yield from cloud_choice(cfg)
         yield ProtocolPanel(id="protocols")
 
     def on_mount(self) -> None:
@@ -140,7 +122,7 @@ class TargetScreen(StageScreen):
         # A RadioSet highlights its first button when mounted; move the highlight
         # to the chosen one, so arrows and space start from what is chosen.
         from textual.widgets import RadioSet
-        for radio_set in self.query("#system, #flow, #cloud").results(RadioSet):   # the panel's: in its on_mount
+        for radio_set in self.query("#system, #flow").results(RadioSet):   # the panel's: in its on_mount
             for _ in range(max(radio_set.pressed_index, 0)):
                 radio_set.action_next_button()
         self.update_note()

@@ -356,7 +356,7 @@ def test_the_error_page_follows_the_cloud():
 def test_fixes_that_ask_to_check_the_cloud_name_the_field_that_sets_it():
     """The cloud is chosen on stage 1 under 'Microsoft cloud' (screens/target.py); every
     fix that asks to check it names that field and the config key, none 'the first screen'."""
-    from screens.target import CLOUD_LABEL
+    from screens.widgets.protocols import CLOUD_LABEL
     from wizard.diagnosis.aadsts import FAMILIES
     fixes = {code: lookup(code, cfg=cfg()).fix for code in CATALOGUE}
     fixes.update({f"AADSTS{prefix}": lookup(f"AADSTS{prefix}0000", cfg=cfg()).fix for prefix, *_ in FAMILIES})
