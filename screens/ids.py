@@ -111,8 +111,14 @@ class IdsScreen(StageScreen):
             info = discover_tenant(query, authority=cfg.endpoints.authority or None,
                                    ca_bundle=cfg.ca_bundle)
         except DiscoveryError as exc:
-            self.app.call_from_thread(self.notify, str(exc), title="Tenant not found", severity="error",
-                                      timeout=12)
+            title = ("Identity platform not reached" if exc.code == "network" else
+                     "Tenant not found" if exc.unknown_domain else "Tenant lookup failed")
+            # the title says what failed: the network's cause (short) or the whole message, and the fix
+            text = exc.details.get("cause") if exc.code == "network" else None
+            text = text or exc.message
+            text = text if not exc.fix or exc.fix in text else f"{text} {exc.fix}"
+            self.app.call_from_thread(self.notify, text, title=title, severity="error", timeout=20,
+                                      markup=False)
             return
         self.app.call_from_thread(self.tenant_found, query, info)
 
@@ -121,7 +127,9 @@ class IdsScreen(StageScreen):
         self.query_one(self.TENANT_INPUT, Input).value = info.tenant_id
         cloud = ""
         if info.cloud and info.cloud in CLOUDS:
-            self.cfg.microsoft.cloud = info.cloud
+            from screens.widgets.protocols import set_cloud
+            if info.cloud != self.cfg.microsoft.cloud:
+                set_cloud(self.app, info.cloud)   # its servers too, as the choice on stage 1
             cloud = f" in the {CLOUDS[info.cloud].label} cloud"
         region = f", region {info.region_scope}" if info.region_scope else ""
         self.notify(f"{query} is tenant {info.tenant_id}{cloud}{region}. The GUID is filled in.",

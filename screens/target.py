@@ -153,6 +153,9 @@ class TargetScreen(StageScreen):
         elif event.radio_set.id == "flow" and key != self.cfg.auth.flow:
             self.cfg.auth.flow = key
             self.app.mark_dirty()
+        elif event.radio_set.id == "cloud" and key != self.cfg.microsoft.cloud:
+            from screens.widgets.protocols import set_cloud
+            set_cloud(self.app, key)
         self.update_note()
         for panel in self.query(ProtocolPanel):   # mounted after the first frame
             panel.refresh_advice()

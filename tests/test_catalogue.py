@@ -351,3 +351,18 @@ def test_the_error_page_follows_the_cloud():
     c = cfg()
     c.microsoft.cloud = "china"
     assert "login.partner.microsoftonline.cn/error?code=53999" in lookup("AADSTS53999", cfg=c).fix
+
+
+def test_fixes_that_ask_to_check_the_cloud_name_the_field_that_sets_it():
+    """The cloud is chosen on stage 1 under 'Microsoft cloud' (screens/target.py); every
+    fix that asks to check it names that field and the config key, none 'the first screen'."""
+    from screens.widgets.protocols import CLOUD_LABEL
+    from wizard.diagnosis.aadsts import FAMILIES
+    fixes = {code: lookup(code, cfg=cfg()).fix for code in CATALOGUE}
+    fixes.update({f"AADSTS{prefix}": lookup(f"AADSTS{prefix}0000", cfg=cfg()).fix for prefix, *_ in FAMILIES})
+    asking = {code: fix for code, fix in fixes.items() if re.search(r"\bthe (Microsoft )?cloud\b", fix)}
+    assert {"AADSTS90002", "AADSTS500011", "AADSTS70011", "AADSTS700023", "AADSTS1002012", "graph.401",
+            "claims.aud", "AADSTS9"} <= set(asking)
+    for code, fix in asking.items():
+        assert f"'{CLOUD_LABEL}' on stage 1 of the wizard" in fix and "microsoft.cloud" in fix, code
+    assert not [code for code, fix in fixes.items() if "first screen" in fix]

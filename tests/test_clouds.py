@@ -61,3 +61,29 @@ def test_unknown_cloud_is_a_config_error_naming_the_choices():
     cfg = cfg_for("mars")
     problems = [p for p in validate(cfg, resolve=False) if p.field == "microsoft.cloud"]
     assert problems and "global, usgov, usgov-dod, china" in problems[0].message
+
+
+@pytest.mark.parametrize("protocols, old, new, servers", [
+    (("ews", "ews"), "global", "usgov", ("outlook.office365.us", "")),
+    (("graph", "graph"), "global", "china", ("partner.outlook.cn", "")),
+    (("smtp", "imap"), "usgov-dod", "global", ("smtp.office365.com", "outlook.office365.com")),
+    (("smtp", "imap"), "global", "usgov-dod", ("webmail.apps.mil", "webmail.apps.mil")),
+])
+def test_switching_the_cloud_moves_its_default_servers(protocols, old, new, servers):
+    cfg = cfg_for(old)
+    cfg.outgoing.protocol, cfg.incoming.protocol = protocols
+    cfg.outgoing.server = clouds.default_host(cfg.cloud, protocols[0])
+    cfg.incoming.server = clouds.default_host(cfg.cloud, protocols[1]) if protocols[1] == "imap" else ""
+    clouds.switch_cloud(cfg, new)
+    assert cfg.microsoft.cloud == new and clouds.resolve(cfg).authority == clouds.CLOUDS[new].authority
+    assert (cfg.outgoing.server, cfg.incoming.server) == servers
+
+
+def test_switching_the_cloud_keeps_a_server_of_ones_own_and_the_overrides():
+    cfg = cfg_for("global")
+    cfg.outgoing.server = "mail.contoso.com"                  # Exchange Server on-premises
+    cfg.endpoints.authority = "https://127.0.0.1:8443"        # the sandbox
+    clouds.switch_cloud(cfg, "usgov")
+    assert cfg.outgoing.server == "mail.contoso.com" and cfg.authority_host == "https://127.0.0.1:8443"
+    with pytest.raises(ValueError, match="unknown cloud"):
+        clouds.switch_cloud(cfg, "mars")

@@ -48,6 +48,15 @@ def test_untrusted_certificate_is_a_network_error_not_a_crash(sandbox):
     assert e.value.code == "network"
 
 
+def test_untrusted_certificate_names_the_ca_bundle_which_the_environment_can_give(sandbox, monkeypatch):
+    with pytest.raises(DiscoveryError) as e:
+        discover_tenant(sample.DOMAIN, authority=sandbox.base_url)
+    assert e.value.diagnosis == "tls.untrusted" and "not trusted" in e.value.message
+    assert "endpoints.ca_bundle" in e.value.fix and "REQUESTS_CA_BUNDLE" in e.value.fix
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", sandbox.ca_path)          # as the fix says, without a config
+    assert discover_tenant(sample.DOMAIN, authority=sandbox.base_url).tenant_id == sample.TENANT_ID
+
+
 class _Resp:
     def __init__(self, status, data):
         self.status_code, self._data = status, data
@@ -120,3 +129,78 @@ def test_cli_discover_known_unknown_and_usage(sandbox, tmp_path, capsys):
     assert data["ok"] is False and data["code"] == "AADSTS90002"
     assert main(["discover", "not a domain", "--config", str(path)]) == 2
     assert main(["discover", sample.DOMAIN, "--config", str(tmp_path / "missing.toml")]) == 2
+
+
+# -- no network: "could not be reached", with the fix, never "not found" ----------------------
+
+UNRESOLVABLE = "login.no-such-host.invalid"
+
+
+@pytest.fixture
+def offline_clouds(monkeypatch):
+    """Every cloud's identity platform unreachable, on 127.0.0.1 only: nothing listens on the
+    global and China ones, and the US Government one has a name that does not resolve."""
+    import dataclasses
+    import socket
+
+    from interop_servers import closed_port
+    from wizard.config.clouds import CLOUDS
+    from wizard.identity import discovery
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host == UNRESOLVABLE:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    authorities = {"global": f"https://127.0.0.1:{closed_port()}", "usgov": f"https://{UNRESOLVABLE}",
+                   "china": f"https://127.0.0.1:{closed_port()}"}
+    clouds = {k: dataclasses.replace(CLOUDS[k], authority=a) for k, a in authorities.items()}
+    monkeypatch.setattr(discovery, "CLOUDS", clouds)
+    return list(authorities.values())
+
+
+def test_unreachable_clouds_say_so_with_the_fix_and_every_one_tried(offline_clouds):
+    with pytest.raises(DiscoveryError) as e:
+        discover_tenant("contoso.com")
+    err = e.value
+    assert not isinstance(err, TenantNotFound) and not err.unknown_domain
+    assert err.code == "network" and err.tried == offline_clouds
+    assert "could not be reached" in err.message and "3 clouds tried" in err.message
+    assert "not found" not in err.message.lower()
+    assert err.diagnosis == "net.refused" and "refused" in err.message          # the first one tried
+    assert err.details["diagnoses"][offline_clouds[1]] == "net.dns"
+    assert "HTTPS_PROXY" in err.fix and "firewall" in err.fix
+    for raw in ("HTTPSConnectionPool", "Max retries", "Caused by", "ConnectionError"):
+        assert raw not in err.message + err.fix
+
+
+def test_not_found_in_one_cloud_and_unreachable_in_another_is_still_not_found(sandbox, monkeypatch):
+    import dataclasses
+
+    from interop_servers import closed_port
+    from wizard.config.clouds import CLOUDS
+    from wizard.identity import discovery
+    dead = f"https://127.0.0.1:{closed_port()}"
+    monkeypatch.setattr(discovery, "CLOUDS", {
+        "global": dataclasses.replace(CLOUDS["global"], authority=sandbox.base_url),
+        "china": dataclasses.replace(CLOUDS["china"], authority=dead)})
+    with pytest.raises(TenantNotFound) as e:
+        discover_tenant("no-such-tenant.example.org", ca_bundle=sandbox.ca_path)
+    assert e.value.code == "AADSTS90002" and e.value.tried == [sandbox.base_url, dead]
+    assert "is unknown to" in e.value.message and f"{dead} could not be reached" in e.value.message
+    assert e.value.to_json()["unreached"] == [dead]
+
+
+def test_cli_discover_offline_names_every_cloud_and_the_fix(offline_clouds, capsys):
+    assert main(["discover", "contoso.com", "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert {"ok", "query", "code", "message", "tried"} <= set(data)          # the keys it always had
+    assert data["ok"] is False and data["code"] == "network" and data["tried"] == offline_clouds
+    assert data["diagnosis"] == "net.refused" and "HTTPS_PROXY" in data["fix"]
+    assert main(["discover", "contoso.com"]) == 1
+    err = capsys.readouterr().err
+    assert "could not be reached" in err and "fix:" in err and "HTTPS_PROXY" in err
+    assert "tried: " + ", ".join(offline_clouds) in err
+    assert "not found" not in err.lower() and "HTTPSConnectionPool" not in err

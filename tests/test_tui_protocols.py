@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import stat
 
+import pytest
+
 from textual.widgets import Input
 
 from screens.app import make_app
@@ -200,3 +202,25 @@ async def test_help_me_choose_as_the_first_key_before_the_protocol_panel_is_moun
         assert app.screen.query_one(f"#proto-{chosen}").value
         assert app.screen.query_one(f"#flow-{app.config.auth.flow}").value
         assert app.screen.query_one("#help-choose")
+
+
+@pytest.mark.parametrize("size", [(60, 20), (80, 24)], ids=lambda s: f"{s[0]}x{s[1]}")
+async def test_the_cloud_is_chosen_on_stage_1_and_moves_the_endpoints(tmp_path, size):
+    from wizard.config.clouds import resolve
+    app = quiet(make_app(tmp_path / "mw.toml"))               # global, EWS
+    async with app.run_test(size=size) as pilot:
+        await choose(pilot, "cloud", 1)                         # the second: US Government GCC High
+        assert_focus_visible(app)
+        assert "Microsoft cloud" in screen_text(app) and "US Government GCC High" in screen_text(app)
+        cfg = app.config
+        assert cfg.microsoft.cloud == "usgov"
+        ends = resolve(cfg)
+        assert ends.authority == "https://login.microsoftonline.us" and ends.graph_url == "https://graph.microsoft.us"
+        assert cfg.outgoing.server == "outlook.office365.us"    # EWS moved with the cloud
+        await choose(pilot, "protocol", 2)                      # SMTP + IMAP: this cloud's servers
+        assert (cfg.outgoing.server, cfg.incoming.server) == ("smtp.office365.us", "outlook.office365.us")
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await pilot.press("ctrl+b")                             # back: the choice is shown again
+        await until(pilot, lambda: bool(app.screen.query("#cloud-usgov")))
+        assert app.screen.query_one("#cloud-usgov").value and not app.screen.query_one("#cloud-global").value

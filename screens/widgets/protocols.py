@@ -1,5 +1,5 @@
 """The protocol choice (EWS, Graph, SMTP + IMAP) on the target stage, with its
-guidance, the EWS retirement status, the on-premises switch and the
+guidance, the Microsoft cloud, the EWS retirement status, the on-premises switch and the
 password-against-advice warning. The logic is in ``wizard.guide.recommend``."""
 
 from __future__ import annotations
@@ -54,6 +54,29 @@ def apply_protocol(app, choice: str) -> None:
     app.mark_dirty()
 
 
+CLOUD_LABEL = "Microsoft cloud"   # the fixes name it (wizard.diagnosis.aadsts.CLOUD_CHOICE)
+
+
+def cloud_choice(cfg) -> ComposeResult:
+    """Which Microsoft cloud the tenant lives in: it decides the sign-in, Graph and mail servers."""
+    from wizard.config.clouds import CLOUDS
+    yield Static(CLOUD_LABEL, classes="field-label", id="cloud-label")
+    with RadioSet(id="cloud"):
+        for key, cloud in CLOUDS.items():
+            yield Choice(cloud.label, value=key == cfg.microsoft.cloud, id=f"cloud-{key}")
+    yield Static("Global for almost every tenant. Not sure? F6 on stage 3 finds the tenant's cloud "
+                 "from its domain.", classes="field-help", markup=False)
+
+
+def set_cloud(app, cloud: str) -> None:
+    """Choose the Microsoft cloud: its identity platform, Graph and the mail servers
+    that were the old cloud's (typed drafts of those servers are dropped)."""
+    from wizard.config.clouds import switch_cloud
+    for key in switch_cloud(app.config, cloud):
+        app.drafts.pop(key, None)
+    app.mark_dirty()
+
+
 def advice_flow(app) -> str | None:
     """The flow the recommender advised (when it was used), else None."""
     rec = getattr(app, "flow_advice", None)
@@ -69,6 +92,7 @@ class ProtocolPanel(Vertical):
         yield Hanging("Beyond the guides (safer; the guides do not set them up):\n"
                       + "\n".join(f"• {text}" for text in BEYOND.values()),
                       id="beyond-note", classes="field-help")
+        yield from cloud_choice(cfg)
         yield Static("Mail protocol (outgoing / incoming)", classes="field-label")
         chosen = protocol_choice(cfg)
         with RadioSet(id="protocol"):
@@ -86,9 +110,9 @@ class ProtocolPanel(Vertical):
     def on_mount(self) -> None:
         # Mounted after the target screen (lazily): highlight the chosen protocol
         # here, as the screen does for its own radio sets.
-        radio_set = self.query_one("#protocol", RadioSet)
-        for _ in range(max(radio_set.pressed_index, 0)):
-            radio_set.action_next_button()
+        for radio_set in self.query("#cloud, #protocol").results(RadioSet):
+            for _ in range(max(radio_set.pressed_index, 0)):
+                radio_set.action_next_button()
         self.refresh_advice()
 
     # -- events ------------------------------------------------------------
@@ -229,7 +253,7 @@ async def apply_choice(screen, protocol: str, flow: str, *, focus: str) -> None:
         await panel.recompose()
         panel.refresh_advice()                    # a recompose starts its messages empty
     await refresh_steps(screen)
-    for radio_set in screen.query("#flow, #protocol").results(RadioSet):   # highlight the chosen one
+    for radio_set in screen.query("#flow, #cloud, #protocol").results(RadioSet):   # highlight the chosen one
         for _ in range(max(radio_set.pressed_index, 0)):
             radio_set.action_next_button()
     screen.update_note()

@@ -53,7 +53,12 @@ def run(args) -> int:
         if args.json:
             print(json.dumps(exc.to_json()))
         else:
-            print(f"mailwizard discover: {exc.message}", file=sys.stderr)
+            lines = [f"mailwizard discover: {exc.message}"]
+            if exc.fix and exc.fix not in exc.message:
+                lines.append(f"  fix: {exc.fix}")
+            if exc.code == "network":
+                lines.append(f"  tried: {', '.join(exc.tried)}")
+            print("\n".join(lines), file=sys.stderr)
         return EXIT_USAGE if exc.code == "invalid" else EXIT_FAIL
     if args.json:
         print(json.dumps(info.to_json()))

@@ -64,3 +64,26 @@ CLOUDS: dict[str, Cloud] = {
     "china": Cloud("china", "China (21Vianet)", "https://login.chinacloudapi.cn",
                    "partner.outlook.cn", "https://microsoftgraph.chinacloudapi.cn", "partner.outlook.cn"),
 }
+
+
+def default_host(cloud: Cloud, protocol: str) -> str:
+    """The mail server a protocol uses in a cloud (EWS and Graph: the Exchange host)."""
+    return {"smtp": cloud.smtp_host, "imap": cloud.imap_host}.get(protocol, cloud.exchange_host)
+
+
+def switch_cloud(cfg, name: str) -> list[str]:
+    """Choose the Microsoft cloud ``name`` for a config: ``microsoft.cloud`` (and so
+    the identity platform, the Exchange resource and Graph, unless [endpoints]
+    overrides them), and every mail server that was the old cloud's default
+    moves to the new cloud's. A server of one's own (or the sandbox) stays.
+    Returns the keys of the servers that moved ("outgoing.server", ...)."""
+    if name not in CLOUDS:
+        raise ValueError(f"unknown cloud '{name}'; expected one of: {', '.join(CLOUDS)}")
+    old, new = cfg.cloud, CLOUDS[name]
+    cfg.microsoft.cloud = name
+    moved = []
+    for key, side in (("outgoing.server", cfg.outgoing), ("incoming.server", cfg.incoming)):
+        if side.server and side.server.lower() == default_host(old, side.protocol) and old != new:
+            side.server = default_host(new, side.protocol)
+            moved.append(key)
+    return moved

@@ -23,6 +23,11 @@ from __future__ import annotations
 
 import re
 
+# Where the cloud is chosen, for the fixes that ask to check it: the field of stage 1 of the
+# wizard (screens/target.py) and its key in the config.
+CLOUD_CHOICE = ("the Microsoft cloud ('Microsoft cloud' on stage 1 of the wizard, or microsoft.cloud in the "
+                "config: global, US Government or China)")
+
 # -- the codes peer tools meet most -----------------------------------------------------------
 
 PEER_ENTRIES: dict[str, tuple[str, str, str | None, str | None]] = {
@@ -67,8 +72,8 @@ PEER_ENTRIES: dict[str, tuple[str, str, str | None, str | None]] = {
         "The client secret (or certificate) flow asked for a scope without '/.default': app-only sign-ins may "
         "only ask for '{resource}/.default', the permissions already granted to the app.",
         "Ask for '{resource}/.default' and give the permissions in API permissions with admin consent, not in "
-        "the request. mailwizard asks so itself: if you see this with it, check the cloud on the first "
-        "screen and report it.",
+        "the request. mailwizard asks so itself: if you see this with it, check " + CLOUD_CHOICE
+        + " and report it.",
         "perms", "target"),
     "AADSTS65002": (
         "The Application (client) ID {client_id} belongs to an application of Microsoft's own; such apps get "
@@ -157,7 +162,7 @@ FAMILIES: list[tuple[str, str, str, str | None, str | None]] = [
      "cause).", None, None),
     ("9", "the request itself, the tenant or the Microsoft cloud: tenant not found, wrong cloud, a malformed "
           "request, admin consent, or the service being busy",
-     "Check the Directory (tenant) ID and the cloud on the first screen; if those are right, test again in "
+     "Check the Directory (tenant) ID and " + CLOUD_CHOICE + "; if those are right, test again in "
      "a few minutes.", "ids", "ids"),
     ("12", "changing the account's password",
      "Change the password in a browser (https://mysignins.microsoft.com) or ask the admin to reset it.",

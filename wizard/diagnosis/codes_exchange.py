@@ -3,6 +3,7 @@ and Microsoft Graph."""
 
 from __future__ import annotations
 
+from wizard.diagnosis.aadsts import CLOUD_CHOICE
 from wizard.diagnosis.model import BUSY, EWS_SHUTDOWN_DATE, Entry, PERMS, USERS, entry
 
 
@@ -86,7 +87,7 @@ EXCHANGE: dict[str, Entry] = {
         PERMS, "registration"),
     "graph.401": entry(
         "Microsoft Graph refused the token (401 InvalidAuthenticationToken).",
-        "Check the cloud chosen on the first screen and the API permissions and admin consent of app "
+        "Check " + CLOUD_CHOICE + " and the API permissions and admin consent of app "
         "{client_id}; test again to get a new token.", PERMS, "registration"),
     "MailboxNotEnabledForRESTAPI": entry(
         "{address} has no cloud mailbox (it may be on-premises, inactive or unlicensed).",

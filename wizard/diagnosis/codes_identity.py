@@ -3,7 +3,7 @@ the device code flow, and the codes users of peer tools meet most."""
 
 from __future__ import annotations
 
-from wizard.diagnosis.aadsts import PEER_ENTRIES
+from wizard.diagnosis.aadsts import CLOUD_CHOICE, PEER_ENTRIES
 from wizard.diagnosis.registration_codes import ENTRIES as REGISTRATION_ENTRIES
 from wizard.diagnosis.model import ACCOUNT, CA, CONSENT, Entry, GUIDES, IDS, MFA, PUBLIC, SECRET, USERS, entry
 
@@ -13,8 +13,8 @@ IDENTITY: dict[str, Entry] = {
     "AADSTS90002": entry(
         "The tenant '{tenant_id}' was not found: the Directory (tenant) ID is wrong, or it belongs to another "
         "Microsoft cloud than the one chosen.",
-        "Copy the Directory (tenant) ID again from the app's Overview page, and check the cloud (global, US "
-        "Government, China) on the first screen.", IDS, "ids"),
+        "Copy the Directory (tenant) ID again from the app's Overview page, and check " + CLOUD_CHOICE
+        + ". F6 on stage 3 finds a domain's tenant ID and cloud.", IDS, "ids"),
     "AADSTS900023": entry(
         "The Directory (tenant) ID '{tenant_id}' is neither a GUID nor a domain name.",
         "Copy the Directory (tenant) ID again from the app's Overview page (a GUID like 5f8d2c1a-...).",
@@ -56,12 +56,12 @@ IDENTITY: dict[str, Entry] = {
     "AADSTS500011": entry(
         "The resource {resource} is not known in this tenant: Exchange Online is not licensed there, or the "
         "wrong Microsoft cloud is chosen.",
-        "Check that the tenant has Exchange Online mailboxes, and the cloud chosen on the first screen.",
+        "Check that the tenant has Exchange Online mailboxes, and " + CLOUD_CHOICE + ".",
         None, "target"),
     "AADSTS70011": entry(
         "The requested scope is not valid for this flow.",
         "The client secret flow must ask for '{resource}/.default'. If you see this with mailwizard, please "
-        "report it; check the cloud on the first screen.", None, "target"),
+        "report it; check " + CLOUD_CHOICE + ".", None, "target"),
     "AADSTS50194": entry(
         "The app is single tenant, but the sign-in went to a shared endpoint (common/organizations).",
         "Use the tenant's own Directory (tenant) ID instead of 'common'.", IDS, "ids"),
@@ -86,7 +86,7 @@ IDENTITY: dict[str, Entry] = {
         "Check the Application (client) ID; it must be the app the certificate was uploaded to.", None, "ids"),
     "AADSTS700023": entry(
         "The signed sign-in request was meant for another tenant or cloud than {authority}.",
-        "Check the Directory (tenant) ID and the cloud chosen on the first screen.", None, "ids"),
+        "Check the Directory (tenant) ID and " + CLOUD_CHOICE + ".", None, "ids"),
     "AADSTS50027": entry(
         "The identity platform could not read the signed sign-in request (client assertion).",
         "Create a new key and certificate with `mailwizard cert create` and upload the new .cer; if it "

@@ -4,6 +4,7 @@ a cancelled or failed test."""
 
 from __future__ import annotations
 
+from wizard.diagnosis.aadsts import CLOUD_CHOICE
 from wizard.diagnosis.model import EWS_SHUTDOWN_DATE, Entry, IDS, PERMS, SECRET, entry
 
 
@@ -82,7 +83,7 @@ LOCAL: dict[str, Entry] = {
     # -- token claims --------------------------------------------------------
     "claims.aud": entry(
         "The token is meant for another service ({service}), not {resource}.",
-        "Check the cloud chosen on the first screen and the Exchange server name.", None, "target"),
+        "Check " + CLOUD_CHOICE + " and the Exchange server name.", None, "target"),
     "claims.tid": entry(
         "The token comes from another tenant than {tenant_id}.",
         "Copy the Directory (tenant) ID again from the app's Overview page.", IDS, "ids"),

@@ -12,7 +12,10 @@ registered) or AADSTS900023 (not a domain nor a GUID).
 
 With no cloud and no authority given, the clouds' identity platforms are
 tried in turn (global first); the first that knows the tenant wins, and the
-cloud is read from its answer.
+cloud is read from its answer. When none of them can be reached, the error
+says so (code "network"), with the network diagnosis of the catalogue
+(net.dns, net.proxy, tls.untrusted...) and its fix, and names every platform
+tried; "not found" is kept for a tenant an identity platform said it does not know.
 """
 
 from __future__ import annotations
@@ -64,25 +67,75 @@ class DiscoveryError(Exception):
     before asking), "network" or "unexpected"."""
 
     def __init__(self, message: str, *, code: str, query: str = "", tried: list[str] | None = None,
-                 details: dict | None = None):
+                 details: dict | None = None, fix: str = "", diagnosis: str | None = None):
         super().__init__(message)
         self.message = message
         self.code = code
         self.query = query
         self.tried = tried or []
         self.details = details or {}
+        self.fix = fix                  # what to do, in a sentence or two ("" when the message says it)
+        self.diagnosis = diagnosis      # the catalogue's code of a network failure (net.dns, tls.untrusted...)
 
     @property
     def unknown_domain(self) -> bool:
         return self.code in ("AADSTS90002", "AADSTS900023")
 
     def to_json(self) -> dict:
-        return {"ok": False, "query": self.query, "code": self.code, "message": self.message,
-                "tried": self.tried}
+        out = {"ok": False, "query": self.query, "code": self.code, "message": self.message,
+               "tried": self.tried, "fix": self.fix}
+        if self.diagnosis:
+            out["diagnosis"] = self.diagnosis
+        if self.details.get("unreached"):
+            out["unreached"] = self.details["unreached"]
+        return out
 
 
 class TenantNotFound(DiscoveryError):
     """No cloud tried knows this domain or tenant ID (AADSTS90002)."""
+
+
+class _Unreachable(Exception):
+    """An identity platform did not answer (network, proxy, TLS): ``exc`` is why."""
+
+    def __init__(self, exc: Exception):
+        super().__init__(str(exc))
+        self.exc = exc
+
+
+NET_FIX = ("Check this computer's DNS, firewall and proxy: it must reach the identity platform over HTTPS. "
+           "Behind a proxy, set HTTPS_PROXY (e.g. http://proxy.example.com:8080).")
+
+TLS_FIX = ("If the network inspects TLS, give its CA certificate (a PEM file) as the CA bundle: "
+           "endpoints.ca_bundle in the config, or REQUESTS_CA_BUNDLE.")
+
+
+def _network_diagnosis(authority: str, exc: Exception):
+    """The catalogue's Diagnosis for an identity platform that did not answer."""
+    from wizard.config.endpoints import url_host
+    from wizard.diagnosis.catalogue import lookup
+    from wizard.diagnosis.classify import diagnose_network
+    host, port = url_host(authority)
+    return (diagnose_network(exc, host=host, port=port)
+            or lookup("net.unreachable", host=host, port=port, service_message=f"{type(exc).__name__}: {exc}"))
+
+
+def _unreachable(tenant: str, tried: list[str], failures: dict[str, Exception]) -> DiscoveryError:
+    """No identity platform answered: say so with the network diagnosis of the first
+    one tried (the others' codes are in ``details``) and its fix."""
+    from wizard.config.endpoints import url_host
+    diagnoses = {auth: _network_diagnosis(auth, exc) for auth, exc in failures.items()}
+    first = next(iter(diagnoses.values()))
+    hosts = ", ".join(url_host(a)[0] for a in failures)
+    which = f"{len(failures)} clouds tried" if len(failures) > 1 else hosts
+    cause = first.cause[0].lower() + first.cause[1:] if first.cause.startswith("The ") else first.cause
+    message = f"The Microsoft identity platform could not be reached to look up {tenant} ({which}): {cause}"
+    fix = (NET_FIX if first.code.startswith("net.") and first.code != "net.proxy"
+           else TLS_FIX if first.code == "tls.untrusted" else first.fix)
+    return DiscoveryError(message, code="network", query=tenant, tried=tried, fix=fix, diagnosis=first.code,
+                          details={"unreached": list(failures),
+                                   "diagnoses": {a: d.code for a, d in diagnoses.items()},
+                                   "cause": first.cause, "service_message": first.service_message})
 
 
 @dataclass
@@ -121,6 +174,9 @@ def cloud_of(data: dict, issuer: str = "") -> str | None:
 
 def _session(ca_bundle: str | None, timeout):
     from wizard.net.session import WizardSession
+    if not ca_bundle:   # as the connection test: REQUESTS_CA_BUNDLE / SSL_CERT_FILE, else certifi
+        import os
+        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE")
     if not ca_bundle:
         import certifi
         ca_bundle = certifi.where()
@@ -133,8 +189,7 @@ def _ask(session, authority: str, tenant: str, timeout) -> _Answer:
     try:
         resp = session.get(url, timeout=timeout)
     except requests.RequestException as exc:
-        raise DiscoveryError(f"could not reach {authority}: {exc.__class__.__name__}: {exc}",
-                             code="network", query=tenant, tried=[authority]) from None
+        raise _Unreachable(exc) from None
     try:
         data = resp.json()
     except ValueError:
@@ -166,14 +221,14 @@ def discover_tenant(domain_or_id: str, *, cloud: str | None = None, authority: s
     session = session or _session(ca_bundle, timeout)
     tried: list[str] = []
     last_error: dict = {}
-    network: DiscoveryError | None = None
+    failures: dict[str, Exception] = {}     # authority -> why it did not answer
     try:
         for auth in authorities:
             tried.append(auth)
             try:
                 ans = _ask(session, auth, tenant, timeout)
-            except DiscoveryError as exc:
-                network = exc
+            except _Unreachable as exc:
+                failures[auth] = exc.exc
                 continue
             if ans.status == 200 and ans.data.get("issuer"):
                 issuer = ans.data["issuer"]
@@ -202,10 +257,19 @@ def discover_tenant(domain_or_id: str, *, cloud: str | None = None, authority: s
             session.close()
     if last_error:
         what = "domain" if not re.fullmatch(r"[0-9a-f-]{36}", tenant) else "tenant ID"
-        where = "the identity platform" if len(tried) == 1 else "any Microsoft cloud (" + ", ".join(tried) + ")"
-        raise TenantNotFound(f"{what} {tenant} is unknown to {where} ({last_error['code']}). Check the spelling: "
-                             f"it must be a verified domain of the tenant (Microsoft Entra ID > Custom domain names) "
-                             f"or its Directory (tenant) ID from the app's Overview page.",
-                             code=last_error["code"], query=tenant, tried=tried, details=last_error)
-    assert network is not None
-    raise network
+        answered = [a for a in tried if a not in failures]
+        where = ("the identity platform" if len(answered) == 1 and not failures
+                 else "any Microsoft cloud (" + ", ".join(answered) + ")" if not failures
+                 else ", ".join(answered))
+        fix = ("Check the spelling: it must be a verified domain of the tenant (Microsoft Entra ID > Custom domain "
+               "names) or its Directory (tenant) ID from the app's Overview page.")
+        unreached = ""
+        if failures:
+            gone = _unreachable(tenant, tried, failures)
+            unreached = (f" {', '.join(failures)} could not be reached ({gone.diagnosis}), so the tenant may "
+                         f"live in that cloud.")
+            fix += " " + gone.fix
+            last_error = {**last_error, "unreached": list(failures)}
+        raise TenantNotFound(f"{what} {tenant} is unknown to {where} ({last_error['code']}).{unreached} {fix}",
+                             code=last_error["code"], query=tenant, tried=tried, details=last_error, fix=fix)
+    raise _unreachable(tenant, tried, failures)
