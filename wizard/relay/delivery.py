@@ -4,8 +4,9 @@ its sign-in and its pacer, whose send log the runtime's own sends share).
 Graph, exactly once (needs ``Mail.ReadWrite``):
   1. a draft from the MIME as it came (``POST /users/{from}/messages``, base64, text/plain), with a
      ``Bcc:`` header for the envelope recipients the headers do not name (Graph has no envelope);
-     when that request body would pass Graph's ~4 MB, the large attachments come out of the MIME and
-     go onto the draft one by one (upload sessions from 3 MB);
+     when that request body would pass Graph's ~4 MB, the large parts (attachments, inline images, wherever
+     they are nested: ``wizard.relay.large``) come out of the MIME and go onto the draft one by one (upload
+     sessions from 3 MB); mail whose text alone passes it is refused at DATA time (``refusal``);
   2. the draft's id in the journal (state ``drafted``), then state ``sending``, then
      ``POST /messages/{id}/send``, then ``delivered``.
   After a crash the journal says where it stopped: ``drafted`` sends the draft; ``sending`` asks Graph
@@ -31,15 +32,14 @@ mailbox's or the sign-in's (the DSN could not get out either) and never for a DS
 
 from __future__ import annotations
 
-import email
-import email.policy
 import random
 import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from wizard.runtime.model import Attachment, MailError, diagnosis_of
+from wizard.relay.large import graph_refusal, request_size, split_large, with_bcc  # noqa: F401 (their old home)
+from wizard.runtime.model import MailError, diagnosis_of
 
 SETTLE = 120.0              # seconds a sent draft may still show in Drafts before we send it again
 RESCAN = 60.0               # seconds between full reads of the queue's journals (the schedule is kept in memory)
@@ -58,42 +58,6 @@ def is_transient(d) -> bool:
 
 def is_account_failure(d) -> bool:
     return d.code.startswith(ACCOUNT)
-
-
-def with_bcc(data: bytes, bcc: list[str]) -> bytes:
-    """The message with a ``Bcc:`` header line for ``bcc`` put in front (Graph reads recipients from the MIME)."""
-    if not bcc:
-        return data
-    return b"Bcc: " + ", ".join(bcc).encode("utf-8") + b"\r\n" + data
-
-
-def request_size(mime: bytes) -> int:
-    """The bytes of the request body Graph would get: the MIME base64-encoded."""
-    return 4 * ((len(mime) + 2) // 3)
-
-
-def split_large(mime: bytes, limit: int) -> tuple[bytes, list[Attachment]]:
-    """(MIME without its largest attachments, those attachments) so that the MIME's base64 fits ``limit``."""
-    msg = email.message_from_bytes(mime, policy=email.policy.default)
-    parts = sorted(msg.iter_attachments(), key=lambda p: len(p.as_bytes()), reverse=True) \
-        if msg.is_multipart() else []
-    taken: list[Attachment] = []
-    for part in parts:
-        if request_size(msg.as_bytes()) <= limit:
-            break
-        data = part.get_payload(decode=True) or b""
-        taken.append(Attachment(part.get_filename() or "attachment", part.get_content_type(), data))
-        _remove(msg, part)
-    return msg.as_bytes(), taken
-
-
-def _remove(msg, target) -> None:
-    for part in msg.walk():
-        if part.is_multipart():
-            payload = part.get_payload()
-            if target in payload:
-                payload.remove(target)
-                return
 
 
 class Stopping(Exception):
@@ -241,6 +205,18 @@ class Delivery:
                 self._inflight.discard(mid)
                 self._woken = True
                 self._wake.notify_all()
+
+    def refusal(self, data: bytes, bcc: list[str]) -> str | None:
+        """The SMTP reply refusing a message the upstream can never take (asked at DATA time, before the 250),
+        or None. Graph: the text that remains once the large parts are out must fit one ~4 MB request."""
+        if self.protocol != "graph":
+            return None
+        from wizard.runtime.graph import MAX_ATTACHMENT, MAX_REQUEST
+        try:
+            why = graph_refusal(with_bcc(data, bcc), MAX_REQUEST, MAX_ATTACHMENT)
+        except Exception:               # MIME the parser chokes on: taken, and Graph's answer decides
+            return None
+        return f"552 5.3.4 Message too big for Microsoft Graph: {why}; nothing was queued" if why else None
 
     # -- one message --------------------------------------------------------------------------
     def process(self, mid: str) -> None:

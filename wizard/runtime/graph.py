@@ -186,7 +186,8 @@ class GraphTransport:
     def _upload(self, who, sender: str, path: str, a, need: str) -> None:
         """One attachment through an upload session: ranges in order, from where the server says. A session
         that expired or vanished midway (401/404 on its URL) is started again once."""
-        item = {"attachmentType": "file", "name": a.name, "size": a.size, "contentType": a.content_type}
+        item = {"attachmentType": "file", "name": a.name, "size": a.size, "contentType": a.content_type,
+                **_inline_fields(a)}
         for again in (False, True):
             session = self._request("POST", path + "/attachments/createUploadSession", who, sender,
                                     json={"AttachmentItem": item}, need=need, ok=(201,)).json()
@@ -319,7 +320,14 @@ class GraphTransport:
 
 def _inline(a) -> dict:
     return {"@odata.type": "#microsoft.graph.fileAttachment", "name": a.name, "contentType": a.content_type,
-            "contentBytes": base64.b64encode(a.data).decode("ascii")}
+            "contentBytes": base64.b64encode(a.data).decode("ascii"), **_inline_fields(a)}
+
+
+def _inline_fields(a) -> dict:
+    """``isInline`` and ``contentId`` of a part the HTML body shows (fileAttachment, attachmentItem)."""
+    if not getattr(a, "is_inline", False):
+        return {}
+    return {"isInline": True, **({"contentId": a.content_id} if getattr(a, "content_id", None) else {})}
 
 
 def _when(text: str | None) -> datetime | None:
