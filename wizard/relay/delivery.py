@@ -9,6 +9,9 @@ Graph, exactly once (needs ``Mail.ReadWrite``):
      sessions from 3 MB); mail whose text alone passes it is refused at DATA time (``refusal``);
   2. the draft's id in the journal (state ``drafted``), then state ``sending``, then
      ``POST /messages/{id}/send``, then ``delivered``.
+  Before the draft is made the journal says ``creating``: when that creation's answer is lost (a timeout, a cut
+  connection, a crash before its id is journaled), the next attempt deletes the unsent drafts of the message in
+  Drafts (by its Message-ID: Graph's ``internetMessageId``) before it makes one, and once more after the send.
   After a crash the journal says where it stopped: ``drafted`` sends the draft; ``sending`` asks Graph
   whether the draft is still there (gone: it was sent; still a draft after a settling time: send it).
 EWS, exactly once the same way (``_via_draft`` serves both): CreateItem with the ``MimeContent`` as it came,
@@ -344,14 +347,21 @@ class Delivery:
             except MailError:
                 pass
             draft = None
+        lost = bool(j.get("lost_create"))
         if not draft:
             bcc = [b for b in j.get("bcc") or []]
             if self.protocol == "ews":                # EWS: the Bcc as BccRecipients beside the MIME as it came
                 draft = upstream.create_mime_draft(who, sender, data, bcc=bcc)
             else:
+                if j.get("creating"):                 # an earlier creation's answer was lost: its draft goes first
+                    lost = True
+                    self._lost_drafts(upstream, who, sender, j)
+                if self.spool.update(mid, creating=self.clock(), **({"lost_create": True} if lost else {})) is None:
+                    return False                      # dropped meanwhile (`relay queue drop`)
                 draft = self._graph_draft(upstream, who, sender, mid, with_bcc(data, bcc))
             state = "drafted"
-            if self.spool.update(mid, state="drafted", draft_id=draft, draft_via=via, building=None) is None:
+            if self.spool.update(mid, state="drafted", draft_id=draft, draft_via=via, building=None,
+                                 creating=None) is None:
                 return self._dropped(upstream, who, sender, mid, draft)
         went_out = self._paced(j, sender)
         if went_out is None:
@@ -377,7 +387,29 @@ class Delivery:
             return False
         finally:
             went_out()
+        if lost:                                      # a lost creation that landed after the look before ours
+            self._lost_drafts(upstream, who, sender, j, keep=draft)
         return via
+
+    def _lost_drafts(self, upstream, who, sender: str, j: dict, keep: str | None = None) -> None:
+        """Delete the unsent drafts an earlier creation of this message left in ``sender``'s Drafts (its answer
+        was lost: a timeout, a cut connection, a crash before the journal), found by the message's Message-ID
+        (Graph's internetMessageId); ``keep``: the draft just sent. Never sent, so never a second delivery; a
+        failure to look leaves them (logged), the delivery goes on."""
+        message_id = j.get("message_id")
+        if not message_id or not hasattr(upstream, "drafts_with"):
+            return
+        try:
+            found = [d for d in upstream.drafts_with(who, sender, message_id) if d != keep]
+            for d in found:
+                upstream.delete_message(who, sender, d)
+        except MailError as exc:
+            self.log_line(f"{j['id']}: could not look for the draft a lost creation may have left in {sender}'s "
+                          f"Drafts ({exc.diagnosis.code})")
+            return
+        if found:
+            self.log_line(f"{j['id']}: deleted {len(found)} unsent draft(s) of it that an earlier attempt left in "
+                          f"{sender}'s Drafts (the creation's answer was lost)")
 
     def _draft_via(self, j: dict) -> str:
         """The protocol that made the journaled draft (journals from before ``draft_via``: the current one)."""

@@ -246,6 +246,15 @@ class GraphTransport:
             return "gone"
         return "draft" if resp.json().get("isDraft", True) else "sent"
 
+    def drafts_with(self, who, sender: str, internet_message_id: str) -> list[str]:
+        """The ids of the unsent drafts in ``sender``'s Drafts whose ``internetMessageId`` is this Message-ID
+        (``$filter=internetMessageId eq '...'``): a draft whose creation's answer was lost."""
+        value = internet_message_id.replace("'", "''")
+        resp = self._request("GET", f"/users/{quote(sender)}/mailFolders/drafts/messages", who, sender,
+                             params={"$filter": f"internetMessageId eq '{value}'", "$select": "id,isDraft",
+                                     "$top": "50"}, ok=(200,))
+        return [str(r["id"]) for r in resp.json().get("value") or [] if r.get("id") and r.get("isDraft", True)]
+
     def delete_message(self, who, sender: str, message_id: str) -> None:
         self._request("DELETE", f"/users/{quote(sender)}/messages/{quote(message_id, safe='')}", who, sender,
                       ok=(204, 404))
