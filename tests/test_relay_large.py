@@ -105,3 +105,15 @@ def test_split_keeps_the_structure_and_takes_the_largest_parts_first():
         "text/csv"]
     assert left["Message-ID"] == m["Message-ID"]
     assert split_large(m.as_bytes(), 10 * 1024 * 1024) == (m.as_bytes(), [])      # fits: as it came
+
+
+def test_split_takes_a_forwarded_message_whole_and_leaves_a_valid_message():
+    forwarded = message(subject="the original", body="x" * 200000)
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = SENDER, TO, "Fwd"
+    m.add_attachment(forwarded)                           # message/rfc822, the only part
+    rest, taken = split_large(m.as_bytes(), 20000)
+    assert [(a.name, a.content_type) for a in taken] == [("the original.eml", "message/rfc822")]
+    assert email.message_from_bytes(taken[0].data)["Subject"] == "the original"
+    left = email.message_from_bytes(rest, policy=email.policy.default)
+    assert left["Subject"] == "Fwd" and left.get_content_type() == "text/plain" and len(rest) < 2000

@@ -37,15 +37,25 @@ def split_large(mime: bytes, limit: int) -> tuple[bytes, list[Attachment]]:
     ``limit`` when it can: the text that remains may still be too large (see ``graph_refusal``)."""
     msg = email.message_from_bytes(mime, policy=email.policy.default)
     parents: dict[int, object] = {}
-    parts = sorted(_separable(msg, parents), key=lambda p: len(p.as_bytes()), reverse=True)
-    size, taken = len(msg.as_bytes()), []
-    for part in parts:
-        if request_size(size) <= limit:
-            break
-        size -= len(part.as_bytes())
+    sized = sorted(((_size(p), p) for p in _separable(msg, parents)), key=lambda sp: sp[0], reverse=True)
+    size, taken = len(mime), []
+    for part_size, part in sized:
+        if request_size(size) <= limit:       # so the estimate says: the bytes themselves tell
+            size = len(msg.as_bytes()) if taken else len(mime)
+            if request_size(size) <= limit:
+                break
+        size -= part_size
         taken.append(_attachment(part))
         _remove(msg, part, parents)
     return (msg.as_bytes() if taken else mime), taken
+
+
+def _size(part) -> int:
+    """About the bytes ``part`` takes in the MIME (its encoded payload and its header), without writing it out."""
+    payload = part.get_payload()
+    if isinstance(payload, str):
+        return len(payload) + sum(len(k) + len(str(v)) + 4 for k, v in part.items())
+    return len(part.as_bytes())
 
 
 def graph_refusal(mime: bytes, limit: int, max_attachment: int) -> str | None:
