@@ -168,3 +168,68 @@ def test_drafts_from_before_a_protocol_change_are_sent_once(sandbox, tmp_path, o
     assert spool.ids() == [] and spool.ids("dead") == [], lines
     assert not _drafts(sandbox), lines              # the unsent old draft is deleted, not left behind
     assert f"over {old}" in lines[1] and f"over {new}" in lines[2]   # finished where it was made / made anew
+
+
+def _lose_create_answers(graph, late: list | None = None, times: int = 1):
+    """The first ``times`` draft creations time out: Exchange makes the draft, the answer never comes (``late``
+    given: the request reaches Exchange only later, when the next creation goes)."""
+    import requests
+    real, lost = graph.session.request, []
+
+    def request(method, url, **kw):
+        creating = method == "POST" and url.endswith("/messages")        # a draft
+        if creating and late and lost:               # the delayed request lands now, before the new one
+            real(method, url, **late.pop())
+        if creating and len(lost) < times:
+            lost.append(url)
+            if late is not None:
+                late.append(kw)
+            else:
+                real(method, url, **kw)
+            raise requests.exceptions.ReadTimeout("read timed out")
+        return real(method, url, **kw)
+    graph.session.request = request
+    return lost
+
+
+@pytest.mark.parametrize("lands", ["at once", "later"])
+def test_a_draft_creation_that_timed_out_leaves_no_draft_behind(sandbox, tmp_path, lands):
+    cfg, spool = _setup(sandbox, tmp_path)
+    m = message(subject="timed out")
+    mid = spool.store(m.as_bytes(), {**ENVELOPE, "message_id": m["Message-ID"]})
+    lines = []
+    with Mailer(cfg) as mailer:
+        lost = _lose_create_answers(mailer.transport(), late=[] if lands == "later" else None)
+        delivery = Delivery(cfg, spool, mailer, log_line=lines.append, settle=0.0)
+        delivery.process(mid)
+        assert lost and spool.ids() == [mid] and len(_drafts(sandbox)) == (1 if lands == "at once" else 0), lines
+        delivery.process(mid)                      # the next attempt
+    assert inbox_ids(sandbox, TO).count(m["Message-ID"]) == 1
+    assert spool.ids("done") == [mid] and not _drafts(sandbox), lines
+    assert "unsent draft(s) of it that an earlier attempt left" in lines[-2], lines
+
+
+class Crash(BaseException):
+    """The relay process dies here."""
+
+
+def test_a_crash_between_the_draft_and_its_journal_leaves_no_draft_behind(sandbox, tmp_path):
+    cfg, spool = _setup(sandbox, tmp_path)
+    m = message(subject="crash")
+    mid = spool.store(m.as_bytes(), {**ENVELOPE, "message_id": m["Message-ID"]})
+    with Mailer(cfg) as mailer:
+        real = spool.update
+
+        def update(i, **changes):                  # the draft is made; the relay dies before journaling it
+            if changes.get("draft_id"):
+                raise Crash()
+            return real(i, **changes)
+        spool.update = update
+        with pytest.raises(Crash):
+            Delivery(cfg, spool, mailer, settle=0.0).process(mid)
+        assert len(_drafts(sandbox)) == 1
+    with Mailer(cfg) as mailer:                    # the next start
+        fresh = Spool(spool.root).open()
+        Delivery(cfg, fresh, mailer, settle=0.0).process(mid)
+    assert inbox_ids(sandbox, TO).count(m["Message-ID"]) == 1
+    assert fresh.ids("done") == [mid] and not _drafts(sandbox)

@@ -87,7 +87,7 @@ def _serve(cfg, load_again, *, log, stop_event: threading.Event | None = None, r
     mailer = make_mailer(cfg)
     delivery = Delivery(cfg, spool, mailer, log_line=log, **_settle_option(log), **(delivery_options or {}))
     delivery.owed_dsns()
-    handler = Handler(relay, spool, on_accept=delivery.wake, log_line=log)
+    handler = Handler(relay, spool, on_accept=delivery.wake, log_line=log, refusal=delivery.refusal)
     controller = make_controller(relay, handler)
     try:
         controller.start()

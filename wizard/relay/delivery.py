@@ -4,10 +4,14 @@ its sign-in and its pacer, whose send log the runtime's own sends share).
 Graph, exactly once (needs ``Mail.ReadWrite``):
   1. a draft from the MIME as it came (``POST /users/{from}/messages``, base64, text/plain), with a
      ``Bcc:`` header for the envelope recipients the headers do not name (Graph has no envelope);
-     when that request body would pass Graph's ~4 MB, the large attachments come out of the MIME and
-     go onto the draft one by one (upload sessions from 3 MB);
+     when that request body would pass Graph's ~4 MB, the large parts (attachments, inline images, wherever
+     they are nested: ``wizard.relay.large``) come out of the MIME and go onto the draft one by one (upload
+     sessions from 3 MB); mail whose text alone passes it is refused at DATA time (``refusal``);
   2. the draft's id in the journal (state ``drafted``), then state ``sending``, then
      ``POST /messages/{id}/send``, then ``delivered``.
+  Before the draft is made the journal says ``creating``: when that creation's answer is lost (a timeout, a cut
+  connection, a crash before its id is journaled), the next attempt deletes the unsent drafts of the message in
+  Drafts (by its Message-ID: Graph's ``internetMessageId``) before it makes one, and once more after the send.
   After a crash the journal says where it stopped: ``drafted`` sends the draft; ``sending`` asks Graph
   whether the draft is still there (gone: it was sent; still a draft after a settling time: send it).
 EWS, exactly once the same way (``_via_draft`` serves both): CreateItem with the ``MimeContent`` as it came,
@@ -31,15 +35,14 @@ mailbox's or the sign-in's (the DSN could not get out either) and never for a DS
 
 from __future__ import annotations
 
-import email
-import email.policy
 import random
 import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from wizard.runtime.model import Attachment, MailError, diagnosis_of
+from wizard.relay.large import graph_refusal, request_size, split_large, with_bcc  # noqa: F401 (their old home)
+from wizard.runtime.model import MailError, diagnosis_of
 
 SETTLE = 120.0              # seconds a sent draft may still show in Drafts before we send it again
 RESCAN = 60.0               # seconds between full reads of the queue's journals (the schedule is kept in memory)
@@ -58,42 +61,6 @@ def is_transient(d) -> bool:
 
 def is_account_failure(d) -> bool:
     return d.code.startswith(ACCOUNT)
-
-
-def with_bcc(data: bytes, bcc: list[str]) -> bytes:
-    """The message with a ``Bcc:`` header line for ``bcc`` put in front (Graph reads recipients from the MIME)."""
-    if not bcc:
-        return data
-    return b"Bcc: " + ", ".join(bcc).encode("utf-8") + b"\r\n" + data
-
-
-def request_size(mime: bytes) -> int:
-    """The bytes of the request body Graph would get: the MIME base64-encoded."""
-    return 4 * ((len(mime) + 2) // 3)
-
-
-def split_large(mime: bytes, limit: int) -> tuple[bytes, list[Attachment]]:
-    """(MIME without its largest attachments, those attachments) so that the MIME's base64 fits ``limit``."""
-    msg = email.message_from_bytes(mime, policy=email.policy.default)
-    parts = sorted(msg.iter_attachments(), key=lambda p: len(p.as_bytes()), reverse=True) \
-        if msg.is_multipart() else []
-    taken: list[Attachment] = []
-    for part in parts:
-        if request_size(msg.as_bytes()) <= limit:
-            break
-        data = part.get_payload(decode=True) or b""
-        taken.append(Attachment(part.get_filename() or "attachment", part.get_content_type(), data))
-        _remove(msg, part)
-    return msg.as_bytes(), taken
-
-
-def _remove(msg, target) -> None:
-    for part in msg.walk():
-        if part.is_multipart():
-            payload = part.get_payload()
-            if target in payload:
-                payload.remove(target)
-                return
 
 
 class Stopping(Exception):
@@ -292,6 +259,18 @@ class Delivery:
                 self._wake.notify_all()
             del self._local.upstream
 
+    def refusal(self, data: bytes, bcc: list[str]) -> str | None:
+        """The SMTP reply refusing a message the upstream can never take (asked at DATA time, before the 250),
+        or None. Graph: the text that remains once the large parts are out must fit one ~4 MB request."""
+        if self.protocol != "graph":
+            return None
+        from wizard.runtime.graph import MAX_ATTACHMENT, MAX_REQUEST
+        try:
+            why = graph_refusal(with_bcc(data, bcc), MAX_REQUEST, MAX_ATTACHMENT)
+        except Exception:               # MIME the parser chokes on: taken, and Graph's answer decides
+            return None
+        return f"552 5.3.4 Message too big for Microsoft Graph: {why}; nothing was queued" if why else None
+
     # -- one message --------------------------------------------------------------------------
     def process(self, mid: str) -> None:
         j = self.spool.journal(mid)
@@ -420,14 +399,21 @@ class Delivery:
             except MailError:
                 pass
             draft = None
+        lost = bool(j.get("lost_create"))
         if not draft:
             bcc = [b for b in j.get("bcc") or []]
             if self.protocol == "ews":                # EWS: the Bcc as BccRecipients beside the MIME as it came
                 draft = upstream.create_mime_draft(who, sender, data, bcc=bcc)
             else:
+                if j.get("creating"):                 # an earlier creation's answer was lost: its draft goes first
+                    lost = True
+                    self._lost_drafts(upstream, who, sender, j)
+                if self.spool.update(mid, creating=self.clock(), **({"lost_create": True} if lost else {})) is None:
+                    return False                      # dropped meanwhile (`relay queue drop`)
                 draft = self._graph_draft(upstream, who, sender, mid, with_bcc(data, bcc))
             state = "drafted"
-            if self.spool.update(mid, state="drafted", draft_id=draft, draft_via=via, building=None) is None:
+            if self.spool.update(mid, state="drafted", draft_id=draft, draft_via=via, building=None,
+                                 creating=None) is None:
                 return self._dropped(upstream, who, sender, mid, draft)
         went_out = self._paced(j, sender)
         if went_out is None:
@@ -453,7 +439,29 @@ class Delivery:
             return False
         finally:
             went_out()
+        if lost:                                      # a lost creation that landed after the look before ours
+            self._lost_drafts(upstream, who, sender, j, keep=draft)
         return via
+
+    def _lost_drafts(self, upstream, who, sender: str, j: dict, keep: str | None = None) -> None:
+        """Delete the unsent drafts an earlier creation of this message left in ``sender``'s Drafts (its answer
+        was lost: a timeout, a cut connection, a crash before the journal), found by the message's Message-ID
+        (Graph's internetMessageId); ``keep``: the draft just sent. Never sent, so never a second delivery; a
+        failure to look leaves them (logged), the delivery goes on."""
+        message_id = j.get("message_id")
+        if not message_id or not hasattr(upstream, "drafts_with"):
+            return
+        try:
+            found = [d for d in upstream.drafts_with(who, sender, message_id) if d != keep]
+            for d in found:
+                upstream.delete_message(who, sender, d)
+        except MailError as exc:
+            self.log_line(f"{j['id']}: could not look for the draft a lost creation may have left in {sender}'s "
+                          f"Drafts ({exc.diagnosis.code})")
+            return
+        if found:
+            self.log_line(f"{j['id']}: deleted {len(found)} unsent draft(s) of it that an earlier attempt left in "
+                          f"{sender}'s Drafts (the creation's answer was lost)")
 
     def _draft_via(self, j: dict) -> str:
         """The protocol that made the journaled draft (journals from before ``draft_via``: the current one)."""

@@ -7,7 +7,8 @@
   aiosmtpd cannot tell that a connection is already wrapped, so AUTH is not tied to STARTTLS there).
   Without a certificate the relay listens on loopback only and offers AUTH in plain text.
 - ``MAIL FROM`` and every header ``From:`` address must be among the client's senders (``553``).
-- Size: EHLO ``SIZE`` announces ``[relay] max_size_mb``; more gets ``552`` naming the limit.
+- Size: EHLO ``SIZE`` announces ``[relay] max_size_mb``; more gets ``552`` naming the limit. Mail the upstream
+  can never take (Graph: text over one ~4 MB request once the attachments are out) gets ``552`` saying why.
 - ``250`` after DATA only once the message and its journal are fsynced in the spool; no room: ``452``.
 """
 
@@ -36,8 +37,9 @@ log = logging.getLogger("mailwizard.relay")
 class Handler:
     """aiosmtpd handler: checks senders, stores accepted mail in the spool."""
 
-    def __init__(self, relay_cfg, spool, *, on_accept=None, log_line=None):
+    def __init__(self, relay_cfg, spool, *, on_accept=None, log_line=None, refusal=None):
         self.relay = relay_cfg
+        self.refusal = refusal      # (data, bcc) -> a 5xx reply for mail the upstream can never take, or None
         self.spool = spool
         self.on_accept = on_accept or (lambda mid: None)
         self.log_line = log_line or (lambda text: None)
@@ -106,6 +108,11 @@ class Handler:
                    "bcc": [r for r in envelope.rcpt_tos if r.lower() not in listed], "sender": froms[0],
                    "message_id": message_id, "peer": session.peer[0] if session.peer else ""}
         loop = asyncio.get_running_loop()
+        if self.refusal is not None:    # e.g. Graph: text over one ~4 MB request (parsing it: off the event loop)
+            refused = await loop.run_in_executor(self._writers, self.refusal, data, journal["bcc"])
+            if refused:
+                self.log_line(f"refused a message from {client.name}: {refused}")
+                return refused
         try:
             mid = await loop.run_in_executor(self._writers, self.spool.store, data, journal)
         except SpoolFull:

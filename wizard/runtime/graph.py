@@ -186,7 +186,8 @@ class GraphTransport:
     def _upload(self, who, sender: str, path: str, a, need: str) -> None:
         """One attachment through an upload session: ranges in order, from where the server says. A session
         that expired or vanished midway (401/404 on its URL) is started again once."""
-        item = {"attachmentType": "file", "name": a.name, "size": a.size, "contentType": a.content_type}
+        item = {"attachmentType": "file", "name": a.name, "size": a.size, "contentType": a.content_type,
+                **_inline_fields(a)}
         for again in (False, True):
             session = self._request("POST", path + "/attachments/createUploadSession", who, sender,
                                     json={"AttachmentItem": item}, need=need, ok=(201,)).json()
@@ -244,6 +245,15 @@ class GraphTransport:
         if resp.status_code == 404:
             return "gone"
         return "draft" if resp.json().get("isDraft", True) else "sent"
+
+    def drafts_with(self, who, sender: str, internet_message_id: str) -> list[str]:
+        """The ids of the unsent drafts in ``sender``'s Drafts whose ``internetMessageId`` is this Message-ID
+        (``$filter=internetMessageId eq '...'``): a draft whose creation's answer was lost."""
+        value = internet_message_id.replace("'", "''")
+        resp = self._request("GET", f"/users/{quote(sender)}/mailFolders/drafts/messages", who, sender,
+                             params={"$filter": f"internetMessageId eq '{value}'", "$select": "id,isDraft",
+                                     "$top": "50"}, ok=(200,))
+        return [str(r["id"]) for r in resp.json().get("value") or [] if r.get("id") and r.get("isDraft", True)]
 
     def delete_message(self, who, sender: str, message_id: str) -> None:
         self._request("DELETE", f"/users/{quote(sender)}/messages/{quote(message_id, safe='')}", who, sender,
@@ -319,7 +329,14 @@ class GraphTransport:
 
 def _inline(a) -> dict:
     return {"@odata.type": "#microsoft.graph.fileAttachment", "name": a.name, "contentType": a.content_type,
-            "contentBytes": base64.b64encode(a.data).decode("ascii")}
+            "contentBytes": base64.b64encode(a.data).decode("ascii"), **_inline_fields(a)}
+
+
+def _inline_fields(a) -> dict:
+    """``isInline`` and ``contentId`` of a part the HTML body shows (fileAttachment, attachmentItem)."""
+    if not getattr(a, "is_inline", False):
+        return {}
+    return {"isInline": True, **({"contentId": a.content_id} if getattr(a, "content_id", None) else {})}
 
 
 def _when(text: str | None) -> datetime | None:

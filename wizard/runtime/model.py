@@ -18,10 +18,13 @@ INCOMING = ("ews", "graph", "imap")   # the protocols that can read mail
 
 @dataclass
 class Attachment:
-    """A file to send: its name, MIME type and bytes."""
+    """A file to send: its name, MIME type and bytes. ``is_inline`` with ``content_id`` (no angle brackets): a part
+    the HTML body shows (``<img src="cid:...">``), as Graph's fileAttachment and attachmentItem take it."""
     name: str
     content_type: str
     data: bytes = field(repr=False)
+    is_inline: bool = False
+    content_id: str | None = None
 
     @classmethod
     def from_path(cls, path: str | os.PathLike) -> "Attachment":

@@ -1,5 +1,6 @@
 """Microsoft Graph JSON shapes for the sandbox: mail folders, messages,
-file attachments, the error type and the $filter subset the sandbox reads."""
+file attachments, the error type and the $filter subset the sandbox reads (isRead, hasAttachments,
+receivedDateTime, subject, from/emailAddress/address, internetMessageId)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from wizard.sandbox.tenant import Message
 
 FILTER_RE = re.compile(r"^\s*([\w/]+)\s+(eq|ne|ge|gt|le|lt)\s+('(?:[^']|'')*'|true|false|[\d\-:TZ.]+)\s*$", re.I)
 FIELDS = {"isread": "isRead", "hasattachments": "hasAttachments", "receiveddatetime": "receivedDateTime",
-          "subject": "subject", "from/emailaddress/address": "from"}
+          "subject": "subject", "from/emailaddress/address": "from", "internetmessageid": "internetMessageId"}
 
 
 class GraphError(Exception):
@@ -62,7 +63,7 @@ def message_json(tenant, mb, name: str, m: Message, select: str | None = None, b
         "lastModifiedDateTime": last_modified(m), "changeKey": ck, "categories": [],
         "receivedDateTime": m.received, "sentDateTime": None if draft else m.received,
         "hasAttachments": bool(m.attachments),
-        "internetMessageId": m.internet_message_id or f"<{m.id[:20]}@sandbox.contoso.com>",
+        "internetMessageId": internet_message_id(m),
         "subject": m.subject, "bodyPreview": " ".join(preview.split())[:255], "importance": "normal",
         "parentFolderId": folder_id(mb.address, name), "conversationId": "AAQkAD" + m.id[6:30],
         "conversationIndex": conversation_index(m),
@@ -78,6 +79,10 @@ def message_json(tenant, mb, name: str, m: Message, select: str | None = None, b
         keep = {"@odata.etag", "id"} | {s.strip() for s in select.split(",")}
         data = {k: v for k, v in data.items() if k in keep}
     return data
+
+
+def internet_message_id(m: Message) -> str:
+    return m.internet_message_id or f"<{m.id[:20]}@sandbox.contoso.com>"
 
 
 def attachment_json(m: Message, i: int) -> dict:
@@ -101,7 +106,7 @@ def filter_messages(items: list[Message], text: str) -> list[Message]:
             if raw.lower() in ("true", "false") else raw
         get = {"isRead": lambda x: x.is_read, "hasAttachments": lambda x: bool(x.attachments),
                "receivedDateTime": lambda x: x.received, "subject": lambda x: x.subject,
-               "from": lambda x: x.sender.lower()}[field]
+               "from": lambda x: x.sender.lower(), "internetMessageId": internet_message_id}[field]
         if field == "receivedDateTime":
             value = value.replace(".000", "").rstrip("Z") + "Z" if "T" in value else value + "T00:00:00Z"
         if field == "from":

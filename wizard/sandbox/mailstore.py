@@ -181,7 +181,10 @@ def to_mime(m: Message) -> bytes:
     msg.set_content(m.body, subtype="html" if m.body_type == "html" else "plain")
     for a in m.attachments:
         maintype, _, subtype = (a.get("content_type") or "application/octet-stream").partition("/")
-        msg.add_attachment(a["content"], maintype=maintype, subtype=subtype or "octet-stream", filename=a["name"])
+        inline = {"disposition": "inline", "cid": f"<{a['content_id']}>"} if a.get("is_inline") and \
+            a.get("content_id") else {}         # Graph's isInline and contentId: what the HTML's cid: finds
+        msg.add_attachment(a["content"], maintype=maintype, subtype=subtype or "octet-stream", filename=a["name"],
+                           **inline)
     if msg.is_multipart():
         msg.set_boundary("_mw_" + hashlib.sha1(m.id.encode()).hexdigest()[:24])
     return msg.as_bytes()
