@@ -6,7 +6,9 @@
 - TLS: with ``[relay] certificate`` STARTTLS (AUTH only after it), or implicit TLS (``tls = "implicit"``;
   aiosmtpd cannot tell that a connection is already wrapped, so AUTH is not tied to STARTTLS there).
   Without a certificate the relay listens on loopback only and offers AUTH in plain text.
-- ``MAIL FROM`` and every header ``From:`` address must be among the client's senders (``553``).
+- ``MAIL FROM`` and every header ``From:`` address must be among the client's senders (``553``); header
+  addresses are read as UTF-8 (RFC 6532) or RFC 2047 encoded words.
+- DATA (``read_data``): bare-LF lines taken at any size and stored with CRLF; only CRLF.CRLF ends it.
 - Size: EHLO ``SIZE`` announces ``[relay] max_size_mb``; more gets ``552`` naming the limit. Mail the upstream
   can never take (Graph: text over one ~4 MB request once the attachments are out) gets ``552`` saying why.
 - ``250`` after DATA only once the message and its journal are fsynced in the spool; no room: ``452``.
@@ -20,7 +22,10 @@ import logging
 import socket
 import ssl
 import warnings
-from email.parser import BytesHeaderParser
+import re
+from email.errors import HeaderParseError
+from email.header import decode_header
+from email.parser import HeaderParser
 from email.utils import getaddresses
 
 from wizard.relay import auth
@@ -91,10 +96,9 @@ class Handler:
         client = self._client(session)
         data = envelope.original_content or b""
         try:
-            headers = BytesHeaderParser().parsebytes(data)
-            froms = [a for _, a in getaddresses([str(v) for v in headers.get_all("From", [])]) if a]
-            listed = {a.lower() for _, a in getaddresses([str(v) for k in ("To", "Cc", "Bcc")
-                                                          for v in headers.get_all(k, [])]) if a}
+            headers = _headers(data)
+            froms = _addresses(headers, "From")
+            listed = {a.lower() for a in _addresses(headers, "To", "Cc", "Bcc")}
             message_id = str(headers.get("Message-ID", "") or "").strip()
         except Exception as exc:       # headers nobody can read: refuse with the reason, never crash
             return f"554 5.6.0 The message's header cannot be read ({type(exc).__name__}); nothing was queued"
@@ -125,8 +129,73 @@ class Handler:
         return f"250 2.0.0 OK queued as {mid}"
 
 
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+
+
+def _headers(data: bytes):
+    """The message's header section (up to the first empty line, never the body) read as UTF-8: RFC 6532
+    section 3.2 allows UTF-8 in header fields (SMTPUTF8); bytes that are not UTF-8 show as U+FFFD."""
+    if data.startswith((b"\r\n", b"\n")):
+        head = b""
+    else:
+        end = _HEADER_END.search(data)
+        head = data[:end.start()] if end else data
+    return HeaderParser().parsestr(bytes(head).decode("utf-8", "replace"))
+
+
+def _addresses(headers, *names: str) -> list[str]:
+    """The addresses in the header fields ``names``; an address written in RFC 2047 encoded words (as
+    Python's ``EmailMessage.as_bytes()`` writes ``üser@...``: ``=?utf-8?q?=C3=BCser?=@...``) decoded."""
+    out = []
+    for _, addr in getaddresses([str(v) for k in names for v in headers.get_all(k, [])]):
+        if "=?" in addr:
+            try:
+                addr = "".join(part.decode(charset or "raw-unicode-escape", "replace") if isinstance(part, bytes)
+                               else part for part, charset in decode_header(addr))
+            except (ValueError, LookupError, HeaderParseError):   # broken encoded words: compared as written
+                pass
+        if addr:
+            out.append(addr)
+    return out
+
+
+async def read_data(reader: asyncio.StreamReader, size_limit: int, line_limit: int) -> tuple[bytearray, str]:
+    """DATA's content up to the line "." (RFC 5321 section 4.1.1.4), dot-unstuffed (section 4.5.2), as one
+    buffer with CRLF line ends; (content, "") or (empty, the refusal) once read to the end.
+
+    Lines may end in a bare LF (Python's ``sendmail(..., msg.as_bytes())`` sends them): each is stored with
+    CRLF, whatever the message's size (Exchange Online refuses bare LF: 550 5.6.11). Only CRLF "." CRLF ends
+    DATA: a "." line after a bare LF, or ending in one, is content (no SMTP smuggling). ``size_limit`` counts
+    the octets received; ``line_limit`` is the reader's line limit, each line counted by itself."""
+    out = bytearray()
+    received, problem = 0, ""
+    line_start, crlf_before, cr = True, True, False     # the 354 reply ends a line
+    while True:
+        try:
+            piece = await reader.readuntil(b"\n")
+        except asyncio.LimitOverrunError as exc:        # a line longer than line_limit: read on to the end
+            piece = await reader.read(exc.consumed)
+            received += len(piece)
+            problem = problem or (f"500 5.5.6 Line too long: this relay takes lines of up to {line_limit - 2} "
+                                  "octets (RFC 5321 section 4.5.3.1.6 asks for at most 1000)")
+            out = bytearray()
+            line_start, cr = False, piece.endswith(b"\r")
+            continue
+        if line_start and crlf_before and piece == b".\r\n":
+            return out, problem
+        received += len(piece)
+        crlf = piece.endswith(b"\r\n") or (piece == b"\n" and not line_start and cr)
+        if size_limit and received > size_limit and not problem:
+            problem, out = "552 Error: Too much mail data", bytearray()
+        if not problem:
+            start = 1 if line_start and piece.startswith(b".") and piece not in (b".\r\n", b".\n") else 0
+            out += memoryview(piece)[start:len(piece) - (2 if crlf else 1)]
+            out += b"\r\n"
+        line_start, crlf_before = True, crlf
+
+
 def _smtp_class():
-    from aiosmtpd.smtp import SMTP
+    from aiosmtpd.smtp import SMTP, syntax
 
     class RelaySMTP(SMTP):
         line_length_limit = AUTH_LINE + 2       # the stream's line limit (AUTH responses, long DATA lines)
@@ -137,6 +206,36 @@ def _smtp_class():
             self.command_size_limits = collections.defaultdict(lambda: SMTP.command_size_limit)
             self.command_size_limits["AUTH"] = AUTH_LINE
             self.size_limit = size_limit
+
+        @syntax("DATA")
+        async def smtp_DATA(self, arg: str) -> None:
+            """aiosmtpd's DATA (1.4) with ``read_data``: aiosmtpd reads lines up to CRLF only, so a bare-LF
+            message counted as one line and got "500 Line too long" from about 12 KB on."""
+            if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+                return
+            if not self.envelope.rcpt_tos:
+                await self.push("503 Error: need RCPT command")
+                return
+            if arg:
+                await self.push("501 Syntax: DATA")
+                return
+            await self.push("354 End data with <CR><LF>.<CR><LF>")
+            try:
+                content, problem = await read_data(self._reader, self.data_size_limit, self.line_length_limit)
+            except asyncio.CancelledError:               # the connection went during DATA
+                self._writer.close()
+                raise
+            except asyncio.IncompleteReadError:
+                self._writer.close()
+                return
+            if problem:
+                await self.push(problem)
+                self._set_post_data_state()
+                return
+            self.envelope.content = self.envelope.original_content = content
+            status = await self._call_handler_hook("DATA")
+            self._set_post_data_state()
+            await self.push(status if isinstance(status, str) else "250 OK")
 
         async def push(self, status):
             text = status.decode("ascii", "replace") if isinstance(status, bytes) else status
