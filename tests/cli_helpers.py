@@ -1,9 +1,37 @@
-"""Shared by the tests that check `mailwizard ... --help` stays light."""
+"""Shared by the CLI tests: run `mailwizard ARGS` in-process (``run``, with the ``fast`` fixture for
+short network waits), and check that `mailwizard ... --help` stays light (``help_output``)."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+
+import pytest
+
+from wizard.cli.main import main
+from wizard.sandbox import sample
+
+SECRETS = (sample.SECRET_VALUE, sample.SERVICE_PASSWORD)
+
+
+@pytest.fixture
+def fast(monkeypatch):
+    """Short connect/read timeouts and waits (dead ports and refused logins answer at once anyway)."""
+    monkeypatch.setenv("MAILWIZARD_TIMEOUT", "2,2")
+    monkeypatch.setenv("MAILWIZARD_MAX_WAIT", "0.02")
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr); never a traceback, never a sample secret in either."""
+    try:
+        rc = main(list(argv))
+    except SystemExit as exc:
+        rc = exc.code
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    for secret in SECRETS:
+        assert secret not in out + err
+    return rc, out, err
 
 
 def help_output(argv: list[str], heavy) -> str:

@@ -54,3 +54,13 @@ def mail_servers(sandbox):
     """Real Dovecot and Postfix for the interop tests (tests/interop_servers.py), once per session."""
     from interop_servers import session_servers
     yield from session_servers(sandbox)
+
+
+@pytest.fixture
+def relay(sandbox, tmp_path):
+    """A relay in a thread against the sandbox: Graph upstream, one client "erp" (relay_helpers: PASSWORD,
+    SENDER). Test modules with relays of their own define their own ``relay``."""
+    from relay_helpers import RunningRelay, relay_config
+    r = RunningRelay(relay_config(sandbox, tmp_path))
+    yield r
+    r.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import smtplib
 import threading
 import time
 import uuid
@@ -99,3 +100,9 @@ def relay_config(sb, tmp_path, protocol: str = "graph", **relay_fields):
     relay_fields.setdefault("imap_listen", "127.0.0.1:0")
     cfg.relay = Relay(listen="127.0.0.1:0", spool=str(tmp_path / "spool"), clients=clients, **relay_fields)
     return cfg
+
+
+def login(port: int, user: str = "erp", password: str = PASSWORD) -> smtplib.SMTP:
+    s = smtplib.SMTP("127.0.0.1", port, timeout=10)
+    s.login(user, password)
+    return s

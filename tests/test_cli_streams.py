@@ -10,24 +10,9 @@ import sys
 
 import pytest
 
-from wizard.sandbox import sample
+from test_config_lines import BASE
 
-BAD = f"""\
-version = 1
-system = "monitor_g5"
-
-[microsoft]
-tenant_id = "{sample.TENANT_ID}"
-client_id = "{sample.SECRET_APP_ID}"
-
-[auth]
-flow = "client_secret"
-client_secret = "{sample.SECRET_VALUE}"
-
-[outgoing]
-protocol = "ews"
-sender = "erp-at-contoso.com"
-"""
+BAD = BASE.replace('sender = "erp@contoso.com"', 'sender = "erp-at-contoso.com"')   # a config error: exit 2
 MAILWIZARD = [sys.executable, "-c", "import sys; from wizard.cli.main import main; sys.exit(main())"]
 
 

@@ -15,11 +15,11 @@ from urllib.parse import parse_qs, unquote
 
 import pytest
 
+from cli_helpers import run as run_cli
 from runtime_helpers import grant_all
 from sandbox_helpers import record_issued_tokens
 from wizard.config import files as config_io
 from wizard.net import probes as netcheck
-from wizard.cli.main import main
 from wizard.config.schema import Config, IncomingAccount, secrets_of
 from wizard.check.engine import Report, Step, Tuning, plan, run_check
 from wizard.runtime.ews_client import TEST_SUBJECT
@@ -410,15 +410,6 @@ def test_smtp_starttls_verifies_the_certificate(sandbox, issued):
 
 
 # -- mailwizard check --json ---------------------------------------------------------------------------
-
-def run_cli(capsys, *argv):
-    try:
-        rc = main(list(argv))
-    except SystemExit as exc:
-        rc = exc.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return rc, out, err
 
 
 @pytest.fixture

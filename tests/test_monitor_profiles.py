@@ -13,32 +13,21 @@ from pathlib import Path
 import pytest
 from nagiosplugin import Range
 
-from wizard.cli.main import main
 from wizard.config import files as config_io
 from wizard.monitor.nagios import render
 from wizard.monitor.watch import ProfileResult
 from wizard.check.model import Report, Step
 from wizard.monitor.facts import Facts
-from wizard.sandbox import sample
+from cli_helpers import fast, run  # noqa: F401 (fast: a fixture, used through pytestmark)
+
+pytestmark = pytest.mark.usefixtures("fast")
 
 TODAY = dt.date.today()
 STATES = {0: "OK", 1: "WARNING", 2: "CRITICAL"}
 
 
-@pytest.fixture(autouse=True)
-def fast(monkeypatch):
-    monkeypatch.setenv("MAILWIZARD_TIMEOUT", "2,2")
-    monkeypatch.setenv("MAILWIZARD_MAX_WAIT", "0.02")
 
 
-def run(capsys, *argv) -> tuple[int, str, str]:
-    try:
-        rc = main(list(argv))
-    except SystemExit as exc:
-        rc = exc.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err and sample.SECRET_VALUE not in out + err
-    return rc, out, err
 
 
 def check_command(printed: str) -> list[str]:

@@ -19,10 +19,12 @@ import pytest
 from nagiosplugin import Range
 from prometheus_client.parser import text_string_to_metric_families
 
-from wizard.cli.main import main
 from wizard.config import files as config_io
 from wizard.identity import device_code, usage
 from wizard.sandbox import Fault, sample
+from cli_helpers import fast, run  # noqa: F401 (fast: a fixture, used through pytestmark)
+
+pytestmark = pytest.mark.usefixtures("fast")
 
 TOKEN = f"/{sample.TENANT_ID}/oauth2/v2.0/token"
 SEND = f"/v1.0/users/{sample.SENDER}/sendMail"
@@ -30,22 +32,8 @@ TODAY = dt.date.today()
 SECRETS = (sample.SECRET_VALUE, sample.SERVICE_PASSWORD)
 
 
-@pytest.fixture(autouse=True)
-def fast(monkeypatch):
-    monkeypatch.setenv("MAILWIZARD_TIMEOUT", "2,2")
-    monkeypatch.setenv("MAILWIZARD_MAX_WAIT", "0.02")
 
 
-def run(capsys, *argv) -> tuple[int, str, str]:
-    try:
-        rc = main(list(argv))
-    except SystemExit as exc:
-        rc = exc.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    for secret in SECRETS:
-        assert secret not in out + err
-    return rc, out, err
 
 
 def write(tmp_path, cfg, name="mw.toml") -> str:

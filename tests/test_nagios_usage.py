@@ -5,17 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from wizard.cli.main import main
+from cli_helpers import run
 
 
-def run(capsys, *argv) -> tuple[int, str, str]:
-    try:
-        rc = main(list(argv))
-    except SystemExit as exc:
-        rc = exc.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return rc, out, err
 
 
 @pytest.mark.parametrize("bad,words", [

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from relay_helpers import (PASSWORD, SENDER, TO, RunningRelay, cut_by_a_crash, inbox_ids, message, relay_config,
+from relay_helpers import (login, PASSWORD, SENDER, TO, RunningRelay, cut_by_a_crash, inbox_ids, message, relay_config,
                            wait_for)
 from wizard.config.relay import RelayClient
 from wizard.relay.auth import hash_password
@@ -20,17 +20,7 @@ from wizard.sandbox import sample
 from wizard.sandbox.server import Fault
 
 
-@pytest.fixture
-def relay(sandbox, tmp_path):
-    r = RunningRelay(relay_config(sandbox, tmp_path))
-    yield r
-    r.close()
-
-
-def _login(port: int, user: str = "erp", password: str = PASSWORD) -> smtplib.SMTP:
-    s = smtplib.SMTP("127.0.0.1", port, timeout=10)
-    s.login(user, password)
-    return s
+_login = login
 
 
 def test_smtplib_plain_and_login_deliver_over_graph_once_with_bcc(sandbox, relay):

@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from relay_helpers import PASSWORD, SENDER, TO, RunningRelay, inbox_ids, message, relay_config, wait_for
+from relay_helpers import (login, PASSWORD, SENDER, TO, RunningRelay, inbox_ids, message, relay_config, wait_for)
 from wizard.config.relay import RelayClient
 from wizard.relay.auth import hash_password
 from wizard.sandbox.tenant import Mailbox
@@ -17,17 +17,7 @@ from wizard.sandbox.tenant import Mailbox
 UTF8_SENDER, UTF8_TO = "üser@contoso.com", "rëcipient@contoso.com"
 
 
-@pytest.fixture
-def relay(sandbox, tmp_path):
-    r = RunningRelay(relay_config(sandbox, tmp_path))
-    yield r
-    r.close()
-
-
-def _login(port: int, user: str = "erp", password: str = PASSWORD) -> smtplib.SMTP:
-    s = smtplib.SMTP("127.0.0.1", port, timeout=10)
-    s.login(user, password)
-    return s
+_login = login
 
 
 def _journal(spool, mid: str) -> dict:

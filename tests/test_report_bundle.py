@@ -8,25 +8,15 @@ import os
 
 import pytest
 
-from wizard.cli.main import main
 from wizard.config import files as config_io
 from wizard.sandbox import sample
+from cli_helpers import fast, run  # noqa: F401 (fast: a fixture, used through pytestmark)
+
+pytestmark = pytest.mark.usefixtures("fast")
 
 
-@pytest.fixture(autouse=True)
-def fast(monkeypatch):
-    monkeypatch.setenv("MAILWIZARD_TIMEOUT", "1,1")
-    monkeypatch.setenv("MAILWIZARD_MAX_WAIT", "0.02")
 
 
-def run(capsys, *argv) -> tuple[int, str, str]:
-    try:
-        rc = main(list(argv))
-    except SystemExit as exc:
-        rc = exc.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return rc, out, err
 
 
 def last_check(bundle: str) -> str:
