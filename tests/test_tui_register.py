@@ -86,3 +86,31 @@ def test_a_failed_step_is_marked_failed_not_ticked(sandbox, tmp_path, capsys):
     progress = capsys.readouterr().err          # one line per action as it is done
     assert rc == 1
     assert "✗ check: failed" in progress and "✓ check: failed" not in progress, progress
+
+
+async def test_the_admins_sign_in_code_fits_60_columns(sandbox, tmp_path):
+    """At 60x20 the dialog and the framed device-code instructions fit the screen (the dialog was 76
+    columns wide and drew the frame 72 wide: cut off on the right, the URL and the code among it)."""
+    import asyncio
+
+    from textual.widgets import Static
+    sandbox.device.auto_approve = (sample.ADMIN_USER, 30.0)       # the code stays on screen meanwhile
+    cfg = sample.unregistered_config(sandbox, "monitor_g5", "client_secret", "ews")
+    app = make_app(tmp_path / "mw.toml", demo=sandbox, initial=cfg, stage="registration")
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.press("w")
+        for _ in range(200):
+            await pilot.pause()
+            boxes = app.screen.query("#register-code")
+            if boxes and boxes.first().display and str(boxes.first(Static).render()).strip():
+                break
+            await asyncio.sleep(0.02)
+        box = app.screen.query_one("#register-code", Static)
+        dialog = app.screen.query_one("#dialog")
+        assert dialog.region.right <= 60 and dialog.region.x >= 0
+        lines = str(box.render()).splitlines()
+        assert lines and max(len(line) for line in lines) <= box.content_size.width, lines
+        assert any("microsoft.com/devicelogin" in line or "/devicelogin" in line for line in lines)
+        app.screen.cancel.set()
+        await pilot.press("escape")
+        await app.workers.wait_for_complete()

@@ -61,11 +61,24 @@ class RegisterDialog(ModalScreen[dict | None]):
         self.query_one("#register-lines", Static).update("\n".join(self.lines))
         self.query_one("#register-log").scroll_end(animate=False)
 
-    def show_code(self, text: str) -> None:
+    def show_code(self, flow) -> None:
         if self.is_attached:
+            self.flow = flow
             box = self.query_one("#register-code", Static)
-            box.update(text)
+            self.draw_code()
             box.display = True
+
+    def draw_code(self) -> None:
+        """The framed instructions as wide as the dialog's inside (a frame wider than that wraps)."""
+        from wizard.identity import device_code
+        box = self.query_one("#register-code", Static)
+        width = self.query_one("#dialog").content_size.width - box.styles.gutter.width
+        box.update(device_code.display(self.flow, qr=False, width=max(min(width, 72), 20),
+                                       who="a tenant admin's account"))
+
+    def on_resize(self) -> None:
+        if getattr(self, "flow", None) is not None and self.query_one("#register-code").display:
+            self.draw_code()
 
     def tick(self, seconds: int) -> None:
         if self.is_attached:
@@ -118,7 +131,6 @@ class RegisterDialog(ModalScreen[dict | None]):
     # -- the work -------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="register", exit_on_error=False, description="Register the app")
     def run_register(self) -> None:
-        from wizard.identity import device_code
         from wizard.identity.msal_common import AuthError
         from wizard.registration.engine import Options, register
         from wizard.registration.signin import finish_signin, start_signin
@@ -127,7 +139,7 @@ class RegisterDialog(ModalScreen[dict | None]):
         cancel = self.cancel
         try:
             boot, flow = start_signin(self.cfg, self.admin_client_id or GRAPH_CLI_CLIENT_ID)
-            call(self.show_code, device_code.display(flow, qr=False, width=72, who="a tenant admin's account"))
+            call(self.show_code, flow)
             token = finish_signin(boot, flow, cancel=cancel,
                                   on_tick=lambda s: None if cancel.is_set() else call(self.tick, s))
         except AuthError as exc:
