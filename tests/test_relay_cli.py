@@ -122,3 +122,17 @@ def test_retry_of_a_dead_message_without_its_file_says_so(sandbox, tmp_path, cap
     err = capsys.readouterr().err
     assert "no message file left" in err and f"queue drop {mid}" in err and "Traceback" not in err
     assert spool.ids("dead") == [mid]
+
+
+def test_a_ca_bundle_variable_naming_no_file_stops_the_relay_at_start_saying_so(sandbox, tmp_path, capsys,
+                                                                                 monkeypatch):
+    """Every delivery and login would fail as a vague TLS error; the relay says which variable and file."""
+    cfg = relay_config(sandbox, tmp_path)
+    cfg.endpoints.ca_bundle = ""
+    path = save(cfg, tmp_path / "mw.toml")
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "gone" / "ca.pem"))
+    assert main(["relay", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "$REQUESTS_CA_BUNDLE" in err and "does not exist" in err and "unset REQUESTS_CA_BUNDLE" in err
+    assert not (tmp_path / "spool").exists()

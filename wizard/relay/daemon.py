@@ -39,6 +39,9 @@ def check_ready(cfg, today=None) -> str | None:
     if ews_shut_down(cfg, today):
         from wizard.guide.steps import ews_warning
         return f"[outgoing] protocol = \"ews\": {ews_warning(today)} {GRAPH_INSTEAD}"
+    from wizard.config import environment
+    for problem in environment.problems(cfg):     # e.g. REQUESTS_CA_BUNDLE naming no file: every delivery would fail
+        return f"${problem.field}: {problem.message}. {environment.fix(problem.field)}"
     return None
 
 
