@@ -170,3 +170,20 @@ def test_a_large_message_is_held_once_while_it_is_read(tmp_path):
         assert peak < 1.5 * len(payload), f"{peak / len(payload):.1f} times the message"
     finally:
         controller.stop()
+
+
+@pytest.mark.parametrize("subject", ["Bestellung für Müller".encode(), b"=?utf-8?q?Bestellung_f=C3=BCr_M=C3=BCller?="])
+def test_a_dsn_reads_a_utf8_or_encoded_subject_as_written(subject):
+    """The bounce of a message whose Subject is UTF-8 (SMTPUTF8) or RFC 2047 says "Undeliverable: " and that
+    subject in words, and quotes the original header section only (never the body)."""
+    import email
+    import email.policy
+
+    from wizard.relay.dsn import build
+    original = (b"From: erp@contoso.com\r\nTo: x@example.com\r\nSubject: " + subject +
+                b"\r\nMessage-ID: <s1@contoso.com>\r\n\r\n" + b"body line\r\n" * 1000)
+    journal = {"id": "01a", "sender": SENDER, "mail_from": SENDER, "rcpts": ["x@example.com"], "received": 0}
+    dsn = email.message_from_bytes(build(journal, original, "smtp.rcpt: no such user"), policy=email.policy.default)
+    assert dsn["Subject"] == "Undeliverable: Bestellung für Müller"
+    quoted = [p for p in dsn.walk() if p.get_content_type() == "text/rfc822-headers"][0].get_content()
+    assert "Message-ID: <s1@contoso.com>" in quoted and "body line" not in quoted

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import socket
 from email import message_from_string
+from email.header import Header
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.policy import SMTP
-from email.parser import BytesHeaderParser
 from email.utils import formatdate, make_msgid
+
+from wizard.relay import headers
 
 
 def auto_submitted(data: bytes) -> bool:
     try:
-        h = BytesHeaderParser().parsebytes(data)
+        h = headers.read(data)
     except Exception:
         return False
     value = str(h.get("Auto-Submitted", "no") or "no").strip().lower()
@@ -37,7 +39,8 @@ def build(journal: dict, original: bytes, reason: str) -> bytes:
     msg = MIMEMultipart("report", report_type="delivery-status")
     msg["From"] = sender
     msg["To"] = to
-    msg["Subject"] = "Undeliverable: " + _subject(original)
+    subject = "Undeliverable: " + _subject(original)
+    msg["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()   # RFC 2047
     msg["Date"] = formatdate(usegmt=True)
     msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
     msg["Auto-Submitted"] = "auto-replied"
@@ -53,14 +56,14 @@ def build(journal: dict, original: bytes, reason: str) -> bytes:
     part = MIMEBase("message", "delivery-status")
     part.set_payload([message_from_string(b) for b in blocks])
     msg.attach(part)
-    headers = original.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode("utf-8", "replace")
-    msg.attach(MIMEText(headers, "rfc822-headers", "utf-8"))
+    head = headers.section(original).replace(b"\r\n", b"\n").decode("utf-8", "replace")
+    msg.attach(MIMEText(head, "rfc822-headers", "utf-8"))
     return msg.as_bytes(policy=SMTP)
 
 
 def _subject(original: bytes) -> str:
     try:
-        return str(BytesHeaderParser().parsebytes(original).get("Subject", "") or "(no subject)")
+        return headers.text(headers.read(original), "Subject") or "(no subject)"
     except Exception:
         return "(no subject)"
 

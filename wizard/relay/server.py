@@ -22,13 +22,9 @@ import logging
 import socket
 import ssl
 import warnings
-import re
-from email.errors import HeaderParseError
-from email.header import decode_header
-from email.parser import HeaderParser
-from email.utils import getaddresses
 
 from wizard.relay import auth
+from wizard.relay.headers import addresses as _addresses, read as _headers
 from wizard.relay.spool import SpoolFull
 
 AUTH_LINE = 12288          # RFC 4954 section 4: "12288 octets is considered to be a sufficient line length limit"
@@ -127,36 +123,6 @@ class Handler:
             return "451 4.3.0 The relay cannot store the message right now; try again later"
         self.on_accept(mid)
         return f"250 2.0.0 OK queued as {mid}"
-
-
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
-
-
-def _headers(data: bytes):
-    """The message's header section (up to the first empty line, never the body) read as UTF-8: RFC 6532
-    section 3.2 allows UTF-8 in header fields (SMTPUTF8); bytes that are not UTF-8 show as U+FFFD."""
-    if data.startswith((b"\r\n", b"\n")):
-        head = b""
-    else:
-        end = _HEADER_END.search(data)
-        head = data[:end.start()] if end else data
-    return HeaderParser().parsestr(bytes(head).decode("utf-8", "replace"))
-
-
-def _addresses(headers, *names: str) -> list[str]:
-    """The addresses in the header fields ``names``; an address written in RFC 2047 encoded words (as
-    Python's ``EmailMessage.as_bytes()`` writes ``üser@...``: ``=?utf-8?q?=C3=BCser?=@...``) decoded."""
-    out = []
-    for _, addr in getaddresses([str(v) for k in names for v in headers.get_all(k, [])]):
-        if "=?" in addr:
-            try:
-                addr = "".join(part.decode(charset or "raw-unicode-escape", "replace") if isinstance(part, bytes)
-                               else part for part, charset in decode_header(addr))
-            except (ValueError, LookupError, HeaderParseError):   # broken encoded words: compared as written
-                pass
-        if addr:
-            out.append(addr)
-    return out
 
 
 async def read_data(reader: asyncio.StreamReader, size_limit: int, line_limit: int) -> tuple[bytearray, str]:
