@@ -130,8 +130,8 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int, line_limit: i
     buffer with CRLF line ends; (content, "") or (empty, the refusal) once read to the end.
 
     Lines may end in a bare LF (Python's ``sendmail(..., msg.as_bytes())`` sends them): each is stored with
-    CRLF, whatever the message's size (Exchange Online refuses bare LF: 550 5.6.11). Only CRLF "." CRLF ends
-    DATA: a "." line after a bare LF, or ending in one, is content (no SMTP smuggling). ``size_limit`` counts
+    CRLF, whatever the message's size (bare LFs Exchange Online passes on bounce with 550 5.6.11 from a
+    server without BDAT). Only CRLF "." CRLF ends DATA: a "." line after a bare LF, or ending in one, is content (no SMTP smuggling). ``size_limit`` counts
     the octets received; ``line_limit`` is the reader's line limit, each line counted by itself."""
     out = bytearray()
     received, problem = 0, ""
