@@ -132,7 +132,8 @@ async def read_data(reader: asyncio.StreamReader, size_limit: int, line_limit: i
     Lines may end in a bare LF (Python's ``sendmail(..., msg.as_bytes())`` sends them): each is stored with
     CRLF, whatever the message's size (bare LFs Exchange Online passes on bounce with 550 5.6.11 from a
     server without BDAT). Only CRLF "." CRLF ends DATA: a "." line after a bare LF, or ending in one, is
-    content (no SMTP smuggling). ``size_limit`` counts the octets received; ``line_limit`` is the reader's line limit, each line counted by itself."""
+    content (no SMTP smuggling). ``size_limit`` counts the octets received; ``line_limit`` is the reader's
+    line limit, each line counted by itself."""
     out = bytearray()
     received, problem = 0, ""
     line_start, crlf_before, cr = True, True, False     # the 354 reply ends a line
