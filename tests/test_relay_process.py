@@ -186,14 +186,18 @@ def test_sighup_applies_a_new_protocol_and_a_rotated_secret(sandbox, tmp_path, c
     relay = RelayProcess(path, log)
     relay.start(port)
 
+    def delivered() -> list[str]:
+        return [ln for ln in log.read_text().splitlines() if "delivered from" in ln]
+
     def send(subject: str) -> str:
+        """The log line of its delivery (written after the mailbox has it)."""
+        before = len(delivered())
         m = message(sender=senders[0], subject=subject)
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as s:
             s.login("erp", password)
             s.send_message(m)
         wait_for(lambda: m["Message-ID"] in inbox_ids(sb, TO), what=subject)
-        return wait_for(lambda: [ln for ln in log.read_text().splitlines() if "delivered from" in ln][-1:],
-                        what="its log line")[0]
+        return wait_for(lambda: delivered()[before:], what="its log line")[0]
 
     def reload(words: str) -> None:
         relay.proc.send_signal(signal.SIGHUP)
