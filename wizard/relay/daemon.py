@@ -77,6 +77,11 @@ def _serve(cfg, load_again, *, log, stop_event: threading.Event | None = None, r
     stop = stop_event or threading.Event()
     asked = {"stop": False, "reload": False}    # by a signal: its handler sets only this (an Event's set()
     #   there can wait forever for the lock the interrupted main thread holds in stop.wait below)
+    if install_signals:     # before anything listens: a SIGHUP right after the port opens must not kill it
+        signal.signal(signal.SIGTERM, lambda *_: asked.update(stop=True))
+        signal.signal(signal.SIGINT, lambda *_: asked.update(stop=True))
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, lambda *_: asked.update(reload=True))
     relay = cfg.relay
     try:
         spool = Spool(relay.spool_path()).open()
@@ -110,11 +115,6 @@ def _serve(cfg, load_again, *, log, stop_event: threading.Event | None = None, r
         f"({queued} queued); delivering {how} as {cfg.outgoing.sender or 'the senders'}; "
         f"max size {relay.max_size_mb} MB, max_age {relay.max_age}")
     _log_upstream_limits(cfg, log)
-    if install_signals:
-        signal.signal(signal.SIGTERM, lambda *_: asked.update(stop=True))
-        signal.signal(signal.SIGINT, lambda *_: asked.update(stop=True))
-        if hasattr(signal, "SIGHUP"):
-            signal.signal(signal.SIGHUP, lambda *_: asked.update(reload=True))
     delivery.start()
     if ready:
         ready(controller.port)
