@@ -123,17 +123,22 @@ def test_permanent_failure_is_dead_without_dsn_and_busy_is_retried(sandbox, rela
     assert inbox_ids(sandbox, TO).count(m["Message-ID"]) == 1
 
 
-def test_too_large_for_one_ews_request_goes_back_to_the_sender(sandbox, relay, monkeypatch):
+def test_too_large_for_one_ews_request_is_refused_at_data_time(sandbox, relay, monkeypatch):
+    """The submitter hears it at once (552, why, and that Graph takes it), instead of a 250 and a bounce."""
     from wizard.runtime import ews
     monkeypatch.setattr(ews, "MAX_REQUEST", 20000)         # instead of ~64 MB: the same rule, a small message
     m = message(subject="Scan")
     m.add_attachment(b"x" * 30000, maintype="application", subtype="octet-stream", filename="scan.bin")
-    _submit(relay.port, m)
-    dsn = wait_for(lambda: [x for x in sandbox.tenant.mailbox(SENDER).inbox if x.subject.startswith("Undeliverable")],
-                   what="the DSN")
-    assert dsn[0].subject == "Undeliverable: Scan"
-    assert relay.status()["dead_messages"][0]["last_error"].startswith("ErrorMessageSizeExceeded")
-    assert len(_ews_bodies(sandbox, "CreateItem")) == 1        # the DSN's: the large one never went upstream
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        _submit(relay.port, m)
+    assert refused.value.smtp_code == 552
+    said = refused.value.smtp_error.decode()
+    assert "too big for EWS" in said and 'protocol = "graph"' in said and "nothing was queued" in said
+    assert relay.spool.ids() == [] and relay.spool.ids("dead") == []
+    assert _ews_bodies(sandbox, "CreateItem") == []                # nothing went upstream, no DSN
+    small = message(subject="Small")
+    _submit(relay.port, small)                                      # under the limit: taken and delivered
+    wait_for(lambda: small["Message-ID"] in inbox_ids(sandbox, TO), what="the small one")
 
 
 def test_status_and_start_warn_of_the_ews_retirement(sandbox, tmp_path, capsys):

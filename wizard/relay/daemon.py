@@ -238,8 +238,8 @@ def _log_upstream_limits(cfg, log) -> None:
     fits = MAX_REQUEST * 3 // 4 // (1024 * 1024)            # the MIME goes base64-encoded into the request
     if cfg.outgoing.protocol == "ews" and cfg.relay.max_size_mb > fits:
         log(f"note: max_size_mb = {cfg.relay.max_size_mb}, but one EWS request carries about "
-            f"{MAX_REQUEST // (1024 * 1024)} MB with the message base64-encoded in it: mail over about {fits} MB goes "
-            "back to its sender (Graph takes up to 150 MB)")
+            f"{MAX_REQUEST // (1024 * 1024)} MB with the message base64-encoded in it: mail over about {fits} MB is "
+            "refused at DATA time with 552 (Graph takes up to 150 MB)")
 
 
 def _settle_option(log) -> dict:

@@ -261,7 +261,15 @@ class Delivery:
 
     def refusal(self, data: bytes, bcc: list[str]) -> str | None:
         """The SMTP reply refusing a message the upstream can never take (asked at DATA time, before the 250),
-        or None. Graph: the text that remains once the large parts are out must fit one ~4 MB request."""
+        or None. Graph: the text that remains once the large parts are out must fit one ~4 MB request. EWS:
+        the whole message, base64-encoded, must fit one request (about 48 MB of mail)."""
+        if self.protocol == "ews":
+            from wizard.runtime import ews
+            if 4 * ((len(data) + 2) // 3) <= ews.MAX_REQUEST:
+                return None
+            return (f"552 5.3.4 Message too big for EWS: {len(data)} bytes; base64-encoded it passes the "
+                    f"{ews.MAX_REQUEST // (1024 * 1024)} MB one EWS request carries (Microsoft Graph takes up to "
+                    "150 MB: [outgoing] protocol = \"graph\"); nothing was queued")
         if self.protocol != "graph":
             return None
         from wizard.runtime.graph import MAX_ATTACHMENT, MAX_REQUEST
