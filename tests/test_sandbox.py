@@ -605,6 +605,9 @@ def test_fault_hang_is_bounded_by_client_timeout_and_stop(fresh_sandbox):
                      timeout=0.3)
     fresh_sandbox.stop()
     assert time.perf_counter() - t0 < 2
+    deadline = time.monotonic() + 5               # the hung handler's thread records it as it ends
+    while not fresh_sandbox.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
     [rec] = fresh_sandbox.requests
     assert rec.status is None
 

@@ -85,7 +85,11 @@ async def test_going_to_a_users_field_opens_f7_on_that_user(tmp_path, size):
             await settle(pilot)
             await settle(pilot)
             assert isinstance(app.screen, UsersScreen) and app.focused.id == focused, (key, app.focused)
-            assert on_screen(app, app.focused)
+            for _ in range(100):                       # scrolled into view after a refresh (slow under load)
+                if on_screen(app, app.focused):
+                    break
+                await pilot.pause()
+            assert on_screen(app, app.focused), (key, app.focused.region)
             await pilot.press("escape")
             await settle(pilot)
             assert app.screen.STAGE == "mail" and app.focused.id == "users-button"
