@@ -612,6 +612,32 @@ def test_fault_hang_is_bounded_by_client_timeout_and_stop(fresh_sandbox):
     assert rec.status is None
 
 
+def test_a_hang_given_up_after_a_reset_is_not_recorded_in_the_next_tests_requests(fresh_sandbox, monkeypatch):
+    """A hung request gives up HANG_LIMIT (300 s) later; by then another test runs on the shared sandbox.
+    Its record went into that test's requests (a stray EWS GetFolder failed a TUI test in CI)."""
+    import threading
+
+    from wizard.sandbox import server
+    monkeypatch.setattr(server, "HANG_LIMIT", 0.3)
+    hang = fresh_sandbox.inject(Fault("/EWS/", hang=True))
+    done = []
+
+    def client():
+        try:
+            requests.post(f"{fresh_sandbox.base_url}/EWS/Exchange.asmx", data=b"<x/>", verify=fresh_sandbox.ca_path,
+                          timeout=5)
+        except requests.exceptions.RequestException as exc:
+            done.append(exc)
+    t = threading.Thread(target=client)
+    t.start()
+    deadline = time.monotonic() + 5
+    while hang.times and time.monotonic() < deadline:          # the request is in, hanging
+        time.sleep(0.01)
+    fresh_sandbox.reset()                                         # the next test begins
+    t.join(10)
+    assert done and fresh_sandbox.requests == []
+
+
 def test_msal_hang_is_bounded_by_the_session_timeout(sandbox):
     app = msal.ConfidentialClientApplication(
         sample.SECRET_APP_ID, client_credential=sample.SECRET_VALUE, authority=f"{sandbox.base_url}/{sample.TENANT_ID}",

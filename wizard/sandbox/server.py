@@ -67,6 +67,7 @@ class Sandbox:
         self.port = 0
         self.material = ca.material()
         self.requests: list[RecordedRequest] = _LockedList()
+        self.cleared = 0            # clear() counts up: a request from before it is not recorded after it
         self.started_at = time.monotonic()
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
@@ -166,6 +167,7 @@ class Sandbox:
 
     # -- test helpers -----------------------------------------------------------
     def clear(self) -> None:
+        self.cleared += 1
         self.requests.clear()
 
     def inject(self, fault: Fault) -> Fault:
@@ -457,12 +459,14 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         headers = CaseInsensitiveDict(self.headers.items())
         record = RecordedRequest(self.command, self.path, headers, body, None)
+        cleared = sb.cleared
         try:
             resp = sb.dispatch(self.command, self.path, headers, body)
         except Exception as exc:  # a sandbox bug: answer 500 rather than hang the client
             resp = Response(500, f"sandbox error: {type(exc).__name__}: {exc}".encode(), {"Content-Type": "text/plain"})
         if resp is None:
-            sb.requests.append(record)
+            if sb.cleared == cleared:     # a hang given up minutes later belongs to the test that made it
+                sb.requests.append(record)
             self.close_connection = True
             return
         if sb.latency:
