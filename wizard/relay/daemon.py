@@ -161,22 +161,20 @@ def _start_reader(kind: str, cfg, current, log, relay_of):
         return None
     from wizard.config.relay import split_listen
     from wizard.relay.server import tls_context
-    from wizard.runtime.imap import ImapTransport
     if kind == "imap":
         from wizard.relay.imap import ImapPassThrough as Server
     else:
         from wizard.relay.pop3 import Pop3Server as Server
-    first_cfg, first_mailer = current()
-    upstream = ImapTransport(cfg, first_mailer.tokens, server=cfg.incoming.server, port=cfg.incoming.port)
-    made = {"for": first_mailer, "transport": upstream}
+    first = current()
+    made = {"for": first[1], "transport": _imap_upstream(*first)}
+    upstream = made["transport"]
 
     def open_upstream(mailbox: str):
         now_cfg, mailer = current()
         if now_cfg.incoming.protocol != "imap":           # reloaded away from IMAP: the start's, until a restart
-            now_cfg, mailer = first_cfg, first_mailer
+            now_cfg, mailer = first
         if made["for"] is not mailer:
-            made.update({"for": mailer, "transport": ImapTransport(now_cfg, mailer.tokens, server=now_cfg.incoming.server,
-                                                                    port=now_cfg.incoming.port)})
+            made.update({"for": mailer, "transport": _imap_upstream(now_cfg, mailer)})
         who, address = mailer.reader_of(mailbox)
         return made["transport"].open_session(address, who)
     server = Server(relay_of, open_upstream, log_line=log, tls_context=tls_context(relay))
@@ -192,13 +190,19 @@ def _start_reader(kind: str, cfg, current, log, relay_of):
     return server
 
 
+def _imap_upstream(cfg, mailer):
+    """The config's IMAP server, signed in to with the Mailer's tokens."""
+    from wizard.runtime.imap import ImapTransport
+    return ImapTransport(cfg, mailer.tokens, server=cfg.incoming.server, port=cfg.incoming.port)
+
+
 def _upstream_of(cfg) -> dict:
     """What the sign-in, the servers and the delivery come from: every section but [relay]."""
     from wizard.config.schema import to_dict
     return {k: v for k, v in to_dict(cfg).items() if k != "relay"}
 
 
-def _reload(load_again, handler, delivery, log, make_mailer=None) -> None:
+def _reload(load_again, handler, delivery, log, make_mailer) -> None:
     try:
         new = load_again()
     except Exception as exc:       # a broken file keeps the running settings
@@ -216,7 +220,7 @@ def _reload(load_again, handler, delivery, log, make_mailer=None) -> None:
     running = delivery.cfg
     was, now = _upstream_of(running), _upstream_of(new)
     sections = sorted(k for k in set(was) | set(now) if was.get(k) != now.get(k))
-    if sections and make_mailer is not None:     # a rotated secret, another protocol or server: from now on
+    if sections:                      # a rotated secret, another protocol or server: from now on
         delivery.use(new, make_mailer(new))
         how = {"graph": "exactly once over Graph", "ews": "exactly once over EWS"}.get(new.outgoing.protocol,
                                                                                       "at least once over SMTP")

@@ -41,7 +41,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from wizard.relay.large import graph_refusal, request_size, split_large, with_bcc  # noqa: F401 (their old home)
+from wizard.relay.large import graph_refusal, request_size, split_large, with_bcc
 from wizard.runtime.model import MailError, diagnosis_of
 
 SETTLE = 120.0              # seconds a sent draft may still show in Drafts before we send it again
@@ -234,7 +234,7 @@ class Delivery:
             self._held.pop(mid, None)
         except Exception as exc:          # a bug, a full disk: must not stop the relay; try again later
             tries = self._troubles[mid] = self._troubles.get(mid, 0) + 1
-            delay = min(self.base_delay * 2 ** (tries - 1), self.max_delay)
+            delay = self._backoff(tries)
             self._held[mid] = self.clock() + delay   # kept here too: the journal may not be writable
             self.log_line(f"{mid}: internal error {type(exc).__name__}: {exc}; next attempt in {delay:.0f} s")
             try:
@@ -259,13 +259,17 @@ class Delivery:
                 self._wake.notify_all()
             del self._local.upstream
 
+    def _backoff(self, tries: int) -> float:
+        """The wait after the ``tries``-th failure in a row: base_delay, doubling, at most max_delay."""
+        return min(self.base_delay * 2 ** (tries - 1), self.max_delay)
+
     def refusal(self, data: bytes, bcc: list[str]) -> str | None:
         """The SMTP reply refusing a message the upstream can never take (asked at DATA time, before the 250),
         or None. Graph: the text that remains once the large parts are out must fit one ~4 MB request. EWS:
         the whole message, base64-encoded, must fit one request (about 48 MB of mail)."""
         if self.protocol == "ews":
             from wizard.runtime import ews
-            if 4 * ((len(data) + 2) // 3) <= ews.MAX_REQUEST:
+            if request_size(data) <= ews.MAX_REQUEST:       # the MIME goes base64-encoded into the request
                 return None
             return (f"552 5.3.4 Message too big for EWS: {len(data)} bytes; base64-encoded it passes the "
                     f"{ews.MAX_REQUEST // (1024 * 1024)} MB one EWS request carries (Microsoft Graph takes up to "
@@ -320,7 +324,7 @@ class Delivery:
         attempts = int(j.get("attempts") or 0) + 1
         said = f"{d.code}: {d.cause}"
         if is_transient(d):
-            delay = min(self.base_delay * 2 ** (attempts - 1), self.max_delay) * (0.5 + self.rand())
+            delay = self._backoff(attempts) * (0.5 + self.rand())
             deadline = float(j.get("received") or now) + max_age
             delay = min(delay, deadline - now)         # the last attempt is at max_age, not a backoff before it
             if delay > 0:
@@ -439,7 +443,7 @@ class Delivery:
                 raise
             # never sent (drafted): it left Drafts (a user, a retention policy) before its send: make it again
             remade = int(j.get("remade") or 0) + 1
-            wait = 0.0 if remade == 1 else min(self.base_delay * 2 ** (remade - 2), self.max_delay)
+            wait = 0.0 if remade == 1 else self._backoff(remade - 1)
             self.spool.update(mid, state="queued", draft_id=None, draft_via=None, sending_at=None, remade=remade,
                               next_attempt=self.clock() + wait)
             self.log_line(f"{mid}: its draft left {sender}'s Drafts before it was sent; made again "
@@ -503,7 +507,7 @@ class Delivery:
             state = self._draft_upstream(via, who).draft_state(who, sender, j["draft_id"])
         except Exception as exc:
             code = exc.diagnosis.code if isinstance(exc, MailError) else type(exc).__name__
-            delay = min(self.base_delay * 2 ** (attempts - 1), self.max_delay) * (0.5 + self.rand())
+            delay = self._backoff(attempts) * (0.5 + self.rand())
             self.spool.update(mid, attempts=attempts, next_attempt=self.clock() + delay,
                               last_error=f"{d.code}: {d.cause}")
             self.log_line(f"{mid}: attempt {attempts} failed ({d.code}) after its send may have gone out, and "

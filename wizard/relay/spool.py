@@ -203,12 +203,15 @@ class Spool:
     def update(self, mid: str, **changes) -> dict | None:
         """Change a queued message's journal durably (under the lock). None when it is no longer
         queued (dropped from the CLI meanwhile)."""
+        return self._change(mid, "queue", changes)
+
+    def _change(self, mid: str, where: str, changes: dict) -> dict | None:
         with self.locked():
-            j = self.journal(mid)
+            j = self.journal(mid, where)
             if j is None:
                 return None
             j.update(changes)
-            self._write_journal(self.queue, j)
+            self._write_journal(getattr(self, where), j)
             return j
 
     def _write_journal(self, folder: Path, j: dict) -> None:
@@ -258,13 +261,7 @@ class Spool:
 
     def update_dead(self, mid: str, **changes) -> dict | None:
         """Change a dead message's journal durably (under the lock)."""
-        with self.locked():
-            j = self.journal(mid, "dead")
-            if j is None:
-                return None
-            j.update(changes)
-            self._write_journal(self.dead, j)
-            return j
+        return self._change(mid, "dead", changes)
 
     def retry(self, mid: str) -> bool:
         """Due now: a queued message's next attempt, or a dead one back into the queue."""
