@@ -319,7 +319,7 @@ def _nagios_usage_error(said: str) -> int:
     """A plugin's usage error: UNKNOWN (3), not CRITICAL (2), and said on
     stdout's first line (the one Nagios shows) with what to write instead;
     argparse's usage stays on stderr."""
-    from wizard.cli.monitoring import NAGIOS_UNKNOWN
+    from wizard.cli.monitoring import nagios_unknown
     sys.stderr.write(said)
     error = next((line.split(" error: ", 1)[1] for line in reversed(said.splitlines()) if " error: " in line),
                  "the options could not be read")
@@ -330,8 +330,7 @@ def _nagios_usage_error(said: str) -> int:
         fix = f"write e.g. {_NAGIOS_EXAMPLES[option]}"
     else:
         fix = "see mailwizard check --help"
-    print(f"MAILWIZARD UNKNOWN - {' '.join(error.split()).rstrip('.')}; {fix}")
-    return NAGIOS_UNKNOWN
+    return nagios_unknown(f"{' '.join(error.split()).rstrip('.')}; {fix}")
 
 
 def _tolerant_streams() -> None:

@@ -52,10 +52,15 @@ def wanted(args) -> bool:
     return bool(args.format in ("prometheus", "nagios") or args.textfile or args.all_profiles)
 
 
+def nagios_unknown(message: str) -> int:
+    """A plugin that cannot check: UNKNOWN (3), said on stdout's first line (the one Nagios shows)."""
+    print(f"MAILWIZARD UNKNOWN - {message}")
+    return NAGIOS_UNKNOWN
+
+
 def usage_error(args, message: str) -> int:
     if getattr(args, "format", None) == "nagios":
-        print(f"MAILWIZARD UNKNOWN - {message}")
-        return NAGIOS_UNKNOWN
+        return nagios_unknown(message)
     if getattr(args, "json", False):
         from wizard.cli.check import _config_failure
         print(json.dumps(_config_failure(message, "Correct the named option, or leave it out.")))
