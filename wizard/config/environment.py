@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")     # the order Config.ca_bundle reads them
+from wizard.config.schema import CA_BUNDLE_VARIABLES
 
 
 def ca_bundle_variable(cfg) -> str | None:

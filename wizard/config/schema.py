@@ -151,11 +151,15 @@ class Config:
     @property
     def ca_bundle(self) -> str | None:
         """The CA bundle to trust: config first, then the usual environment variables."""
-        for candidate in (self.endpoints.ca_bundle, os.environ.get("REQUESTS_CA_BUNDLE"),
-                          os.environ.get("SSL_CERT_FILE")):
-            if candidate:
-                return candidate
-        return None
+        return self.endpoints.ca_bundle or environment_ca_bundle()
+
+
+CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")     # in the order they are read
+
+
+def environment_ca_bundle() -> str | None:
+    """The CA bundle the environment names (REQUESTS_CA_BUNDLE, else SSL_CERT_FILE), or None."""
+    return next((os.environ[name] for name in CA_BUNDLE_VARIABLES if os.environ.get(name)), None)
 
 
 class ConfigError(Exception):

@@ -175,8 +175,8 @@ def cloud_of(data: dict, issuer: str = "") -> str | None:
 def _session(ca_bundle: str | None, timeout):
     from wizard.net.session import WizardSession
     if not ca_bundle:   # as the connection test: REQUESTS_CA_BUNDLE / SSL_CERT_FILE, else certifi
-        import os
-        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE")
+        from wizard.config.schema import environment_ca_bundle
+        ca_bundle = environment_ca_bundle()
     if not ca_bundle:
         import certifi
         ca_bundle = certifi.where()
